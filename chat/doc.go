@@ -1,0 +1,13 @@
+// Package chat is parley's protocol-agnostic core: the Hub, its rooms and
+// sessions, the events they exchange, name and text rules, and the command
+// table shared by every text front-end.
+//
+// The package knows nothing about sockets, JSON or terminals. Front-ends
+// (package wire/...) turn bytes into Session calls and render Events into
+// bytes; persistence and multi-node fan-out plug in through the Store and
+// Broker interfaces declared here.
+//
+// Lock order (outermost first): Hub.mu, Room.mu, then whatever a Sink locks
+// inside Deliver. Hub.seqMu is only held while assigning ids and queueing a
+// message for commit and never while another lock is taken.
+package chat

@@ -1,0 +1,50 @@
+package chat
+
+import "context"
+
+// Sink receives the events addressed to one session, in order.
+//
+// Deliver must never block and must never call back into the Hub: a sink that
+// cannot keep up (a slow consumer) drops the connection itself, and its
+// front-end then calls Session.Leave.
+type Sink interface {
+	Deliver(ev *Event)
+}
+
+// HistoryQuery selects stored messages of one room, or the direct messages of
+// one user, oldest first.
+type HistoryQuery struct {
+	Room   string // room key; empty to query direct messages
+	User   string // for DMs: messages from or to this name (case-folded key match)
+	After  uint64 // only ids > After
+	Before uint64 // only ids < Before (0 = no upper bound)
+	Limit  int    // at most this many: the newest that match, or the oldest with FromOldest
+
+	FromOldest bool // take the oldest Limit matches instead of the newest (resume)
+}
+
+// Store persists messages. Append must be durable when it returns nil: the
+// hub fans a message out only after it is stored. Implementations are used by
+// a single committing goroutine for Append, and concurrently for reads.
+type Store interface {
+	// Append stores a batch of messages in id order, atomically.
+	Append(ctx context.Context, msgs []Message) error
+	// LastID returns the highest id ever stored, 0 for an empty store.
+	LastID(ctx context.Context) (uint64, error)
+	// History returns the messages matching q, oldest first.
+	History(ctx context.Context, q HistoryQuery) ([]Message, error)
+	// PrunedThrough returns the highest id of a message of room that
+	// retention has deleted (0 if none): every message with a larger id is
+	// still there. Resuming from an older id has a gap.
+	PrunedThrough(ctx context.Context, room string) (uint64, error)
+}
+
+// Broker fans committed events out. The local broker hands them straight
+// back to the hub; a cluster broker also carries them to other nodes.
+type Broker interface {
+	// Publish hands a committed message event on for delivery.
+	Publish(ev *Event)
+	// Subscribe registers the function that delivers events locally. It is
+	// called once, by the hub, before any Publish.
+	Subscribe(deliver func(*Event))
+}

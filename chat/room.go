@@ -1,0 +1,69 @@
+package chat
+
+import (
+	"sort"
+	"sync"
+)
+
+// Room is a named set of sessions that see each other's messages. Rooms are
+// created on first join and kept while the server runs, so a room's topic
+// and its delivery position survive it being empty.
+type Room struct {
+	name string // room key
+
+	mu        sync.Mutex // guards the fields below; taken after Hub.mu
+	members   []*Session
+	index     map[uint64]int // session id -> position in members
+	topic     string
+	topicBy   string
+	delivered uint64 // id of the newest message fanned out; every id ≤ this is stored
+}
+
+func newRoom(key string, delivered uint64) *Room {
+	return &Room{name: key, index: make(map[uint64]int), delivered: delivered}
+}
+
+// Name returns the room key.
+func (r *Room) Name() string { return r.name }
+
+// add makes s a member. Caller holds r.mu.
+func (r *Room) add(s *Session) bool {
+	if _, ok := r.index[s.id]; ok {
+		return false
+	}
+	r.index[s.id] = len(r.members)
+	r.members = append(r.members, s)
+	return true
+}
+
+// remove drops s from the members. Caller holds r.mu.
+func (r *Room) remove(s *Session) bool {
+	i, ok := r.index[s.id]
+	if !ok {
+		return false
+	}
+	last := len(r.members) - 1
+	r.members[i] = r.members[last]
+	r.index[r.members[i].id] = i
+	r.members[last] = nil
+	r.members = r.members[:last]
+	delete(r.index, s.id)
+	return true
+}
+
+// broadcast delivers ev to every member. Caller holds r.mu.
+func (r *Room) broadcast(ev *Event) {
+	for _, m := range r.members {
+		m.sink.Deliver(ev)
+	}
+}
+
+// names returns the members' names, sorted. Caller holds r.mu.
+func (r *Room) names() []string {
+	list := make([]string, 0, len(r.members))
+	for _, m := range r.members {
+		list = append(list, m.Name())
+	}
+	sort.Strings(list)
+	return list
+}

@@ -1,0 +1,414 @@
+package chat
+
+import (
+	"context"
+	"sort"
+	"sync"
+)
+
+// Session is one registered user connection in the hub. Front-ends call its
+// methods for what the user does; the hub delivers what the user should see
+// to the session's Sink.
+type Session struct {
+	hub  *Hub
+	id   uint64
+	sink Sink
+	info ClientInfo
+
+	mu      sync.Mutex // guards the fields below; taken after Hub.mu and Room.mu
+	name    string
+	key     string
+	rooms   map[string]*Room
+	current string
+	closed  bool
+}
+
+// JoinOptions says what to replay when joining a room.
+type JoinOptions struct {
+	// After resumes: replay exactly the messages with ids greater than
+	// After (up to the hub's MaxHistory), then live ones.
+	After uint64
+	// History is how many recent messages to replay when not resuming:
+	// 0 means the hub's default, negative means none.
+	History int
+}
+
+// ID returns the session's id, unique while the hub runs.
+func (s *Session) ID() uint64 { return s.id }
+
+// Info returns what the front-end said about the connection.
+func (s *Session) Info() ClientInfo { return s.info }
+
+// Name returns the session's current nickname.
+func (s *Session) Name() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.name
+}
+
+// Current returns the key of the room plain text goes to ("" if none).
+func (s *Session) Current() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.current
+}
+
+// Joined returns the keys of the rooms the session is in, sorted.
+func (s *Session) Joined() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := make([]string, 0, len(s.rooms))
+	for k := range s.rooms {
+		list = append(list, k)
+	}
+	sort.Strings(list)
+	return list
+}
+
+// Closed reports whether the session has left.
+func (s *Session) Closed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Send delivers an event to this session only.
+func (s *Session) Send(ev *Event) { s.sink.Deliver(ev) }
+
+// Join joins a room (creating it if needed) and makes it the current room.
+// Recent history, or the messages after opt.After, are delivered before any
+// live message, with no gap and no duplicate. Joining a room the session is
+// already in only makes it current.
+func (s *Session) Join(room string, opt JoinOptions) error {
+	key, err := ValidateRoom(room)
+	if err != nil {
+		return err
+	}
+	h := s.hub
+	r, err := h.room(key, true)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	_, already := s.rooms[key]
+	s.rooms[key] = r
+	s.current = key
+	name := s.name
+	s.mu.Unlock()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if already || !r.add(s) {
+		s.sink.Deliver(&Event{Message: Message{Kind: KindNotice, Room: key, Time: h.now(), Text: "you are in " + key + "; it is now your current room"}})
+		return nil
+	}
+	if err := s.replay(r, opt); err != nil {
+		h.log.Error("history replay failed", "room", key, "session", s.id, "err", err)
+		s.sink.Deliver(errorEvent(Errorf(CodeUnavailable, "history of %s is unavailable right now", key), ""))
+	}
+	r.broadcast(&Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name})
+	if r.topic != "" {
+		s.sink.Deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: h.now(), Text: r.topic}})
+	}
+	return nil
+}
+
+// replay delivers stored history of r to s. Caller holds r.mu, so nothing
+// is delivered to the room in between: the replay ends exactly where live
+// delivery starts.
+func (s *Session) replay(r *Room, opt JoinOptions) error {
+	h := s.hub
+	q := HistoryQuery{Room: r.name, Before: r.delivered + 1}
+	note := ""
+	if opt.After > 0 {
+		if opt.After >= r.delivered {
+			return nil
+		}
+		pruned, err := h.store.PrunedThrough(context.Background(), r.name)
+		if err != nil {
+			return err
+		}
+		if opt.After < pruned {
+			note = string(CodeHistoryGone)
+		}
+		q.After, q.Limit, q.FromOldest = opt.After, h.cfg.MaxHistory, true
+	} else {
+		q.Limit = opt.History
+		if q.Limit == 0 {
+			q.Limit = h.cfg.HistoryOnJoin
+		}
+		if q.Limit > h.cfg.MaxHistory {
+			q.Limit = h.cfg.MaxHistory
+		}
+		if q.Limit <= 0 {
+			return nil
+		}
+	}
+	msgs, err := h.store.History(context.Background(), q)
+	if err != nil {
+		return err
+	}
+	for i := range msgs {
+		s.sink.Deliver(&Event{Message: msgs[i], History: true})
+	}
+	if opt.After > 0 && len(msgs) == q.Limit && note == "" {
+		note = "more" // the resume was cut short; page on with a history request
+	}
+	s.sink.Deliver(&Event{Message: Message{Kind: KindHistoryEnd, Room: r.name, Time: h.now(), Text: note}, History: true})
+	return nil
+}
+
+// Part leaves a room ("" for the current one), announcing reason.
+func (s *Session) Part(room, reason string) error {
+	key, r, err := s.member(room)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.rooms, key)
+	if s.current == key {
+		s.current = ""
+		for k := range s.rooms {
+			if s.current == "" || k < s.current {
+				s.current = k
+			}
+		}
+	}
+	name := s.name
+	s.mu.Unlock()
+
+	r.mu.Lock()
+	r.broadcast(&Event{Message: Message{Kind: KindPart, Room: key, Time: s.hub.now()}, Session: s.id, Name: name, Reason: reason})
+	r.remove(s)
+	r.mu.Unlock()
+	return nil
+}
+
+// member resolves room ("" = current) to a room the session is in.
+func (s *Session) member(room string) (string, *Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return "", nil, ErrClosed
+	}
+	key := s.current
+	if room != "" {
+		var err error
+		if key, err = ValidateRoom(room); err != nil {
+			return "", nil, err
+		}
+	}
+	if key == "" {
+		return "", nil, Errorf(CodeNotMember, "you are not in any room; /join one")
+	}
+	r := s.rooms[key]
+	if r == nil {
+		return "", nil, Errorf(CodeNotMember, "you are not in %s; /join it first", key)
+	}
+	return key, r, nil
+}
+
+// Say sends a chat message to a room ("" for the current one). ref is the
+// client's correlation token, echoed on its own copy and on errors.
+func (s *Session) Say(room, text, ref string) error { return s.post(KindSay, room, text, ref) }
+
+// Me sends an action ("/me waves") to a room ("" for the current one).
+func (s *Session) Me(room, text, ref string) error { return s.post(KindMe, room, text, ref) }
+
+func (s *Session) post(kind Kind, room, text, ref string) error {
+	text, err := CleanText(text, s.hub.cfg.MaxMessageBytes)
+	if err != nil {
+		return err
+	}
+	key, r, err := s.member(room)
+	if err != nil {
+		return err
+	}
+	ev := &Event{Message: Message{Kind: kind, Room: key, From: s.Name(), Text: text}, Session: s.id, Ref: ref}
+	return s.hub.publish(pending{ev: ev, from: s, room: r})
+}
+
+// DM sends a direct message to the user called to.
+func (s *Session) DM(to, text, ref string) error {
+	text, err := CleanText(text, s.hub.cfg.MaxMessageBytes)
+	if err != nil {
+		return err
+	}
+	if s.Closed() {
+		return ErrClosed
+	}
+	h := s.hub
+	h.mu.RLock()
+	target := h.names[NameKey(to)]
+	h.mu.RUnlock()
+	if target == nil {
+		return Errorf(CodeNoSuchUser, "no one called %q is online", to)
+	}
+	ev := &Event{Message: Message{Kind: KindDM, From: s.Name(), To: target.Name(), Text: text}, Session: s.id, Ref: ref}
+	return h.publish(pending{ev: ev, from: s, to: target})
+}
+
+// Nick changes the session's name. Everyone who shares a room with the
+// session, and the session itself, is told once.
+func (s *Session) Nick(name string) error {
+	display, key, err := ValidateName(name)
+	if err != nil {
+		return err
+	}
+	h := s.hub
+	h.mu.Lock()
+	if other := h.names[key]; other != nil && other != s {
+		h.mu.Unlock()
+		return Errorf(CodeNameTaken, "the name %q is taken", display)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	old := s.name
+	delete(h.names, s.key)
+	h.names[key] = s
+	s.name, s.key = display, key
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	h.mu.Unlock()
+	if old == display {
+		return nil
+	}
+	h.log.Info("nick changed", "session", s.id, "old", old, "name", display)
+
+	ev := &Event{Message: Message{Kind: KindNick, Time: h.now()}, Session: s.id, OldName: old, Name: display}
+	told := map[uint64]bool{s.id: true}
+	s.sink.Deliver(ev)
+	for _, r := range rooms {
+		r.mu.Lock()
+		for _, m := range r.members {
+			if !told[m.id] {
+				told[m.id] = true
+				m.sink.Deliver(ev)
+			}
+		}
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+// SetTopic sets the topic of a room ("" for the current one) and tells its
+// members.
+func (s *Session) SetTopic(room, topic string) error {
+	topic, err := CleanText(topic, 512)
+	if err != nil {
+		return err
+	}
+	key, r, err := s.member(room)
+	if err != nil {
+		return err
+	}
+	name := s.Name()
+	r.mu.Lock()
+	r.topic, r.topicBy = topic, name
+	r.broadcast(&Event{Message: Message{Kind: KindTopic, Room: key, From: name, Time: s.hub.now(), Text: topic}, Session: s.id})
+	r.mu.Unlock()
+	return nil
+}
+
+// Topic returns the topic of a room ("" for the current one) and who set it.
+func (s *Session) Topic(room string) (key, topic, by string, err error) {
+	key, r, err := s.member(room)
+	if err != nil {
+		return "", "", "", err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return key, r.topic, r.topicBy, nil
+}
+
+// Who returns the members of a room ("" for the current one), sorted. Any
+// existing room may be listed, joined or not.
+func (s *Session) Who(room string) (string, []string, error) {
+	key := s.Current()
+	if room != "" {
+		var err error
+		if key, err = ValidateRoom(room); err != nil {
+			return "", nil, err
+		}
+	}
+	if key == "" {
+		return "", nil, Errorf(CodeNotMember, "you are not in any room; name one")
+	}
+	r, _ := s.hub.room(key, false)
+	if r == nil {
+		return "", nil, Errorf(CodeRoomInvalid, "there is no room called %s", key)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return key, r.names(), nil
+}
+
+// Rooms lists the rooms with members or a topic.
+func (s *Session) Rooms() []RoomInfo { return s.hub.Rooms() }
+
+// History returns stored messages: of a room the session is in (q.Room),
+// or the session's own direct messages (q.Room empty).
+func (s *Session) History(q HistoryQuery) ([]Message, error) {
+	if q.Room != "" {
+		key, _, err := s.member(q.Room)
+		if err != nil {
+			return nil, err
+		}
+		q.Room, q.User = key, ""
+	} else {
+		q.User = s.Name()
+	}
+	if q.Limit <= 0 || q.Limit > s.hub.cfg.MaxHistory {
+		q.Limit = s.hub.cfg.MaxHistory
+	}
+	msgs, err := s.hub.store.History(context.Background(), q)
+	if err != nil {
+		s.hub.log.Error("history query failed", "session", s.id, "err", err)
+		return nil, Errorf(CodeUnavailable, "history is unavailable right now")
+	}
+	return msgs, nil
+}
+
+// Leave ends the session: it leaves every room (announcing reason) and frees
+// its name. Calling Leave again does nothing.
+func (s *Session) Leave(reason string) {
+	h := s.hub
+	h.mu.Lock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		h.mu.Unlock()
+		return
+	}
+	s.closed = true
+	name := s.name
+	if h.names[s.key] == s {
+		delete(h.names, s.key)
+	}
+	delete(h.sessions, s.id)
+	rooms := s.rooms
+	s.rooms = map[string]*Room{}
+	s.current = ""
+	n := len(h.sessions)
+	s.mu.Unlock()
+	h.mu.Unlock()
+
+	for key, r := range rooms {
+		r.mu.Lock()
+		r.remove(s)
+		r.broadcast(&Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason})
+		r.mu.Unlock()
+	}
+	h.log.Info("session ended", "session", s.id, "name", name, "protocol", s.info.Protocol, "remote", s.info.Remote, "reason", reason, "sessions", n)
+}

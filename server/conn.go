@@ -1,0 +1,246 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+)
+
+// Encoder renders one event for one connection. It returns nil for events
+// the connection does not show (for example its own messages on a protocol
+// without echo). Encoders should use chat.Event.Encoded so that an event
+// shared by many recipients is encoded once.
+type Encoder interface {
+	Encode(ev *chat.Event) []byte
+}
+
+// EncoderFunc adapts a function to Encoder.
+type EncoderFunc func(ev *chat.Event) []byte
+
+// Encode calls f(ev).
+func (f EncoderFunc) Encode(ev *chat.Event) []byte { return f(ev) }
+
+// Conn is one client connection. It implements chat.Sink: Deliver never
+// blocks; events are queued (bounded in bytes) and written by a writer
+// goroutine that exists only while there is something to write, batches
+// everything queued into one writev, and runs under a write deadline.
+type Conn struct {
+	conn   net.Conn
+	server *Server
+	log    *slog.Logger
+	reader *bufio.Reader
+
+	mu       sync.Mutex
+	enc      Encoder
+	queue    []*chat.Event
+	spare    []*chat.Event
+	bufs     net.Buffers
+	queued   int // bytes estimated in queue
+	writing  bool
+	reason   CloseReason
+	closed   bool
+	done     chan struct{} // closed when the connection is closed and the writer has stopped
+	writerWG sync.WaitGroup
+}
+
+func newConn(nc net.Conn, s *Server) *Conn {
+	return &Conn{
+		conn:   nc,
+		server: s,
+		log:    s.log.With("remote", nc.RemoteAddr().String()),
+		reader: bufio.NewReaderSize(nc, s.opts.ReadBufferSize),
+		done:   make(chan struct{}),
+	}
+}
+
+// Reader returns the buffered reader front-ends read the connection through.
+func (c *Conn) Reader() *bufio.Reader { return c.reader }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// Logger returns a logger that names this connection.
+func (c *Conn) Logger() *slog.Logger { return c.log }
+
+// SetLogger replaces the connection's logger (front-ends add the session).
+func (c *Conn) SetLogger(l *slog.Logger) { c.log = l }
+
+// SetReadDeadline sets the deadline for the next reads; zero clears it.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+
+// Limits returns the server's configured limits.
+func (c *Conn) Limits() Options { return c.server.opts }
+
+// WriteNow writes b synchronously under the write deadline. Use it only
+// before the connection has an encoder (during the handshake), when no
+// writer goroutine can be running.
+func (c *Conn) WriteNow(b []byte) error {
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.server.opts.WriteTimeout)); err != nil {
+		return err
+	}
+	_, err := c.conn.Write(b)
+	return err
+}
+
+// SetEncoder attaches the encoder that renders queued events. Call it before
+// handing the Conn to the hub as a Sink.
+func (c *Conn) SetEncoder(enc Encoder) {
+	c.mu.Lock()
+	c.enc = enc
+	c.mu.Unlock()
+}
+
+// Deliver queues ev for writing. It never blocks. If the queue would pass
+// the byte bound the connection is closed as a slow consumer.
+func (c *Conn) Deliver(ev *chat.Event) {
+	size := ev.Size()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.queued+size > c.server.opts.MaxQueueBytes && len(c.queue) > 0 {
+		c.mu.Unlock()
+		c.log.Warn("disconnecting slow consumer", "queued_bytes", c.queued, "queued_events", len(c.queue))
+		c.Close(ReasonSlowConsumer)
+		return
+	}
+	c.queue = append(c.queue, ev)
+	c.queued += size
+	if !c.writing && c.enc != nil {
+		c.writing = true
+		c.writerWG.Add(1)
+		go c.writeLoop()
+	}
+	c.mu.Unlock()
+}
+
+// writeLoop drains the queue and exits when it is empty, so an idle
+// connection keeps no writer goroutine.
+func (c *Conn) writeLoop() {
+	defer c.writerWG.Done()
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.queued = 0
+		enc := c.enc
+		bufs := c.bufs[:0]
+		c.bufs = nil
+		c.mu.Unlock()
+
+		var bye *chat.Event
+		for _, ev := range batch {
+			if b := enc.Encode(ev); len(b) > 0 {
+				bufs = append(bufs, b)
+			}
+			if ev.Kind == chat.KindBye {
+				bye = ev
+				break
+			}
+		}
+		err := c.writeBuffers(bufs)
+		clear(batch)
+		clear(bufs)
+		c.mu.Lock()
+		c.spare, c.bufs = batch[:0], bufs[:0]
+		c.mu.Unlock()
+		if err != nil {
+			reason := ReasonWriteError
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				reason = ReasonSlowConsumer
+			}
+			c.log.Debug("write failed", "err", err)
+			c.Close(reason)
+			return
+		}
+		if bye != nil {
+			reason := ReasonServerShutdown
+			if bye.Reason == chat.ByeGoodbye {
+				reason = ReasonQuit
+			}
+			c.Close(reason)
+			return
+		}
+	}
+}
+
+func (c *Conn) writeBuffers(bufs net.Buffers) error {
+	if len(bufs) == 0 {
+		return nil
+	}
+	if err := c.conn.SetWriteDeadline(time.Now().Add(c.server.opts.WriteTimeout)); err != nil {
+		return err
+	}
+	_, err := bufs.WriteTo(c.conn)
+	return err
+}
+
+// Close closes the connection with a reason; the first reason wins. It does
+// not wait for anything and is safe to call from any goroutine.
+func (c *Conn) Close(reason CloseReason) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.reason = reason
+	c.queue = nil
+	c.mu.Unlock()
+	if tc, ok := c.conn.(*net.TCPConn); ok && reason != ReasonServerShutdown && reason != ReasonQuit {
+		_ = tc.SetLinger(0) // drop unsent data of a dead or hostile peer at once
+	}
+	_ = c.conn.Close()
+}
+
+// CloseAfterFlush queues a final bye so that everything already queued is
+// written first, then the connection closes.
+func (c *Conn) CloseAfterFlush(reason string) {
+	c.Deliver(&chat.Event{Message: chat.Message{Kind: chat.KindBye, Time: time.Now()}, Reason: reason})
+}
+
+// Reason returns why the connection closed, or ReasonNone while open.
+func (c *Conn) Reason() CloseReason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// readErrorReason maps a read error to a close reason, unless the
+// connection was already closed for another reason.
+func (c *Conn) readErrorReason(err error) CloseReason {
+	if r := c.Reason(); r != ReasonNone {
+		return r
+	}
+	switch {
+	case errors.Is(err, io.EOF):
+		return ReasonClientClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ReasonIdle
+	}
+	return ReasonReadError
+}
+
+// Fail records why reading stopped (from err) and closes the connection;
+// it returns the final reason. Front-ends call it when their read loop ends.
+func (c *Conn) Fail(err error) CloseReason {
+	reason := c.readErrorReason(err)
+	c.Close(reason)
+	return c.Reason()
+}
+
+// wait blocks until the writer goroutine, if any, has stopped.
+func (c *Conn) wait() { c.writerWG.Wait() }

@@ -1,0 +1,212 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Options are the transport limits. Zero fields take the defaults.
+type Options struct {
+	MaxQueueBytes    int           // outbound bytes queued per connection before it is a slow consumer; default 4 MiB
+	WriteTimeout     time.Duration // a write that takes longer makes a slow consumer; default 10 s
+	HandshakeTimeout time.Duration // time to send a valid name; default 10 s
+	ReadBufferSize   int           // per-connection read buffer; default 4 KiB
+	MaxFrameBytes    int           // largest framed payload; default 64 KiB
+	MaxLineBytes     int           // longest line on the line protocol; default 8 KiB
+	Logger           *slog.Logger  // default slog.Default()
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxQueueBytes <= 0 {
+		o.MaxQueueBytes = 4 << 20
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = 4096
+	}
+	if o.MaxFrameBytes <= 0 {
+		o.MaxFrameBytes = 64 * 1024
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = 8 * 1024
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Handler speaks one wire protocol over a connection. ServeConn owns the
+// read side: it returns when the connection is finished, after which the
+// server closes it.
+type Handler interface {
+	ServeConn(ctx context.Context, c *Conn)
+}
+
+// Server runs listeners and tracks their connections for shutdown.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	ctx  context.Context
+	stop context.CancelFunc
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[*Conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup // accept loops and connection goroutines
+}
+
+// New returns a server with the given limits.
+func New(opts Options) *Server {
+	opts.setDefaults()
+	ctx, stop := context.WithCancel(context.Background())
+	return &Server{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, conns: make(map[*Conn]struct{})}
+}
+
+// Options returns the effective limits.
+func (s *Server) Options() Options { return s.opts }
+
+// Listen starts accepting TCP connections on addr for handler h. name
+// labels the listener in logs ("frame", "line"). It returns the bound
+// address (useful with port 0).
+func (s *Server) Listen(name, addr string, h Handler) (net.Addr, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(s.ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return s.Serve(name, ln, h)
+}
+
+// Serve accepts connections from ln for handler h until Shutdown.
+func (s *Server) Serve(name string, ln net.Listener, h Handler) (net.Addr, error) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return nil, errors.New("server: shutting down")
+	}
+	s.listeners = append(s.listeners, ln)
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.log.Info("listening", "protocol", name, "addr", ln.Addr().String())
+	go s.acceptLoop(name, ln, h)
+	return ln.Addr(), nil
+}
+
+func (s *Server) acceptLoop(name string, ln net.Listener, h Handler) {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors or similar: back off instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("accept failed", "protocol", name, "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		c := newConn(nc, s)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(name, c, h)
+	}
+}
+
+func (s *Server) serveConn(name string, c *Conn, h Handler) {
+	defer s.wg.Done()
+	c.log.Debug("connection accepted", "protocol", name)
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("connection handler panicked", "protocol", name, "panic", p)
+			c.Close(ReasonProtocolViolation)
+		}
+		c.Close(ReasonClientClosed) // no-op if already closed with a reason
+		c.wait()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		close(c.done)
+		c.log.Debug("connection closed", "protocol", name, "reason", c.Reason().String())
+	}()
+	h.ServeConn(s.ctx, c)
+}
+
+// Conns returns the number of open connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// StopAccepting closes the listeners and cancels the server context, which
+// handlers watch during their handshakes. Connections already open stay up.
+func (s *Server) StopAccepting() {
+	s.mu.Lock()
+	s.closing = true
+	lns := s.listeners
+	s.listeners = nil
+	var handshaking []*Conn
+	for c := range s.conns {
+		c.mu.Lock()
+		if c.enc == nil {
+			handshaking = append(handshaking, c)
+		}
+		c.mu.Unlock()
+	}
+	s.mu.Unlock()
+	s.stop()
+	for _, ln := range lns {
+		ln.Close()
+	}
+	for _, c := range handshaking {
+		c.Close(ReasonServerShutdown) // no session yet: nothing to flush
+	}
+}
+
+// Shutdown stops accepting and waits for every connection to finish (the
+// hub's bye makes sessions flush and close). Connections still open when
+// ctx ends are closed. It returns once every goroutine has stopped.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.StopAccepting()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	for c := range s.conns {
+		c.Close(ReasonServerShutdown)
+	}
+	s.mu.Unlock()
+	s.log.Warn("shutdown deadline passed; closed remaining connections", "count", n)
+	<-done
+	return ctx.Err()
+}

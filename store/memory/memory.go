@@ -1,0 +1,116 @@
+// Package memory is an in-memory chat.Store: fast, bounded, and forgotten
+// when the process ends. For throwaway servers and tests.
+package memory
+
+import (
+	"context"
+	"sort"
+	"sync"
+
+	"github.com/parleychat/parley/chat"
+)
+
+// DefaultPerRoom is how many messages a room keeps when New is given 0.
+const DefaultPerRoom = 10000
+
+// Store keeps the newest messages of each room (and of direct messages) in
+// memory.
+type Store struct {
+	perRoom int
+
+	mu     sync.RWMutex
+	lastID uint64
+	logs   map[string]*roomLog // room key -> log; "" holds direct messages
+}
+
+type roomLog struct {
+	msgs   []chat.Message // oldest first
+	pruned uint64         // highest id dropped by retention
+}
+
+var _ chat.Store = (*Store)(nil)
+
+// New returns an empty store keeping at most perRoom messages per room.
+func New(perRoom int) *Store {
+	if perRoom <= 0 {
+		perRoom = DefaultPerRoom
+	}
+	return &Store{perRoom: perRoom, logs: make(map[string]*roomLog)}
+}
+
+// Append stores msgs.
+func (s *Store) Append(_ context.Context, msgs []chat.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range msgs {
+		l := s.logs[m.Room]
+		if l == nil {
+			l = &roomLog{}
+			s.logs[m.Room] = l
+		}
+		l.msgs = append(l.msgs, m)
+		if over := len(l.msgs) - s.perRoom; over > 0 && over >= s.perRoom/4+1 {
+			l.pruned = l.msgs[over-1].ID
+			l.msgs = append(l.msgs[:0:0], l.msgs[over:]...)
+		}
+		if m.ID > s.lastID {
+			s.lastID = m.ID
+		}
+	}
+	return nil
+}
+
+// LastID returns the highest id stored.
+func (s *Store) LastID(context.Context) (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lastID, nil
+}
+
+// PrunedThrough returns the highest id of room dropped by retention.
+func (s *Store) PrunedThrough(_ context.Context, room string) (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if l := s.logs[room]; l != nil {
+		return l.pruned, nil
+	}
+	return 0, nil
+}
+
+// History returns the messages matching q, oldest first.
+func (s *Store) History(_ context.Context, q chat.HistoryQuery) ([]chat.Message, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	l := s.logs[q.Room]
+	if l == nil || q.Limit <= 0 {
+		return nil, nil
+	}
+	msgs := l.msgs
+	lo := sort.Search(len(msgs), func(i int) bool { return msgs[i].ID > q.After })
+	hi := len(msgs)
+	if q.Before > 0 {
+		hi = sort.Search(len(msgs), func(i int) bool { return msgs[i].ID >= q.Before })
+	}
+	if lo >= hi {
+		return nil, nil
+	}
+	var out []chat.Message
+	if q.Room != "" {
+		out = msgs[lo:hi]
+	} else {
+		key := chat.NameKey(q.User)
+		for _, m := range msgs[lo:hi] {
+			if chat.NameKey(m.From) == key || chat.NameKey(m.To) == key {
+				out = append(out, m)
+			}
+		}
+	}
+	if len(out) > q.Limit {
+		if q.FromOldest {
+			out = out[:q.Limit]
+		} else {
+			out = out[len(out)-q.Limit:]
+		}
+	}
+	return append([]chat.Message(nil), out...), nil
+}

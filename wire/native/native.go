@@ -1,0 +1,164 @@
+// Package native defines parley's native protocol: JSON events carried one
+// per frame of the framed protocol. The server's framed front-end and the
+// client library both use these types; docs/protocol.md describes them.
+package native
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+)
+
+// Version is the newest native protocol version this package speaks.
+const Version = chat.ProtocolVersion
+
+// Request is what a client sends. Which fields matter depends on Type; see
+// docs/protocol.md.
+type Request struct {
+	Type string `json:"type"`
+	Ref  string `json:"ref,omitempty"` // echoed on the reply, the own-message echo and errors
+
+	// hello
+	Name     string            `json:"name,omitempty"`
+	Version  int               `json:"version,omitempty"`
+	Client   string            `json:"client,omitempty"`
+	Password string            `json:"password,omitempty"`
+	Rooms    []string          `json:"rooms,omitempty"` // rooms to join after the lobby
+	Since    map[string]uint64 `json:"since,omitempty"` // resume: last id seen per room
+
+	// say, me, dm, join, part, topic, who, history, command, quit
+	Room   string  `json:"room,omitempty"`
+	To     string  `json:"to,omitempty"`
+	Text   *string `json:"text,omitempty"` // absent on a topic request means "tell me the topic"
+	Reason string  `json:"reason,omitempty"`
+	After  uint64  `json:"after,omitempty"`
+	Before uint64  `json:"before,omitempty"`
+	Limit  int     `json:"limit,omitempty"`
+}
+
+// Event is what the server sends. Which fields are set depends on Type; see
+// docs/protocol.md.
+type Event struct {
+	Type    string     `json:"type"`
+	Ref     string     `json:"ref,omitempty"`
+	ID      uint64     `json:"id,omitempty"`
+	TS      *time.Time `json:"ts,omitempty"`
+	Room    string     `json:"room,omitempty"`
+	From    string     `json:"from,omitempty"`
+	To      string     `json:"to,omitempty"`
+	Name    string     `json:"name,omitempty"`
+	Old     string     `json:"old,omitempty"`
+	Text    string     `json:"text,omitempty"`
+	Reason  string     `json:"reason,omitempty"`
+	History bool       `json:"history,omitempty"`
+	Members []string   `json:"members,omitempty"`
+	Rooms   []RoomInfo `json:"rooms,omitempty"`
+	Code    string     `json:"code,omitempty"`
+	Message string     `json:"message,omitempty"`
+
+	// welcome
+	Server          string `json:"server,omitempty"`
+	Version         int    `json:"version,omitempty"`
+	MaxMessageBytes int    `json:"max_message_bytes,omitempty"`
+	Motd            string `json:"motd,omitempty"`
+}
+
+// RoomInfo is one entry of a rooms event.
+type RoomInfo struct {
+	Name    string `json:"name"`
+	Topic   string `json:"topic,omitempty"`
+	Members int    `json:"members"`
+}
+
+// FromChat converts a hub event to its wire form. ref is included only when
+// the event goes to the session that caused it.
+func FromChat(ev *chat.Event, withRef bool) Event {
+	out := Event{
+		Type:    ev.Kind.String(),
+		ID:      ev.ID,
+		Room:    ev.Room,
+		From:    ev.From,
+		To:      ev.To,
+		Name:    ev.Name,
+		Old:     ev.OldName,
+		Text:    ev.Text,
+		Reason:  ev.Reason,
+		History: ev.History,
+		Members: ev.Members,
+	}
+	if withRef {
+		out.Ref = ev.Ref
+	}
+	if !ev.Time.IsZero() {
+		t := ev.Time.UTC()
+		out.TS = &t
+	}
+	if ev.Kind == chat.KindMembers && out.Members == nil {
+		out.Members = []string{}
+	}
+	if ev.Kind == chat.KindRooms {
+		out.Rooms = make([]RoomInfo, len(ev.Rooms))
+		for i, r := range ev.Rooms {
+			out.Rooms[i] = RoomInfo{Name: r.Name, Topic: r.Topic, Members: r.Members}
+		}
+	}
+	if ev.Err != nil {
+		out.Code, out.Message = string(ev.Err.Code), ev.Err.Message
+	}
+	if w := ev.Welcome; w != nil {
+		out.Server, out.Version, out.Name = w.Server, w.Version, w.Name
+		out.MaxMessageBytes, out.Motd = w.MaxMessageBytes, w.Motd
+	}
+	return out
+}
+
+// Marshal encodes an event as JSON.
+func Marshal(ev Event) []byte {
+	b, err := json.Marshal(ev)
+	if err != nil { // cannot happen for these field types
+		panic(fmt.Sprintf("native: marshal %s: %v", ev.Type, err))
+	}
+	return b
+}
+
+// DecodeRequest parses one client request. Errors are *chat.Error with code
+// invalid, safe to show to the client.
+func DecodeRequest(payload []byte) (Request, error) {
+	var r Request
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return r, chat.Errorf(chat.CodeInvalid, "not a valid JSON event: %s", jsonProblem(err))
+	}
+	if r.Type == "" {
+		return r, chat.Errorf(chat.CodeInvalid, "the event has no \"type\"")
+	}
+	return r, nil
+}
+
+// DecodeEvent parses one server event (used by clients).
+func DecodeEvent(payload []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return e, fmt.Errorf("native: bad event: %w", err)
+	}
+	return e, nil
+}
+
+func jsonProblem(err error) string {
+	switch e := err.(type) {
+	case *json.UnmarshalTypeError:
+		return fmt.Sprintf("field %q must be %s", e.Field, e.Type)
+	case *json.SyntaxError:
+		return fmt.Sprintf("syntax error at byte %d", e.Offset)
+	}
+	return "cannot decode"
+}
+
+// TextOf returns *r.Text or "".
+func (r Request) TextOf() string {
+	if r.Text == nil {
+		return ""
+	}
+	return *r.Text
+}

@@ -1,0 +1,69 @@
+// Package render turns hub events into short human sentences, shared by the
+// text front-ends (tutorial notices, line protocol) and the plain client.
+package render
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/parleychat/parley/chat"
+)
+
+// Notice renders a non-message event as one human sentence ("bob joined
+// lobby"). own says the recipient caused it ("you joined lobby"). It
+// returns "" for events that have no sentence.
+func Notice(ev *chat.Event, own bool) string {
+	switch ev.Kind {
+	case chat.KindJoin:
+		return who(ev.Name, own) + " joined " + ev.Room
+	case chat.KindPart:
+		if ev.Reason != "" {
+			return who(ev.Name, own) + " left " + ev.Room + " (" + ev.Reason + ")"
+		}
+		return who(ev.Name, own) + " left " + ev.Room
+	case chat.KindNick:
+		if own {
+			return "you are now known as " + ev.Name
+		}
+		return ev.OldName + " is now known as " + ev.Name
+	case chat.KindTopic:
+		if ev.Text == "" {
+			return "no topic is set in " + ev.Room
+		}
+		return ev.From + " set the topic of " + ev.Room + ": " + ev.Text
+	case chat.KindNotice:
+		return ev.Text
+	case chat.KindMembers:
+		return "members of " + ev.Room + " (" + strconv.Itoa(len(ev.Members)) + "): " + strings.Join(ev.Members, ", ")
+	case chat.KindRooms:
+		if len(ev.Rooms) == 0 {
+			return "no rooms"
+		}
+		parts := make([]string, 0, len(ev.Rooms))
+		for _, r := range ev.Rooms {
+			parts = append(parts, Room(r))
+		}
+		return "rooms: " + strings.Join(parts, "; ")
+	case chat.KindError:
+		return "error: " + ev.Err.Message
+	case chat.KindBye:
+		return ev.Reason
+	}
+	return ""
+}
+
+// Room renders one room list entry: "dev (3 members): topic".
+func Room(r chat.RoomInfo) string {
+	s := r.Name + " (" + strconv.Itoa(r.Members) + " members)"
+	if r.Topic != "" {
+		s += ": " + r.Topic
+	}
+	return s
+}
+
+func who(name string, own bool) string {
+	if own {
+		return "you"
+	}
+	return name
+}
