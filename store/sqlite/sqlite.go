@@ -1,0 +1,611 @@
+// Package sqlite is a chat.Store kept in an embedded SQLite database
+// (modernc.org/sqlite, so the build needs no cgo).
+//
+// Layout: one database file, parley.db, in a data directory, in WAL mode.
+// Writes go through a single connection, one transaction per Append batch
+// (the hub's committer already batches: group commit); reads (History,
+// PrunedThrough) use a separate pool of read-only connections, which WAL
+// lets run concurrently with the writer.
+//
+// Durability: with synchronous=NORMAL (the default) a committed transaction
+// has been written to the WAL file, i.e. handed to the operating system,
+// before Append returns; it survives the process being killed (kill -9,
+// panic, OOM kill) because the kernel still holds the written pages, and
+// SQLite replays the WAL on the next open. Only an operating-system crash
+// or power loss can lose the last transactions (never corrupting the
+// database). synchronous=FULL adds an fsync of the WAL per transaction, one
+// per batch, to survive power loss too.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/parleychat/parley/chat"
+)
+
+// FileName is the database file's name inside the data directory.
+const FileName = "parley.db"
+
+// lockName is the file held locked while a store has the directory open.
+const lockName = "parley.lock"
+
+// applicationID marks a SQLite file as a parley database ("PRLY").
+const applicationID = 0x50524c59
+
+// schemaVersion is the user_version of the current schema.
+const schemaVersion = 1
+
+// DefaultPruneInterval is how often age retention runs when Options leaves
+// it zero.
+const DefaultPruneInterval = time.Minute
+
+// pruneChunk is how many rows one pruning transaction deletes at most, so
+// that Append never waits long behind retention.
+const pruneChunk = 5000
+
+// Options configures a Store. The zero value keeps everything forever with
+// synchronous=NORMAL.
+type Options struct {
+	// RetainMessages keeps at most about this many messages per room (and
+	// as many direct messages in all); 0 keeps every message. A room may
+	// briefly hold up to a quarter more before it is pruned back.
+	RetainMessages int
+	// RetainAge deletes messages older than this; 0 keeps them forever.
+	RetainAge time.Duration
+	// PruneInterval is how often age retention runs; default one minute.
+	PruneInterval time.Duration
+	// Sync is the SQLite synchronous setting: "normal" (default: survives a
+	// killed process) or "full" (also survives power loss; one fsync per
+	// batch).
+	Sync string
+	// Now is the clock for age retention; default time.Now.
+	Now func() time.Time
+	// Logger receives retention and error reports; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is a chat.Store in a SQLite database. Append must be called from
+// one goroutine at a time (the hub's committer); reads are safe from any.
+type Store struct {
+	dir  string
+	opt  Options
+	log  *slog.Logger
+	lock *os.File
+
+	w *sql.DB // the single writer connection
+	r *sql.DB // read-only pool
+
+	wmu    sync.Mutex     // serialises Append and pruning on w
+	ins    *sql.Stmt      // insert one message, prepared on w
+	count  map[string]int // rows per room, maintained by the writer
+	closed bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+var _ chat.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store in dir. It fails with a
+// descriptive error, never a panic, if the directory cannot be created or
+// written, if another server holds it, or if parley.db is not a parley
+// database or is corrupt.
+func Open(dir string, opt Options) (*Store, error) {
+	if opt.PruneInterval <= 0 {
+		opt.PruneInterval = DefaultPruneInterval
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.RetainMessages < 0 || opt.RetainAge < 0 {
+		return nil, errors.New("sqlite store: retention limits must not be negative")
+	}
+	sync := strings.ToUpper(opt.Sync)
+	switch sync {
+	case "":
+		sync = "NORMAL"
+	case "NORMAL", "FULL":
+	default:
+		return nil, fmt.Errorf("sqlite store: sync must be normal or full, not %q", opt.Sync)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory %s cannot be created: %w", dir, err)
+	}
+	if err := checkWritable(dir); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, opt: opt, log: opt.Logger, lock: lock, count: map[string]int{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if err := s.open(sync); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	go s.pruneLoop()
+	return s, nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return filepath.Join(s.dir, FileName) }
+
+// checkWritable makes sure files can be created in dir, to report an
+// unwritable directory clearly instead of as a SQLite I/O error.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".parley-write-check-*")
+	if err != nil {
+		return fmt.Errorf("data directory %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func (s *Store) open(sync string) error {
+	path := s.Path()
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file; it should be parley's database", path)
+	}
+	base := "file:" + path + "?_busy_timeout=10000"
+	var err error
+	if s.w, err = sql.Open("sqlite", base+"&_txlock=immediate&_journal_mode=WAL&_synchronous="+sync); err != nil {
+		return describe(path, err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	ctx := context.Background()
+	if err := s.migrate(ctx); err != nil {
+		return describe(path, err)
+	}
+	if s.ins, err = s.w.PrepareContext(ctx,
+		`INSERT INTO messages(id, room, kind, ts, sender, recipient, from_key, to_key, body) VALUES(?,?,?,?,?,?,?,?,?)`); err != nil {
+		return describe(path, err)
+	}
+	if s.r, err = sql.Open("sqlite", base+"&_query_only=1"); err != nil {
+		return describe(path, err)
+	}
+	s.r.SetMaxOpenConns(4)
+	s.r.SetMaxIdleConns(4)
+	if err := s.r.PingContext(ctx); err != nil {
+		return describe(path, err)
+	}
+	if err := s.Prune(ctx); err != nil {
+		return describe(path, err)
+	}
+	rows, err := s.w.QueryContext(ctx, `SELECT room, count(*) FROM messages GROUP BY room`)
+	if err != nil {
+		return describe(path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var room string
+		var n int
+		if err := rows.Scan(&room, &n); err != nil {
+			return describe(path, err)
+		}
+		s.count[room] = n
+	}
+	return describe(path, rows.Err())
+}
+
+// migrate checks the file is a parley database (or empty) and creates the
+// schema.
+func (s *Store) migrate(ctx context.Context) error {
+	var app, ver int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
+		return err
+	}
+	if err := s.w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&ver); err != nil {
+		return err
+	}
+	var tables int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&tables); err != nil {
+		return err
+	}
+	if app != applicationID && tables > 0 {
+		return errNotParley
+	}
+	if ver > schemaVersion {
+		return fmt.Errorf("database schema version %d is newer than this parley understands (%d); upgrade parley", ver, schemaVersion)
+	}
+	var mode string
+	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("cannot switch the database to WAL mode (journal_mode is %s)", mode)
+	}
+	_, err := s.w.ExecContext(ctx, fmt.Sprintf(`
+PRAGMA application_id = %d;
+CREATE TABLE IF NOT EXISTS messages (
+	id        INTEGER PRIMARY KEY, -- hub-assigned, strictly increasing
+	room      TEXT    NOT NULL,    -- room key; '' for a direct message
+	kind      INTEGER NOT NULL,    -- chat.Kind
+	ts        INTEGER NOT NULL,    -- server time, Unix nanoseconds
+	sender    TEXT    NOT NULL,
+	recipient TEXT    NOT NULL DEFAULT '',
+	from_key  TEXT    NOT NULL DEFAULT '', -- chat.NameKey(sender), for DMs
+	to_key    TEXT    NOT NULL DEFAULT '', -- chat.NameKey(recipient), for DMs
+	body      TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_room_id ON messages(room, id);
+CREATE INDEX IF NOT EXISTS messages_dm_from ON messages(from_key, id) WHERE room = '';
+CREATE INDEX IF NOT EXISTS messages_dm_to ON messages(to_key, id) WHERE room = '';
+CREATE TABLE IF NOT EXISTS rooms (
+	room           TEXT PRIMARY KEY,
+	pruned_through INTEGER NOT NULL DEFAULT 0 -- highest id retention deleted
+) WITHOUT ROWID;
+PRAGMA user_version = %d;`, applicationID, schemaVersion))
+	if err != nil {
+		return err
+	}
+	// Full integrity checks are O(size); quick_check on the schema pages
+	// catches a truncated or scribbled file early.
+	var ok string
+	if err := s.w.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&ok); err != nil {
+		return err
+	}
+	if ok != "ok" {
+		return fmt.Errorf("%w: %s", errCorrupt, ok)
+	}
+	return nil
+}
+
+var (
+	errNotParley = errors.New("the file is a SQLite database of another program")
+	errCorrupt   = errors.New("the database is corrupt")
+)
+
+// describe turns SQLite's terse errors at open into ones an operator can act
+// on.
+func describe(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("%s is not a parley database (it is not SQLite, or it is encrypted or damaged); move it away or use another --data-dir: %w", path, err)
+		case sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("%s is corrupt; restore it from a backup or move it away: %w", path, err)
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN:
+			return fmt.Errorf("%s cannot be opened for writing; check its permissions and those of its directory: %w", path, err)
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%s: the disk is full: %w", path, err)
+		}
+	}
+	if errors.Is(err, errNotParley) || errors.Is(err, errCorrupt) {
+		return fmt.Errorf("%s: %w; move it away or use another --data-dir", path, err)
+	}
+	return fmt.Errorf("open %s: %w", path, err)
+}
+
+// Append stores msgs in one transaction. When it returns nil the messages
+// are committed to the WAL.
+func (s *Store) Append(ctx context.Context, msgs []chat.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return errors.New("sqlite store: closed")
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	ins := tx.StmtContext(ctx, s.ins)
+	for i := range msgs {
+		m := &msgs[i]
+		var fk, tk string
+		if m.Room == "" {
+			fk, tk = chat.NameKey(m.From), chat.NameKey(m.To)
+		}
+		if _, err := ins.ExecContext(ctx, int64(m.ID), m.Room, int(m.Kind), m.Time.UnixNano(), m.From, m.To, fk, tk, m.Text); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("sqlite store: insert message %d: %w", m.ID, err)
+		}
+	}
+	for i := range msgs {
+		room := msgs[i].Room
+		if _, known := s.count[room]; !known {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO rooms(room) VALUES(?)`, room); err != nil {
+				_ = tx.Rollback()
+				return fmt.Errorf("sqlite store: record room: %w", err)
+			}
+			s.count[room] = 0
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite store: commit: %w", err)
+	}
+	var over []string
+	for i := range msgs {
+		room := msgs[i].Room
+		s.count[room]++
+		if n := s.opt.RetainMessages; n > 0 && s.count[room] == n+n/4+1 {
+			over = append(over, room)
+		}
+	}
+	for _, room := range over {
+		if err := s.pruneRoom(ctx, room); err != nil {
+			// The messages are stored; retention catches up later.
+			s.log.Error("sqlite store: pruning failed", "room", room, "err", err)
+		}
+	}
+	return nil
+}
+
+// LastID returns the highest id ever stored, including pruned ones.
+func (s *Store) LastID(ctx context.Context) (uint64, error) {
+	var id int64
+	err := s.r.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM messages), 0), coalesce((SELECT max(pruned_through) FROM rooms), 0))`).Scan(&id)
+	return uint64(id), err
+}
+
+// PrunedThrough returns the highest id of room deleted by retention.
+func (s *Store) PrunedThrough(ctx context.Context, room string) (uint64, error) {
+	var id int64
+	err := s.r.QueryRowContext(ctx, `SELECT pruned_through FROM rooms WHERE room = ?`, room).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return uint64(id), err
+}
+
+// History returns the messages matching q, oldest first.
+func (s *Store) History(ctx context.Context, q chat.HistoryQuery) ([]chat.Message, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	before := uint64(1<<63 - 1)
+	if q.Before > 0 && q.Before < before {
+		before = q.Before
+	}
+	if q.After >= before {
+		return nil, nil
+	}
+	order := "DESC"
+	if q.FromOldest {
+		order = "ASC"
+	}
+	var rows *sql.Rows
+	var err error
+	const cols = `SELECT id, room, kind, ts, sender, recipient, body FROM messages `
+	if q.Room != "" {
+		rows, err = s.r.QueryContext(ctx, cols+`WHERE room = ? AND id > ? AND id < ? ORDER BY id `+order+` LIMIT ?`,
+			q.Room, int64(q.After), int64(before), q.Limit)
+	} else {
+		key := chat.NameKey(q.User)
+		rows, err = s.r.QueryContext(ctx, cols+`WHERE room = '' AND (from_key = ? OR to_key = ?) AND id > ? AND id < ? ORDER BY id `+order+` LIMIT ?`,
+			key, key, int64(q.After), int64(before), q.Limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: history: %w", err)
+	}
+	defer rows.Close()
+	var out []chat.Message
+	for rows.Next() {
+		var m chat.Message
+		var id, ts int64
+		var kind int
+		if err := rows.Scan(&id, &m.Room, &kind, &ts, &m.From, &m.To, &m.Text); err != nil {
+			return nil, fmt.Errorf("sqlite store: history: %w", err)
+		}
+		m.ID, m.Kind, m.Time = uint64(id), chat.Kind(kind), time.Unix(0, ts)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: history: %w", err)
+	}
+	if !q.FromOldest {
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out, nil
+}
+
+// Prune applies retention to every room now. It runs at open and every
+// PruneInterval; count retention also runs as rooms grow.
+func (s *Store) Prune(ctx context.Context) error {
+	if s.opt.RetainMessages == 0 && s.opt.RetainAge == 0 {
+		return nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT room FROM rooms`)
+	if err != nil {
+		return err
+	}
+	var rooms []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return err
+		}
+		rooms = append(rooms, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for _, r := range rooms {
+		if s.closed {
+			return nil
+		}
+		if err := s.pruneRoom(ctx, r); err != nil {
+			return fmt.Errorf("prune %q: %w", r, err)
+		}
+	}
+	return nil
+}
+
+// pruneRoom deletes the messages of room that retention no longer keeps,
+// in chunks, and records the highest id deleted. Caller holds s.wmu.
+func (s *Store) pruneRoom(ctx context.Context, room string) error {
+	var cut int64 // delete every id ≤ cut
+	if n := s.opt.RetainMessages; n > 0 {
+		err := s.w.QueryRowContext(ctx, `SELECT id FROM messages WHERE room = ? ORDER BY id DESC LIMIT 1 OFFSET ?`, room, n).Scan(&cut)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	if age := s.opt.RetainAge; age > 0 {
+		// Ids follow the server clock, so everything before the oldest
+		// message young enough to keep is old: a scan from the oldest that
+		// stops at the first keeper.
+		limit := s.opt.Now().Add(-age).UnixNano()
+		var keep int64
+		err := s.w.QueryRowContext(ctx, `SELECT id FROM messages WHERE room = ? AND ts >= ? ORDER BY id LIMIT 1`, room, limit).Scan(&keep)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			err = s.w.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM messages WHERE room = ?`, room).Scan(&keep)
+			keep++
+		case err != nil:
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if keep-1 > cut {
+			cut = keep - 1
+		}
+	}
+	if cut <= 0 {
+		return nil
+	}
+	for {
+		var hi sql.NullInt64
+		var n int
+		if err := s.w.QueryRowContext(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM messages WHERE room = ? AND id <= ? ORDER BY id LIMIT ?)`,
+			room, cut, pruneChunk).Scan(&hi, &n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE room = ? AND id <= ?`, room, hi.Int64); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO rooms(room, pruned_through) VALUES(?, ?)
+			ON CONFLICT(room) DO UPDATE SET pruned_through = max(pruned_through, excluded.pruned_through)`, room, hi.Int64); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		s.count[room] -= n
+		if s.count[room] < 0 {
+			s.count[room] = 0
+		}
+		s.log.Debug("sqlite store: pruned", "room", room, "through", hi.Int64, "deleted", n)
+		if n < pruneChunk {
+			return nil
+		}
+	}
+}
+
+// pruneLoop applies age retention every PruneInterval until Close.
+func (s *Store) pruneLoop() {
+	defer close(s.done)
+	if s.opt.RetainAge == 0 && s.opt.RetainMessages == 0 {
+		<-s.stop
+		return
+	}
+	t := time.NewTicker(s.opt.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.Prune(context.Background()); err != nil {
+				s.log.Error("sqlite store: retention failed", "err", err)
+			}
+		}
+	}
+}
+
+// Checkpoint copies the WAL into the database file and truncates it. Close
+// does this too; it is exported for backups and tests.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return errors.New("sqlite store: closed")
+	}
+	_, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
+}
+
+// Backup writes a consistent copy of the database to path (which must not
+// exist) while the store stays in use, with SQLite's VACUUM INTO.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	_, err := s.r.ExecContext(ctx, `VACUUM INTO ?`, path)
+	return err
+}
+
+// Close stops retention, checkpoints the WAL and closes the database. It is
+// safe to call more than once.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	if s.closed {
+		s.wmu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.wmu.Unlock()
+	close(s.stop)
+	<-s.done
+	var err error
+	if s.w != nil {
+		_, err = s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
+	return errors.Join(err, s.closeDBs())
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	if s.ins != nil {
+		errs = append(errs, s.ins.Close())
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, unlockDir(s.lock))
+	}
+	return errors.Join(errs...)
+}
