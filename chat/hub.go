@@ -137,40 +137,55 @@ type ClientInfo struct {
 	Remote   string // remote address
 }
 
-// Connect registers a new session under name, sends it a welcome and joins
-// it to the lobby (with recent history unless noHistory). The sink receives
-// every event for the session from now on.
+// Connect registers a new session and begins it (Register, then Begin).
 func (h *Hub) Connect(sink Sink, name string, info ClientInfo, join JoinOptions) (*Session, error) {
+	s, err := h.Register(sink, name, info)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Begin(join); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Register validates name and registers a new session under it. Nothing is
+// delivered to sink until Begin, so a front-end can bind its renderer to the
+// session first.
+func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error) {
 	display, key, err := ValidateName(name)
 	if err != nil {
 		return nil, err
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.closed {
-		h.mu.Unlock()
 		return nil, ErrHubClosed
 	}
 	if _, taken := h.names[key]; taken {
-		h.mu.Unlock()
 		return nil, Errorf(CodeNameTaken, "the name %q is taken", display)
 	}
 	h.nextSess++
 	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, rooms: map[string]*Room{}}
 	h.sessions[s.id] = s
 	h.names[key] = s
-	n := len(h.sessions)
-	h.mu.Unlock()
+	h.log.Info("session started", "session", s.id, "name", display, "protocol", info.Protocol, "remote", info.Remote, "sessions", len(h.sessions))
+	return s, nil
+}
 
-	h.log.Info("session started", "session", s.id, "name", display, "protocol", info.Protocol, "remote", info.Remote, "sessions", n)
-	sink.Deliver(&Event{Message: Message{Kind: KindWelcome, Time: h.now()}, Session: s.id, Welcome: &Welcome{
-		Server: h.cfg.ServerName, Version: ProtocolVersion, Name: display,
+// Begin sends the session its welcome and joins it to the lobby, replaying
+// history as join says. On error the session has left.
+func (s *Session) Begin(join JoinOptions) error {
+	h := s.hub
+	s.sink.Deliver(&Event{Message: Message{Kind: KindWelcome, Time: h.now()}, Session: s.id, Welcome: &Welcome{
+		Server: h.cfg.ServerName, Version: ProtocolVersion, Name: s.Name(),
 		MaxMessageBytes: h.cfg.MaxMessageBytes, Motd: h.cfg.Motd,
 	}})
 	if err := s.Join(DefaultRoom, join); err != nil {
 		s.Leave("join failed")
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // Shutdown stops the hub: no new sessions or messages are accepted, every

@@ -37,17 +37,18 @@ type Conn struct {
 	log    *slog.Logger
 	reader *bufio.Reader
 
-	mu       sync.Mutex
-	enc      Encoder
-	queue    []*chat.Event
-	spare    []*chat.Event
-	bufs     net.Buffers
-	queued   int // bytes estimated in queue
-	writing  bool
-	reason   CloseReason
-	closed   bool
-	done     chan struct{} // closed when the connection is closed and the writer has stopped
-	writerWG sync.WaitGroup
+	mu        sync.Mutex
+	enc       Encoder
+	queue     []*chat.Event
+	spare     []*chat.Event
+	bufs      net.Buffers
+	queued    int // bytes estimated in queue
+	writing   bool
+	reason    CloseReason
+	closed    bool
+	finishing bool          // Finish was called: write what is queued, then shut down
+	done      chan struct{} // closed when the connection is closed and the writer has stopped
+	writerWG  sync.WaitGroup
 }
 
 func newConn(nc net.Conn, s *Server) *Conn {
@@ -102,7 +103,7 @@ func (c *Conn) SetEncoder(enc Encoder) {
 func (c *Conn) Deliver(ev *chat.Event) {
 	size := ev.Size()
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.finishing {
 		c.mu.Unlock()
 		return
 	}
@@ -130,7 +131,11 @@ func (c *Conn) writeLoop() {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closed {
 			c.writing = false
+			finish := c.finishing && !c.closed
 			c.mu.Unlock()
+			if finish {
+				c.shutWrite()
+			}
 			return
 		}
 		batch := c.queue
@@ -156,6 +161,10 @@ func (c *Conn) writeLoop() {
 		clear(bufs)
 		c.mu.Lock()
 		c.spare, c.bufs = batch[:0], bufs[:0]
+		if bye != nil && err == nil {
+			c.finishLocked(byeReason(bye))
+			c.queue = c.queue[:0] // nothing is written after a bye
+		}
 		c.mu.Unlock()
 		if err != nil {
 			reason := ReasonWriteError
@@ -166,15 +175,14 @@ func (c *Conn) writeLoop() {
 			c.Close(reason)
 			return
 		}
-		if bye != nil {
-			reason := ReasonServerShutdown
-			if bye.Reason == chat.ByeGoodbye {
-				reason = ReasonQuit
-			}
-			c.Close(reason)
-			return
-		}
 	}
+}
+
+func byeReason(bye *chat.Event) CloseReason {
+	if bye.Reason == chat.ByeGoodbye {
+		return ReasonQuit
+	}
+	return ReasonServerShutdown
 }
 
 func (c *Conn) writeBuffers(bufs net.Buffers) error {
@@ -188,8 +196,8 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 	return err
 }
 
-// Close closes the connection with a reason; the first reason wins. It does
-// not wait for anything and is safe to call from any goroutine.
+// Close closes the connection at once with a reason; the first reason wins.
+// Queued events are dropped. It does not wait and is safe from any goroutine.
 func (c *Conn) Close(reason CloseReason) {
 	c.mu.Lock()
 	if c.closed {
@@ -197,19 +205,55 @@ func (c *Conn) Close(reason CloseReason) {
 		return
 	}
 	c.closed = true
-	c.reason = reason
+	if c.reason == ReasonNone {
+		c.reason = reason
+	}
 	c.queue = nil
 	c.mu.Unlock()
-	if tc, ok := c.conn.(*net.TCPConn); ok && reason != ReasonServerShutdown && reason != ReasonQuit {
-		_ = tc.SetLinger(0) // drop unsent data of a dead or hostile peer at once
-	}
 	_ = c.conn.Close()
 }
 
-// CloseAfterFlush queues a final bye so that everything already queued is
-// written first, then the connection closes.
-func (c *Conn) CloseAfterFlush(reason string) {
-	c.Deliver(&chat.Event{Message: chat.Message{Kind: chat.KindBye, Time: time.Now()}, Reason: reason})
+// Finish ends the connection gracefully: everything queued is written, then
+// the write side is shut (the peer reads EOF after the last byte) and the
+// read side gets a short deadline so the handler's read loop ends. Events
+// delivered after Finish are dropped. The first reason wins.
+func (c *Conn) Finish(reason CloseReason) {
+	c.mu.Lock()
+	c.finishLocked(reason)
+	idle := !c.writing && !c.closed
+	c.mu.Unlock()
+	if idle {
+		c.shutWrite()
+	}
+}
+
+func (c *Conn) finishLocked(reason CloseReason) {
+	if c.reason == ReasonNone {
+		c.reason = reason
+	}
+	c.finishing = true
+}
+
+// shutWrite sends FIN after the last written byte and bounds the reading
+// that is left.
+func (c *Conn) shutWrite() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(lingerTime))
+}
+
+// lingerTime bounds how long a finished connection's input is drained
+// before it is closed, so the peer reads our last words instead of a reset.
+const lingerTime = 2 * time.Second
+
+// linger drains what the peer still sends (bounded in time and bytes) and
+// then closes: closing with unread input would reset the connection and
+// could destroy the farewell the peer has not read yet.
+func (c *Conn) linger() {
+	_ = c.conn.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.reader, 1<<20)
+	c.Close(ReasonClientClosed)
 }
 
 // Reason returns why the connection closed, or ReasonNone while open.
@@ -230,16 +274,32 @@ func (c *Conn) readErrorReason(err error) CloseReason {
 		return ReasonClientClosed
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return ReasonIdle
+	case errors.Is(err, net.ErrClosed):
+		return ReasonClientClosed
 	}
 	return ReasonReadError
 }
 
-// Fail records why reading stopped (from err) and closes the connection;
-// it returns the final reason. Front-ends call it when their read loop ends.
+// Fail records why reading stopped (from err) unless a reason is already
+// set, and returns the final reason. Front-ends call it when their read loop
+// ends; the server closes the connection after the handler returns.
 func (c *Conn) Fail(err error) CloseReason {
 	reason := c.readErrorReason(err)
-	c.Close(reason)
-	return c.Reason()
+	c.mu.Lock()
+	if c.reason == ReasonNone {
+		c.reason = reason
+	}
+	reason = c.reason
+	c.mu.Unlock()
+	return reason
+}
+
+// finished reports whether Finish was called and the connection is not yet
+// closed.
+func (c *Conn) finished() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.finishing && !c.closed
 }
 
 // wait blocks until the writer goroutine, if any, has stopped.

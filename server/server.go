@@ -145,8 +145,11 @@ func (s *Server) serveConn(name string, c *Conn, h Handler) {
 			c.log.Error("connection handler panicked", "protocol", name, "panic", p)
 			c.Close(ReasonProtocolViolation)
 		}
+		c.wait() // the writer ends within the write deadline, or at once if closed
+		if c.finished() {
+			c.linger()
+		}
 		c.Close(ReasonClientClosed) // no-op if already closed with a reason
-		c.wait()
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()

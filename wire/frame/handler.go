@@ -3,6 +3,8 @@ package frame
 import (
 	"context"
 	"errors"
+	"io"
+	"os"
 	"time"
 
 	"github.com/parleychat/parley/chat"
@@ -29,6 +31,11 @@ func (h *Handler) ServeConn(ctx context.Context, c *server.Conn) {
 	fr := NewReader(c.Reader(), limits.MaxFrameBytes)
 	_ = c.SetReadDeadline(time.Now().Add(limits.HandshakeTimeout))
 	first, err := fr.ReadFrame()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		tutorialNotice(c, chat.Errorf(chat.CodeProtocol, "no name within %s; closing the connection", limits.HandshakeTimeout))
+		c.Finish(server.ReasonHandshakeTimeout)
+		return
+	}
 	if err != nil {
 		h.readFailed(c, err, tutorialNotice)
 		return
@@ -52,15 +59,15 @@ func (h *Handler) readFailed(c *server.Conn, err error, notify func(*server.Conn
 		}
 		c.Logger().Warn("protocol violation", "err", err)
 		notify(c, chat.Errorf(code, "%s; closing the connection", he.Error()))
-		c.Close(server.ReasonProtocolViolation)
-		return server.ReasonProtocolViolation
+		c.Finish(server.ReasonProtocolViolation)
+		return c.Reason()
 	case errors.Is(err, ErrShortFrame):
-		c.Close(server.ReasonClientClosed)
-		return server.ReasonClientClosed
+		return c.Fail(io.EOF)
 	}
 	reason := c.Fail(err)
-	if reason == server.ReasonIdle && c.Reason() == server.ReasonIdle {
-		notify(c, chat.Errorf(chat.CodeProtocol, "no name within the handshake deadline"))
+	if reason == server.ReasonIdle {
+		notify(c, chat.Errorf(chat.CodeProtocol, "idle past the deadline; closing the connection"))
+		c.Finish(reason)
 	}
 	return reason
 }
@@ -75,20 +82,22 @@ func tutorialNotice(c *server.Conn, e *chat.Error) {
 
 func (h *Handler) serveTutorial(c *server.Conn, fr *Reader, first []byte) {
 	info := chat.ClientInfo{Protocol: "tutorial", Remote: c.RemoteAddr().String()}
-	enc := &tutorialEncoder{}
-	c.SetEncoder(enc)
+	s, err := h.Hub.Register(c, string(first), info)
+	if err != nil {
+		tutorialNotice(c, &chat.Error{Code: chat.ErrorCode(err), Message: chat.ErrorMessage(err) + "; reconnect with another name"})
+		c.Finish(server.ReasonHandshakeFailed)
+		return
+	}
+	c.SetEncoder(&tutorialEncoder{session: s})
 	join := chat.JoinOptions{History: -1}
 	if h.TutorialHistory {
 		join.History = 0
 	}
-	s, err := h.Hub.Connect(c, string(first), info, join)
-	if err != nil {
-		c.SetEncoder(nil)
-		tutorialNotice(c, &chat.Error{Code: chat.ErrorCode(err), Message: chat.ErrorMessage(err) + "; reconnect with another name"})
-		c.Close(server.ReasonHandshakeFailed)
+	if err := s.Begin(join); err != nil {
+		c.Deliver(chat.ErrorEvent(err, ""))
+		c.Finish(server.ReasonHandshakeFailed)
 		return
 	}
-	enc.session = s
 	_ = c.SetReadDeadline(time.Time{})
 	for {
 		payload, err := fr.ReadFrame()

@@ -57,7 +57,7 @@ func (n *nativeConn) serve(ctx context.Context, first []byte) {
 			break
 		}
 		if fatal || attempt >= maxHelloAttempts {
-			n.c.Close(server.ReasonHandshakeFailed)
+			n.c.Finish(server.ReasonHandshakeFailed)
 			return
 		}
 		var err error
@@ -103,17 +103,18 @@ func (n *nativeConn) hello(payload []byte) (ok, fatal bool) {
 		n.writeNow(errorWire(err, req.Ref))
 		return false, chat.ErrorCode(err) == chat.CodeBadVersion
 	}
-	enc := &nativeEncoder{}
-	n.c.SetEncoder(enc)
 	info := chat.ClientInfo{Protocol: "native", Remote: n.c.RemoteAddr().String()}
-	s, err := n.hub.Connect(n.c, req.Name, info, chat.JoinOptions{After: req.Since[chat.DefaultRoom]})
+	s, err := n.hub.Register(n.c, req.Name, info)
 	if err != nil {
-		n.c.SetEncoder(nil)
 		n.writeNow(errorWire(err, req.Ref))
 		return false, chat.ErrorCode(err) == chat.CodeShutdown
 	}
-	enc.self = s.ID()
+	n.c.SetEncoder(&nativeEncoder{self: s.ID()})
 	n.s = s
+	if err := s.Begin(chat.JoinOptions{After: req.Since[chat.DefaultRoom]}); err != nil {
+		s.Send(chat.ErrorEvent(err, req.Ref))
+		return false, true
+	}
 	for _, room := range helloRooms(req) {
 		if err := s.Join(room, chat.JoinOptions{After: req.Since[room]}); err != nil {
 			s.Send(chat.ErrorEvent(err, req.Ref))

@@ -153,24 +153,29 @@ func (h *Handler) ServeConn(ctx context.Context, c *server.Conn) {
 		if err != nil {
 			if c.Fail(err) == server.ReasonIdle {
 				_ = c.WriteNow([]byte("\r\n! no name within the handshake deadline; goodbye\r\n"))
+				c.Finish(server.ReasonHandshakeTimeout)
 			}
 			return
 		}
 		name = strings.TrimSpace(name)
-		c.SetEncoder(enc)
-		s, err = h.Hub.Connect(c, name, chat.ClientInfo{Protocol: "line", Remote: c.RemoteAddr().String()}, chat.JoinOptions{})
+		s, err = h.Hub.Register(c, name, chat.ClientInfo{Protocol: "line", Remote: c.RemoteAddr().String()})
 		if err != nil {
-			c.SetEncoder(nil)
 			msg := "! " + chat.ErrorMessage(err)
 			if attempt >= maxNameAttempts || chat.ErrorCode(err) == chat.CodeShutdown {
 				_ = c.WriteNow([]byte(msg + "; goodbye\r\n"))
-				c.Close(server.ReasonHandshakeFailed)
+				c.Finish(server.ReasonHandshakeFailed)
 				return
 			}
 			_ = c.WriteNow([]byte(msg + "\r\nWhat is your name? "))
 		}
 	}
 	enc.session = s
+	c.SetEncoder(enc)
+	if err := s.Begin(chat.JoinOptions{}); err != nil {
+		c.Deliver(chat.ErrorEvent(err, ""))
+		c.Finish(server.ReasonHandshakeFailed)
+		return
+	}
 	_ = c.SetReadDeadline(time.Time{})
 	for {
 		text, err := lr.ReadLine()

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/node"
+)
+
+func init() {
+	register("serve", "run a chat server (framed protocol on :1234, line protocol on :1235)", serve)
+}
+
+// serveFlags declares the serve flags on fs and returns the config they fill.
+func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
+	cfg := &node.Config{}
+	o := &serveOptions{}
+	fs.StringVar(&cfg.FrameAddr, "frame-listen", "127.0.0.1:1234", "address of the framed protocol (tutorial and native clients); empty to disable")
+	fs.StringVar(&cfg.LineAddr, "line-listen", "127.0.0.1:1235", "address of the line protocol (nc, telnet); empty to disable")
+	fs.StringVar(&cfg.ServerName, "name", "parley", "server name shown to clients")
+	fs.StringVar(&cfg.Motd, "motd", "", "message of the day shown on connect")
+	fs.IntVar(&cfg.HistoryOnJoin, "history", chat.DefaultHistoryOnJoin, "messages replayed when joining a room (0 for none)")
+	fs.BoolVar(&cfg.TutorialHistory, "tutorial-history", false, "replay history to tutorial-protocol clients too")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", chat.DefaultMaxMessageBytes, "longest message text in bytes")
+	fs.IntVar(&cfg.Server.MaxFrameBytes, "max-frame-bytes", 64*1024, "largest frame payload in bytes")
+	fs.IntVar(&cfg.Server.MaxLineBytes, "max-line-bytes", 8*1024, "longest line on the line protocol in bytes")
+	fs.IntVar(&cfg.Server.MaxQueueBytes, "max-queue-bytes", 4<<20, "outbound bytes queued per client before it is dropped as a slow consumer")
+	fs.DurationVar(&cfg.Server.WriteTimeout, "write-timeout", 10*time.Second, "a client write blocked longer than this drops the client as a slow consumer")
+	fs.DurationVar(&cfg.Server.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time a new connection has to send a valid name")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	return cfg, o
+}
+
+type serveOptions struct {
+	shutdownTimeout time.Duration
+	logLevel        string
+	logFormat       string
+}
+
+// parseFlags parses args, then PARLEY_* environment variables for flags not
+// given (PARLEY_FRAME_LISTEN for -frame-listen, and so on).
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("PARLEY")); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		fs.Usage()
+		return errUsage
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad -log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad -log-format %q: want text or json", format)
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parley serve", flag.ContinueOnError)
+	cfg, o := serveFlags(fs)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	n, err := node.Start(*cfg)
+	if err != nil {
+		return err
+	}
+	if a := n.Addr("frame"); a != nil {
+		fmt.Fprintf(stdout, "parley: framed protocol (tutorial and native clients) on %s\n", a)
+	}
+	if a := n.Addr("line"); a != nil {
+		fmt.Fprintf(stdout, "parley: line protocol (nc, telnet) on %s\n", a)
+	}
+	fmt.Fprintln(stdout, "parley: press Ctrl-C to stop")
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", o.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+	defer cancel()
+	if err := n.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
