@@ -14,7 +14,6 @@ import (
 
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/server"
-	"github.com/parleychat/parley/store/memory"
 	"github.com/parleychat/parley/wire/frame"
 	"github.com/parleychat/parley/wire/line"
 )
@@ -31,9 +30,10 @@ type Config struct {
 	TutorialHistory bool // replay history to tutorial clients too
 	MaxMessageBytes int
 
-	Store  chat.Store     // default: in-memory
-	Server server.Options // transport limits
-	Logger *slog.Logger
+	Store       chat.Store     // default: opened from StoreConfig
+	StoreConfig                // which store to open when Store is nil
+	Server      server.Options // transport limits
+	Logger      *slog.Logger
 }
 
 // Node is a running server.
@@ -50,11 +50,15 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Store == nil {
-		cfg.Store = memory.New(0)
-	}
 	if cfg.FrameAddr == "" && cfg.LineAddr == "" {
 		return nil, errors.New("node: no listen address configured")
+	}
+	if cfg.Store == nil {
+		st, err := OpenStore(cfg.StoreConfig, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Store = st
 	}
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = chat.DefaultMaxMessageBytes
@@ -69,6 +73,9 @@ func Start(cfg Config) (*Node, error) {
 		MaxMessageBytes: cfg.MaxMessageBytes,
 	})
 	if err != nil {
+		if c, ok := cfg.Store.(io.Closer); ok {
+			_ = c.Close()
+		}
 		return nil, err
 	}
 	n := &Node{Hub: hub, Server: server.New(cfg.Server), log: cfg.Logger, addrs: map[string]net.Addr{}, store: cfg.Store}

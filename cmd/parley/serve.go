@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/node"
+	"github.com/parleychat/parley/store/sqlite"
 )
 
 func init() {
@@ -28,6 +30,11 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.StringVar(&cfg.ServerName, "name", "parley", "server name shown to clients")
 	fs.StringVar(&cfg.Motd, "motd", "", "message of the day shown on connect")
 	fs.IntVar(&cfg.HistoryOnJoin, "history", chat.DefaultHistoryOnJoin, "messages replayed when joining a room (0 for none)")
+	fs.StringVar(&cfg.StoreKind, "store", node.StoreSQLite, "where history is kept: sqlite (durable, in -data-dir) or memory (forgotten on exit)")
+	fs.StringVar(&cfg.DataDir, "data-dir", node.DefaultDataDir, "directory of the sqlite store, created on first start")
+	fs.IntVar(&cfg.RetainMessages, "retain-messages", 0, "messages kept per room (0: sqlite keeps all, memory keeps 10000)")
+	fs.DurationVar(&cfg.RetainAge, "retain-age", 0, "delete messages older than this, e.g. 720h (sqlite; 0 keeps them)")
+	fs.StringVar(&cfg.StoreSync, "sqlite-sync", "normal", "sqlite durability: normal (survives a killed server) or full (also power loss; slower)")
 	fs.BoolVar(&cfg.TutorialHistory, "tutorial-history", false, "replay history to tutorial-protocol clients too")
 	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", chat.DefaultMaxMessageBytes, "longest message text in bytes")
 	fs.IntVar(&cfg.Server.MaxFrameBytes, "max-frame-bytes", 64*1024, "largest frame payload in bytes")
@@ -100,6 +107,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if a := n.Addr("line"); a != nil {
 		fmt.Fprintf(stdout, "parley: line protocol (nc, telnet) on %s\n", a)
+	}
+	if cfg.StoreKind == node.StoreSQLite {
+		fmt.Fprintf(stdout, "parley: history kept in %s\n", filepath.Join(cfg.DataDir, sqlite.FileName))
+	} else {
+		fmt.Fprintln(stdout, "parley: history kept in memory only")
 	}
 	fmt.Fprintln(stdout, "parley: press Ctrl-C to stop")
 	<-ctx.Done()
