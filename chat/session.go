@@ -124,18 +124,26 @@ func (s *Session) replay(r *Room, opt JoinOptions) error {
 	h := s.hub
 	q := HistoryQuery{Room: r.name, Before: r.delivered + 1}
 	note := ""
+	var msgs []Message
 	if opt.After > 0 {
-		if opt.After >= r.delivered {
-			return nil
+		// A resuming client always gets a history_end, even when it is up
+		// to date, so it can tell where the replay stops.
+		if opt.After < r.delivered {
+			q.After, q.Limit, q.FromOldest = opt.After, h.cfg.MaxHistory, true
+			var err error
+			if msgs, err = h.store.History(context.Background(), q); err != nil {
+				return err
+			}
+			// Asked after the query: retention running in between shows
+			// up here, so a gap is never reported as complete.
+			pruned, err := h.store.PrunedThrough(context.Background(), r.name)
+			if err != nil {
+				return err
+			}
+			if opt.After < pruned {
+				note = string(CodeHistoryGone)
+			}
 		}
-		pruned, err := h.store.PrunedThrough(context.Background(), r.name)
-		if err != nil {
-			return err
-		}
-		if opt.After < pruned {
-			note = string(CodeHistoryGone)
-		}
-		q.After, q.Limit, q.FromOldest = opt.After, h.cfg.MaxHistory, true
 	} else {
 		q.Limit = opt.History
 		if q.Limit == 0 {
@@ -147,15 +155,15 @@ func (s *Session) replay(r *Room, opt JoinOptions) error {
 		if q.Limit <= 0 {
 			return nil
 		}
-	}
-	msgs, err := h.store.History(context.Background(), q)
-	if err != nil {
-		return err
+		var err error
+		if msgs, err = h.store.History(context.Background(), q); err != nil {
+			return err
+		}
 	}
 	for i := range msgs {
 		s.sink.Deliver(&Event{Message: msgs[i], History: true})
 	}
-	if opt.After > 0 && len(msgs) == q.Limit && note == "" {
+	if opt.After > 0 && q.Limit > 0 && len(msgs) == q.Limit && note == "" {
 		note = "more" // the resume was cut short; page on with a history request
 	}
 	s.sink.Deliver(&Event{Message: Message{Kind: KindHistoryEnd, Room: r.name, Time: h.now(), Text: note}, History: true})
