@@ -1,0 +1,308 @@
+// Package bench is parley's load generator, behind `parley bench`. It opens
+// N clients of the framed protocol (tutorial or native mode) against one
+// address, all in one room; S of them send M messages each at a given rate
+// and size; every message carries its sender, a sequence number and its send
+// time, so the bench reports throughput, end-to-end latency (HDR histogram)
+// and, per sender, lost, duplicated and reordered deliveries. Given the
+// server's pid it also reports the server's CPU time and memory from /proc.
+//
+// Every phase is bounded in time. The bench only connects to the address it
+// is given.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Client modes of the framed protocol.
+const (
+	ModeTutorial = "tutorial" // username frame, then text frames; (user, text) pairs back
+	ModeNative   = "native"   // JSON hello, then JSON events
+)
+
+// Config describes one bench run. Zero values take the defaults noted.
+type Config struct {
+	Addr     string  // server address (host:port of the framed protocol); required
+	Mode     string  // ModeTutorial (default) or ModeNative
+	Clients  int     // N connections, all in the lobby; default 100
+	Senders  int     // S of the N that send; default 10
+	Messages int     // M messages per sender; default 1000
+	Rate     float64 // messages per second per sender; 0 = as fast as possible
+	Size     int     // message text size in bytes; default 64 (minimum 32)
+	Slow     int     // K clients (never senders) that stop reading once ready
+	Idle     bool    // idle mode: connect N, hold them for Hold, measure memory
+	Hold     time.Duration
+	PID      int // server process to measure from /proc; 0 for none
+
+	ConnectConcurrency int           // dials in flight at once; default 64
+	ConnectTimeout     time.Duration // bound of the connect + readiness phase; default 60 s
+	Timeout            time.Duration // bound of the traffic phase; default 120 s
+	Quiet              time.Duration // end the traffic phase after this long without a delivery once sending is done; default 3 s
+	ReadBuffer         int           // per-client read buffer; default 16 KiB (4 KiB in idle mode)
+	Progress           func(format string, args ...any)
+}
+
+func (c *Config) setDefaults() error {
+	if c.Addr == "" {
+		return errors.New("bench: no address")
+	}
+	if c.Mode == "" {
+		c.Mode = ModeTutorial
+	}
+	if c.Mode != ModeTutorial && c.Mode != ModeNative {
+		return fmt.Errorf("bench: unknown mode %q (want tutorial or native)", c.Mode)
+	}
+	if c.Clients <= 0 {
+		c.Clients = 100
+	}
+	if c.Idle {
+		c.Senders, c.Slow = 0, 0
+	} else {
+		if c.Senders <= 0 {
+			c.Senders = 10
+		}
+		if c.Senders > c.Clients {
+			return fmt.Errorf("bench: %d senders but only %d clients", c.Senders, c.Clients)
+		}
+		if c.Slow < 0 || c.Slow > c.Clients-c.Senders {
+			return fmt.Errorf("bench: %d slow readers do not fit beside %d senders in %d clients", c.Slow, c.Senders, c.Clients)
+		}
+		if c.Mode == ModeTutorial && c.Clients < 2 {
+			return errors.New("bench: tutorial mode needs at least 2 clients (no echo)")
+		}
+	}
+	if c.Messages <= 0 {
+		c.Messages = 1000
+	}
+	if c.Size <= 0 {
+		c.Size = 64
+	}
+	c.Size = max(c.Size, 32)
+	if c.Hold <= 0 {
+		c.Hold = 3 * time.Second
+	}
+	if c.ConnectConcurrency <= 0 {
+		c.ConnectConcurrency = 64
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 60 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 120 * time.Second
+	}
+	if c.Quiet <= 0 {
+		c.Quiet = 3 * time.Second
+	}
+	if c.ReadBuffer <= 0 {
+		c.ReadBuffer = 16 << 10
+		if c.Idle {
+			c.ReadBuffer = 4 << 10
+		}
+	}
+	if c.Progress == nil {
+		c.Progress = func(string, ...any) {}
+	}
+	return nil
+}
+
+// runner holds one run's state.
+type runner struct {
+	cfg        Config
+	epoch      time.Time
+	clients    []*client
+	lat        *latencyShards
+	readyCount atomic.Int64
+	stopping   atomic.Bool
+}
+
+// now returns nanoseconds since the run's epoch on the monotonic clock.
+func (r *runner) now() int64 { return int64(time.Since(r.epoch)) }
+
+// Run performs one bench run and returns its result. It returns an error
+// only when the run could not take place (bad config, the server cannot be
+// reached); trouble during the run (losses, disconnects, timeouts) is in the
+// Result.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	limit := raiseFileLimit()
+	if need := uint64(cfg.Clients + 64); limit > 0 && limit < need {
+		return nil, fmt.Errorf("bench: %d clients need about %d descriptors; the limit is %d", cfg.Clients, need, limit)
+	}
+	r := &runner{cfg: cfg, epoch: time.Now(), lat: newLatencyShards(4 * runtime.GOMAXPROCS(0))}
+	res := &Result{Config: summary(cfg), Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU()}
+	defer r.closeAll()
+
+	if cfg.PID > 0 {
+		res.Server.RSSBeforeBytes, _, _ = procMem(cfg.PID)
+	}
+	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	cpu0, _ := procCPU(cfg.PID)
+	t0 := time.Now()
+	if err := r.connect(cctx); err != nil {
+		return nil, err
+	}
+	res.ConnectMS = ms(time.Since(t0))
+	if err := r.awaitReady(cctx); err != nil {
+		res.Errors = append(res.Errors, err.Error())
+	}
+	res.ReadyMS = ms(time.Since(t0))
+	if cfg.PID > 0 {
+		cpu1, _ := procCPU(cfg.PID)
+		res.Server.ConnectCPUSec = (cpu1 - cpu0).Seconds()
+	}
+	cfg.Progress("%d clients connected in %.0f ms, ready in %.0f ms", cfg.Clients, res.ConnectMS, res.ReadyMS)
+
+	if cfg.Idle {
+		r.idle(ctx, res)
+		return res, nil
+	}
+	r.traffic(ctx, res)
+	return res, nil
+}
+
+// connect opens every client, ConnectConcurrency at a time, and starts its
+// reader.
+func (r *runner) connect(ctx context.Context) error {
+	cfg := &r.cfg
+	tag := fmt.Sprintf("b%04x", rand.IntN(0x10000))
+	r.clients = make([]*client, cfg.Clients)
+	sem := make(chan struct{}, cfg.ConnectConcurrency)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errMu sync.Mutex
+	var d net.Dialer
+	for i := range r.clients {
+		c := &client{idx: i, name: fmt.Sprintf("%s-%d", tag, i), run: r, nativeTx: cfg.Mode == ModeNative}
+		c.slow = i >= cfg.Clients-cfg.Slow
+		if !cfg.Idle {
+			c.tr = newTracker(cfg.Senders, cfg.Messages)
+		}
+		r.clients[i] = c
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return fmt.Errorf("bench: connect phase timed out after %d of %d clients", i, cfg.Clients)
+		}
+		errMu.Lock()
+		failed := firstErr
+		errMu.Unlock()
+		if failed != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			conn, err := dial(ctx, &d, cfg.Addr)
+			if err == nil {
+				_ = conn.SetWriteDeadline(time.Now().Add(cfg.ConnectTimeout + cfg.Timeout))
+				_, err = conn.Write(handshake(cfg.Mode, c.name))
+			}
+			if err != nil {
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("bench: client %d: %w", c.idx, err)
+				}
+				errMu.Unlock()
+				if conn != nil {
+					conn.Close()
+				}
+				return
+			}
+			c.conn = conn
+			c.fr = newFrameReader(conn, cfg.ReadBuffer)
+			go c.readLoop()
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// awaitReady sends readiness probes from client 0 until every client has
+// seen one, which proves that each is registered in the room.
+func (r *runner) awaitReady(ctx context.Context) error {
+	c0 := r.clients[0]
+	want := int64(len(r.clients))
+	if r.cfg.Mode == ModeTutorial {
+		c0.ready.Store(true) // no echo: the prober cannot see its own probe
+		r.readyCount.Add(1)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for k := 0; ; k++ {
+		if r.readyCount.Load() >= want {
+			return nil
+		}
+		if k%4 == 0 { // a probe every 200 ms; check readiness more often
+			if _, err := c0.conn.Write(c0.appendSend(nil, []byte("R"+fmt.Sprint(k)+" ready?"))); err != nil {
+				return fmt.Errorf("bench: readiness probe: %w", err)
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("bench: only %d of %d clients ready before the connect timeout", r.readyCount.Load(), want)
+		}
+	}
+}
+
+func (r *runner) closeAll() {
+	r.stopping.Store(true)
+	for _, c := range r.clients {
+		if c != nil && c.conn != nil {
+			c.conn.Close()
+		}
+	}
+}
+
+// idle holds every connection for cfg.Hold and measures the server.
+func (r *runner) idle(ctx context.Context, res *Result) {
+	cfg := &r.cfg
+	select {
+	case <-time.After(cfg.Hold):
+	case <-ctx.Done():
+	}
+	open := 0
+	for _, c := range r.clients {
+		if !c.stopped.Load() {
+			open++
+		}
+	}
+	res.Idle = &IdleResult{Connections: cfg.Clients, StillOpen: open, HeldMS: ms(cfg.Hold)}
+	if cfg.PID > 0 {
+		rss, peak, _ := procMem(cfg.PID)
+		res.Server.RSSBytes, res.Server.PeakRSSBytes = rss, peak
+		res.Idle.RSSPerConnBytes = float64(rss-res.Server.RSSBeforeBytes) / float64(cfg.Clients)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// dial connects to addr, retrying refused connections for a while: a server
+// with a short accept backlog refuses bursts of connections.
+func dial(ctx context.Context, d *net.Dialer, addr string) (net.Conn, error) {
+	for attempt := 0; ; attempt++ {
+		conn, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil || attempt >= 40 || !errors.Is(err, syscall.ECONNREFUSED) {
+			return conn, err
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
+}

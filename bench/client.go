@@ -1,0 +1,179 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// client is one bench connection.
+type client struct {
+	idx  int
+	name string
+	conn net.Conn
+	fr   *frameReader
+	tr   *tracker
+	run  *runner
+
+	ready    atomic.Bool // saw a readiness probe
+	slow     bool        // stops reading once ready
+	stopped  atomic.Bool // its reader returned
+	readErr  error
+	lat      [latBatch]int64
+	nlat     int
+	notices  int
+	sendBuf  []byte
+	nativeTx bool
+}
+
+// handshake returns the first frame a client sends.
+func handshake(mode, name string) []byte {
+	if mode == ModeNative {
+		hello, _ := json.Marshal(map[string]any{"type": "hello", "name": name, "version": 1, "client": "parley-bench"})
+		return appendFrame(nil, hello)
+	}
+	return appendFrame(nil, []byte(name))
+}
+
+var (
+	nativeSayPrefix = []byte(`{"type":"say","text":"`)
+	nativeSaySuffix = []byte(`"}`)
+)
+
+// appendSend appends one outgoing chat frame carrying text.
+func (c *client) appendSend(dst, text []byte) []byte {
+	if !c.nativeTx {
+		return appendFrame(dst, text)
+	}
+	n := len(nativeSayPrefix) + len(text) + len(nativeSaySuffix)
+	start := len(dst)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	for len(dst)-start < headerLen {
+		dst = append(dst, ' ')
+	}
+	dst = append(dst, nativeSayPrefix...)
+	dst = append(dst, text...)
+	return append(dst, nativeSaySuffix...)
+}
+
+// readLoop reads until the connection fails or, for a slow client, until it
+// is ready. It does not allocate per frame.
+func (c *client) readLoop() {
+	defer c.stopped.Store(true)
+	for {
+		if c.slow && c.ready.Load() {
+			return
+		}
+		if err := c.readOne(); err != nil {
+			c.readErr = err
+			c.flushLatencies()
+			return
+		}
+	}
+}
+
+// readOne reads and accounts for one delivery (two frames in tutorial mode).
+func (c *client) readOne() error {
+	var text []byte
+	if c.run.cfg.Mode == ModeNative {
+		p, err := c.fr.next()
+		if err != nil {
+			return err
+		}
+		t, ok := nativeText(p)
+		if !ok {
+			c.notices++
+			return nil
+		}
+		text = t
+	} else {
+		user, err := c.fr.next()
+		if err != nil {
+			return err
+		}
+		server := len(user) == 1 && user[0] == '*'
+		if text, err = c.fr.next(); err != nil {
+			return err
+		}
+		if server {
+			c.notices++
+			return nil
+		}
+	}
+	c.handleText(text)
+	return nil
+}
+
+var probePrefix = []byte("R")
+
+// handleText accounts for one chat text.
+func (c *client) handleText(text []byte) {
+	if bytes.HasPrefix(text, probePrefix) {
+		if !c.ready.Load() {
+			c.ready.Store(true)
+			c.run.readyCount.Add(1)
+		}
+		return
+	}
+	sender, seq, ts, ok := parseMessage(text)
+	if !ok {
+		c.notices++
+		return
+	}
+	c.tr.add(sender, seq)
+	now := c.run.now()
+	c.lat[c.nlat] = (now - ts) / 1000
+	c.nlat++
+	if c.nlat == len(c.lat) {
+		c.flushLatencies()
+	}
+}
+
+func (c *client) flushLatencies() {
+	if c.nlat > 0 {
+		c.run.lat.record(c.idx, c.lat[:c.nlat])
+		c.nlat = 0
+	}
+}
+
+// sendLoop sends the client's M messages at the configured rate.
+func (c *client) sendLoop(sender int, start time.Time) (sent int, err error) {
+	cfg := &c.run.cfg
+	var interval time.Duration
+	if cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / cfg.Rate)
+		// Spread the senders' phases over one interval.
+		start = start.Add(interval * time.Duration(sender) / time.Duration(max(cfg.Senders, 1)))
+	}
+	batch := 1
+	if cfg.Rate <= 0 {
+		batch = 16
+	}
+	text := make([]byte, 0, cfg.Size+32)
+	for seq := 0; seq < cfg.Messages; {
+		if interval > 0 {
+			if d := time.Until(start.Add(interval * time.Duration(seq))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		buf := c.sendBuf[:0]
+		ts := c.run.now()
+		for k := 0; k < batch && seq < cfg.Messages; k++ {
+			text = appendMessage(text[:0], sender, seq, ts, cfg.Size)
+			buf = c.appendSend(buf, text)
+			seq++
+		}
+		c.sendBuf = buf
+		if _, err := c.conn.Write(buf); err != nil {
+			return sent, err
+		}
+		sent = seq
+		if c.run.stopping.Load() {
+			return sent, nil
+		}
+	}
+	return sent, nil
+}

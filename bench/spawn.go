@@ -1,0 +1,75 @@
+package bench
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Server is a server process the bench started itself.
+type Server struct {
+	Addr string // the framed protocol's address
+	PID  int
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Spawn starts argv (a `parley serve` command line listening on 127.0.0.1
+// port 0) and waits, at most timeout, for the line announcing the framed
+// protocol's address. The server's log goes to logw.
+func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("bench: empty server command")
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = logw
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &Server{PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			if i := strings.LastIndex(line, " on "); i >= 0 && strings.Contains(line, "framed protocol") {
+				select {
+				case found <- strings.TrimSpace(line[i+4:]):
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	select {
+	case s.Addr = <-found:
+		return s, nil
+	case <-s.done:
+		return nil, fmt.Errorf("bench: server %q exited before listening", strings.Join(argv, " "))
+	case <-time.After(timeout):
+		s.Stop()
+		return nil, fmt.Errorf("bench: server %q did not announce its address within %s", strings.Join(argv, " "), timeout)
+	}
+}
+
+// Stop asks the server to shut down (SIGTERM) and kills it if it has not
+// exited within 5 seconds.
+func (s *Server) Stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}

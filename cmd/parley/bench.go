@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/parleychat/parley/bench"
+)
+
+func init() {
+	register("bench", "load-test a server: fan-out, latency, idle connections, slow readers", benchCmd)
+}
+
+func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parley bench", flag.ContinueOnError)
+	var cfg bench.Config
+	var spawn, jsonOnly, quiet bool
+	var serverArgs string
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:1234", "framed-protocol address of the server to load")
+	fs.StringVar(&cfg.Mode, "mode", bench.ModeTutorial, "client mode: tutorial or native")
+	fs.IntVar(&cfg.Clients, "n", 100, "clients (N), all in the lobby")
+	fs.IntVar(&cfg.Senders, "s", 10, "senders (S) among the clients")
+	fs.IntVar(&cfg.Messages, "m", 1000, "messages per sender (M)")
+	fs.Float64Var(&cfg.Rate, "r", 0, "messages per second per sender (R); 0 = as fast as possible")
+	fs.IntVar(&cfg.Size, "size", 64, "message size in bytes (at least 32)")
+	fs.IntVar(&cfg.Slow, "slow", 0, "slow readers (K): clients that stop reading; the run is repeated without them for comparison")
+	fs.BoolVar(&cfg.Idle, "idle", false, "idle mode: open N connections, hold them, report server memory per connection")
+	fs.DurationVar(&cfg.Hold, "hold", 3*time.Second, "how long idle mode holds the connections")
+	fs.IntVar(&cfg.PID, "pid", 0, "server process id, to report its CPU and memory from /proc")
+	fs.BoolVar(&spawn, "spawn", false, "start a parley server (this binary, in-memory store) on 127.0.0.1:0 and measure it")
+	fs.StringVar(&serverArgs, "server-args", "", "extra flags for the spawned server, space separated")
+	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connection attempts in flight at once")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 60*time.Second, "bound of the connect phase")
+	fs.DurationVar(&cfg.Timeout, "timeout", 120*time.Second, "bound of the traffic phase")
+	fs.BoolVar(&jsonOnly, "json", false, "print only the JSON line")
+	fs.BoolVar(&quiet, "q", false, "no progress messages")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if !quiet {
+		cfg.Progress = func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
+	}
+	if spawn {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		argv := []string{self, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--log-level", "warn"}
+		if serveHasFlag("store") {
+			argv = append(argv, "--store", "memory")
+		}
+		argv = append(argv, strings.Fields(serverArgs)...)
+		srv, err := bench.Spawn(argv, stderr, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		cfg.Addr, cfg.PID = srv.Addr, srv.PID
+		if cfg.Progress != nil {
+			cfg.Progress("spawned %s (pid %d) on %s", strings.Join(argv[1:], " "), srv.PID, srv.Addr)
+		}
+	}
+	print := func(label string, r *bench.Result) {
+		if !jsonOnly {
+			if label != "" {
+				fmt.Fprintf(stdout, "== %s\n", label)
+			}
+			r.WriteTable(stdout)
+		}
+		fmt.Fprintf(stdout, "%s\n", r.JSON())
+	}
+	if cfg.Slow > 0 && !cfg.Idle {
+		base := cfg
+		base.Slow = 0
+		rb, err := bench.Run(ctx, base)
+		if err != nil {
+			return err
+		}
+		print("without slow readers", rb)
+		rs, err := bench.Run(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		print(fmt.Sprintf("with %d slow readers", cfg.Slow), rs)
+		if rb.Traffic != nil && rs.Traffic != nil {
+			// Compare per reading client, since the slow run has K fewer.
+			fastBase := float64(cfg.Clients)
+			fastSlow := float64(cfg.Clients - cfg.Slow)
+			perBase := rb.Traffic.DeliveriesPerSec / fastBase
+			perSlow := rs.Traffic.DeliveriesPerSec / fastSlow
+			fmt.Fprintf(stdout, "slow readers: the other clients kept %.1f%% of their throughput (%.0f vs %.0f deliveries/s per client); %d of %d slow readers disconnected\n",
+				100*perSlow/perBase, perSlow, perBase, rs.Traffic.SlowReaders.Disconnected, cfg.Slow)
+		}
+		return nil
+	}
+	r, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	print("", r)
+	return nil
+}
+
+// serveHasFlag reports whether `parley serve` declares the named flag.
+func serveHasFlag(name string) bool {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	serveFlags(fs)
+	return fs.Lookup(name) != nil
+}
