@@ -90,6 +90,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("parley serve", flag.ContinueOnError)
 	cfg, o := serveFlags(fs)
+	prof := profileFlags(fs)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -98,6 +99,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Logger = log
+	stopProfiling, err := prof.start(stdout, log)
+	defer stopProfiling()
+	if err != nil {
+		return err
+	}
 	n, err := node.Start(*cfg)
 	if err != nil {
 		return err
