@@ -1,0 +1,298 @@
+package chat_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/store/memory"
+)
+
+// fakeSink records what a session is sent.
+type fakeSink struct {
+	mu     sync.Mutex
+	events []*chat.Event
+}
+
+func (f *fakeSink) Deliver(ev *chat.Event) {
+	f.mu.Lock()
+	f.events = append(f.events, ev)
+	f.mu.Unlock()
+}
+
+func (f *fakeSink) snapshot() []*chat.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*chat.Event(nil), f.events...)
+}
+
+// wait polls until some event matches.
+func (f *fakeSink) wait(t *testing.T, what string, match func(*chat.Event) bool) *chat.Event {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, ev := range f.snapshot() {
+			if match(ev) {
+				return ev
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("no %s among %d events", what, len(f.snapshot()))
+	return nil
+}
+
+func newHub(t *testing.T) *chat.Hub {
+	t.Helper()
+	h, err := chat.New(chat.Config{Store: memory.New(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Shutdown(context.Background(), "test over") })
+	return h
+}
+
+func connect(t *testing.T, h *chat.Hub, name string) (*chat.Session, *fakeSink) {
+	t.Helper()
+	sink := &fakeSink{}
+	s, err := h.Connect(sink, name, chat.ClientInfo{Protocol: "test"}, chat.JoinOptions{})
+	if err != nil {
+		t.Fatalf("connect %s: %v", name, err)
+	}
+	return s, sink
+}
+
+func TestHubWelcomeThenJoin(t *testing.T) {
+	h := newHub(t)
+	_, sink := connect(t, h, "alice")
+	evs := sink.snapshot()
+	if len(evs) < 2 || evs[0].Kind != chat.KindWelcome || evs[0].Welcome.Name != "alice" {
+		t.Fatalf("first events: %v", kinds(evs))
+	}
+	if evs[len(evs)-1].Kind != chat.KindJoin || evs[len(evs)-1].Room != chat.DefaultRoom {
+		t.Fatalf("last event: %v", kinds(evs))
+	}
+}
+
+func kinds(evs []*chat.Event) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		b.WriteString(ev.Kind.String() + " ")
+	}
+	return b.String()
+}
+
+func TestHubNameUniqueness(t *testing.T) {
+	h := newHub(t)
+	alice, _ := connect(t, h, "Chloé")
+	for _, name := range []string{"chloé", "CHLOÉ", "Chloe\u0301"} {
+		if _, err := h.Connect(&fakeSink{}, name, chat.ClientInfo{}, chat.JoinOptions{}); chat.ErrorCode(err) != chat.CodeNameTaken {
+			t.Errorf("Connect(%q) = %v, want name_taken", name, err)
+		}
+	}
+	alice.Leave("bye")
+	if _, err := h.Connect(&fakeSink{}, "CHLOÉ", chat.ClientInfo{}, chat.JoinOptions{}); err != nil {
+		t.Fatalf("name not freed after leave: %v", err)
+	}
+}
+
+// TestHubOrderUnderConcurrency: many senders at once; every member sees
+// every message, in id order, and each sender's messages in send order.
+func TestHubOrderUnderConcurrency(t *testing.T) {
+	h := newHub(t)
+	const senders, each = 8, 200
+	var sessions []*chat.Session
+	var sinks []*fakeSink
+	for i := range senders {
+		s, sink := connect(t, h, fmt.Sprintf("user%d", i))
+		sessions = append(sessions, s)
+		sinks = append(sinks, sink)
+	}
+	var wg sync.WaitGroup
+	for i, s := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				if err := s.Say("", fmt.Sprintf("%d:%d", i, j), ""); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, sink := range sinks {
+		var got []*chat.Event
+		deadline := time.Now().Add(5 * time.Second)
+		for len(got) < senders*each && time.Now().Before(deadline) {
+			got = got[:0]
+			for _, ev := range sink.snapshot() {
+				if ev.Kind == chat.KindSay {
+					got = append(got, ev)
+				}
+			}
+		}
+		if len(got) != senders*each {
+			t.Fatalf("sink %d got %d messages, want %d", i, len(got), senders*each)
+		}
+		next := make([]int, senders)
+		for k, ev := range got {
+			if k > 0 && ev.ID <= got[k-1].ID {
+				t.Fatalf("ids out of order: %d after %d", ev.ID, got[k-1].ID)
+			}
+			var from, seq int
+			fmt.Sscanf(ev.Text, "%d:%d", &from, &seq)
+			if seq != next[from] {
+				t.Fatalf("sender %d: got seq %d, want %d", from, seq, next[from])
+			}
+			next[from]++
+		}
+	}
+}
+
+func TestHubCommands(t *testing.T) {
+	h := newHub(t)
+	alice, as := connect(t, h, "alice")
+	bob, bs := connect(t, h, "bob")
+	exec := func(s *chat.Session, line string) error { return s.Exec(line, "ref") }
+
+	if err := exec(alice, "/join dev"); err != nil {
+		t.Fatal(err)
+	}
+	if alice.Current() != "dev" {
+		t.Fatalf("current = %q", alice.Current())
+	}
+	if err := exec(alice, "hello dev"); err != nil {
+		t.Fatal(err)
+	}
+	as.wait(t, "say in dev", func(ev *chat.Event) bool { return ev.Kind == chat.KindSay && ev.Room == "dev" })
+	if err := exec(bob, "/msg ALICE hi"); err != nil {
+		t.Fatal(err)
+	}
+	as.wait(t, "dm", func(ev *chat.Event) bool { return ev.Kind == chat.KindDM && ev.From == "bob" && ev.To == "alice" })
+	if err := exec(bob, "/msg nobody hi"); chat.ErrorCode(err) != chat.CodeNoSuchUser {
+		t.Fatalf("dm to nobody: %v", err)
+	}
+	if err := exec(bob, "/nick alice"); chat.ErrorCode(err) != chat.CodeNameTaken {
+		t.Fatalf("nick taken: %v", err)
+	}
+	if err := exec(bob, "/nick bobby"); err != nil {
+		t.Fatal(err)
+	}
+	as.wait(t, "nick", func(ev *chat.Event) bool { return ev.Kind == chat.KindNick && ev.OldName == "bob" && ev.Name == "bobby" })
+	if err := exec(bob, "/who lobby"); err != nil {
+		t.Fatal(err)
+	}
+	bs.wait(t, "members", func(ev *chat.Event) bool {
+		return ev.Kind == chat.KindMembers && strings.Join(ev.Members, ",") == "alice,bobby" && ev.Ref == "ref"
+	})
+	if err := exec(bob, "/part"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(bob, "hello?"); chat.ErrorCode(err) != chat.CodeNotMember {
+		t.Fatalf("say with no room: %v", err)
+	}
+	if err := exec(bob, "/bogus"); chat.ErrorCode(err) != chat.CodeUnknownCommand {
+		t.Fatalf("bogus: %v", err)
+	}
+	if err := exec(bob, "/msg"); chat.ErrorCode(err) != chat.CodeInvalid {
+		t.Fatalf("msg without args: %v", err)
+	}
+	if err := exec(bob, "/help"); err != nil {
+		t.Fatal(err)
+	}
+	bs.wait(t, "help", func(ev *chat.Event) bool { return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "/topic") })
+	if err := exec(bob, "/join lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(bob, "/quit done"); err != nil {
+		t.Fatal(err)
+	}
+	if !bob.Closed() {
+		t.Fatal("bob still open after /quit")
+	}
+	bs.wait(t, "bye", func(ev *chat.Event) bool { return ev.Kind == chat.KindBye })
+	as.wait(t, "part with reason", func(ev *chat.Event) bool {
+		return ev.Kind == chat.KindPart && ev.Name == "bobby" && ev.Reason == "quit: done"
+	})
+}
+
+func TestHubShutdownDrains(t *testing.T) {
+	store := memory.New(0)
+	h, err := chat.New(chat.Config{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, sink := connect(t, h, "alice")
+	for i := range 500 {
+		if err := s.Say("", fmt.Sprint(i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Shutdown(context.Background(), "maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	evs := sink.snapshot()
+	says := 0
+	for _, ev := range evs {
+		if ev.Kind == chat.KindSay {
+			says++
+		}
+	}
+	if says != 500 || evs[len(evs)-1].Kind != chat.KindBye || evs[len(evs)-1].Reason != "maintenance" {
+		t.Fatalf("after shutdown: %d says, last %v", says, evs[len(evs)-1].Kind)
+	}
+	if err := s.Say("", "late", ""); chat.ErrorCode(err) != chat.CodeShutdown {
+		t.Fatalf("say after shutdown: %v", err)
+	}
+	if _, err := h.Connect(&fakeSink{}, "bob", chat.ClientInfo{}, chat.JoinOptions{}); chat.ErrorCode(err) != chat.CodeShutdown {
+		t.Fatalf("connect after shutdown: %v", err)
+	}
+	msgs, _ := store.History(context.Background(), chat.HistoryQuery{Room: chat.DefaultRoom, Limit: 1000})
+	if len(msgs) != 500 {
+		t.Fatalf("stored %d, want 500", len(msgs))
+	}
+}
+
+func TestHubHistoryOnJoin(t *testing.T) {
+	h := newHub(t)
+	alice, _ := connect(t, h, "alice")
+	for i := range 60 {
+		_ = alice.Say("", fmt.Sprint("m", i), "")
+	}
+	_, sink := connect(t, h, "bob")
+	sink.wait(t, "history end", func(ev *chat.Event) bool { return ev.Kind == chat.KindHistoryEnd })
+	var hist []*chat.Event
+	for _, ev := range sink.snapshot() {
+		if ev.History && ev.Kind == chat.KindSay {
+			hist = append(hist, ev)
+		}
+	}
+	// The 60 messages may still be in flight when bob joins: whatever was
+	// not replayed arrives live, with no gap and no duplicate.
+	sink.wait(t, "last message", func(ev *chat.Event) bool { return ev.Kind == chat.KindSay && ev.Text == "m59" })
+	var all []string
+	for _, ev := range sink.snapshot() {
+		if ev.Kind == chat.KindSay {
+			all = append(all, ev.Text)
+		}
+	}
+	if len(hist) > chat.DefaultHistoryOnJoin {
+		t.Fatalf("replayed %d", len(hist))
+	}
+	for i := 1; i < len(all); i++ {
+		var a, b int
+		fmt.Sscanf(all[i-1], "m%d", &a)
+		fmt.Sscanf(all[i], "m%d", &b)
+		if b != a+1 {
+			t.Fatalf("gap or duplicate: %v", all)
+		}
+	}
+}

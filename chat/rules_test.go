@@ -1,0 +1,161 @@
+package chat
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestValidateName(t *testing.T) {
+	tests := []struct {
+		name string
+		code Code // "" = valid
+	}{
+		{"alice", ""},
+		{"王芳", ""},
+		{"Chloé🌸", ""},
+		{"👩‍💻", ""},            // ZWJ inside an emoji sequence
+		{"al\u200dice", CodeNameInvalid}, // ZWJ between letters: invisible
+		{"d.j-k_9", ""},
+		{"Ωμέγα", ""},
+		{strings.Repeat("x", 32), ""},
+		{strings.Repeat("x", 33), CodeNameInvalid},
+		{strings.Repeat("界", 32), ""},
+		{"", CodeNameInvalid},
+		{"two words", CodeNameInvalid},
+		{"tab\there", CodeNameInvalid},
+		{"esc\x1b", CodeNameInvalid},
+		{"nul\x00", CodeNameInvalid},
+		{"c1\u0085", CodeNameInvalid},
+		{"rtl\u202e", CodeNameInvalid},
+		{"bad\xff", CodeNameInvalid},
+		{"a@b", CodeNameInvalid},
+		{"{json}", CodeNameInvalid},
+		{"*", CodeNameReserved},
+		{"server", CodeNameReserved},
+		{"Server", CodeNameReserved},
+		{"SERVER", CodeNameReserved},
+		{"ｓｅｒｖｅｒ", CodeNameReserved}, // full-width look-alike
+		{"_server_", CodeNameReserved},
+		{"ServeR.", CodeNameReserved},
+		{"servers", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := ValidateName(tt.name)
+			if tt.code == "" {
+				if err != nil {
+					t.Fatalf("ValidateName(%q) = %v, want ok", tt.name, err)
+				}
+				return
+			}
+			if ErrorCode(err) != tt.code {
+				t.Fatalf("ValidateName(%q) = %v, want %s", tt.name, err, tt.code)
+			}
+		})
+	}
+}
+
+func TestNameKeyFolds(t *testing.T) {
+	for _, pair := range [][2]string{{"Alice", "aLICE"}, {"Chloé", "CHLOÉ"}, {"Straße", "STRASSE"}, {"ｂｏｂ", "bob"}, {"Chloe\u0301", "Chloé"}} {
+		if NameKey(pair[0]) != NameKey(pair[1]) {
+			t.Errorf("NameKey(%q) = %q, NameKey(%q) = %q; want equal", pair[0], NameKey(pair[0]), pair[1], NameKey(pair[1]))
+		}
+	}
+	if NameKey("alice") == NameKey("alicia") {
+		t.Error("different names share a key")
+	}
+}
+
+func TestCleanText(t *testing.T) {
+	tests := []struct {
+		in, want string
+		code     Code
+	}{
+		{"hello", "hello", ""},
+		{"héllo 王芳 🌸", "héllo 王芳 🌸", ""},
+		{"tab\tand\nnewline", "tab\tand\nnewline", ""},
+		{"crlf\r\nline", "crlf\nline", ""},
+		{"\x1b[31mred\x1b[0m", "[31mred[0m", ""},
+		{"osc \x1b]0;title\x07 end", "osc ]0;title end", ""},
+		{"c1 \u009b2J csi", "c1 2J csi", ""},
+		{"del\x7f", "del", ""},
+		{"bidi \u202egnp.exe", "bidi gnp.exe", ""},
+		{"isolate \u2066x\u2069", "isolate x", ""},
+		{"bad \xff\xfe utf8", "bad \ufffd\ufffd utf8", ""},
+		{"   ", "", CodeEmpty},
+		{"\x1b\x07", "", CodeEmpty},
+		{"", "", CodeEmpty},
+		{strings.Repeat("a", 101), "", CodeTooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := CleanText(tt.in, 100)
+			if tt.code != "" {
+				if ErrorCode(err) != tt.code {
+					t.Fatalf("CleanText(%q) = %q, %v; want %s", tt.in, got, err, tt.code)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("CleanText(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzCleanText(f *testing.F) {
+	f.Add("hello \x1b[2J world")
+	f.Add("\xff\xfe")
+	f.Add("\u202e\u0085")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := CleanText(s, 1<<16)
+		if err != nil {
+			return
+		}
+		if !utf8.ValidString(got) {
+			t.Fatalf("invalid UTF-8 out: %q", got)
+		}
+		for _, r := range got {
+			if !keepRune(r) && r != utf8.RuneError {
+				t.Fatalf("control %U survived in %q", r, got)
+			}
+		}
+	})
+}
+
+func TestParseCommand(t *testing.T) {
+	tests := []struct {
+		line, name, rest string
+		cmd              bool
+	}{
+		{"hello", "", "hello", false},
+		{"/nick bob", "nick", "bob", true},
+		{"/MSG  bob  hi there", "msg", "bob  hi there", true},
+		{"/quit", "quit", "", true},
+		{"//not a command", "", "/not a command", false},
+		{"/", "", "", true},
+		{" /nick x", "", " /nick x", false},
+	}
+	for _, tt := range tests {
+		name, rest, cmd := ParseCommand(tt.line)
+		if name != tt.name || rest != tt.rest || cmd != tt.cmd {
+			t.Errorf("ParseCommand(%q) = %q, %q, %v; want %q, %q, %v", tt.line, name, rest, cmd, tt.name, tt.rest, tt.cmd)
+		}
+	}
+}
+
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range []string{"/nick bob", "/msg a b", "//x", "/", "hello"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		name, rest, cmd := ParseCommand(line)
+		if !cmd && name != "" {
+			t.Fatalf("message with a name: %q", name)
+		}
+		if len(rest) > len(line) {
+			t.Fatalf("rest longer than the line")
+		}
+	})
+}
