@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/term"
+
+	"github.com/parleychat/parley/client"
+	"github.com/parleychat/parley/client/plain"
+	"github.com/parleychat/parley/tui"
+)
+
+func init() {
+	register("join", "chat: full-screen terminal client (plain line mode when not on a terminal)", join)
+}
+
+// joinOptions are the flags of parley join.
+type joinOptions struct {
+	addr     string
+	plain    bool
+	rooms    string
+	password string
+	timeout  time.Duration
+}
+
+// joinIO is what join talks to; tests replace it.
+var joinIO = struct {
+	stdin       io.Reader
+	isTerminal  func() bool
+	runTUI      func(ctx context.Context, c *client.Client) error
+	plainOption plain.Options
+}{
+	stdin: os.Stdin,
+	isTerminal: func() bool {
+		return term.IsTerminal(os.Stdin.Fd()) && term.IsTerminal(os.Stdout.Fd())
+	},
+	runTUI: func(ctx context.Context, c *client.Client) error { return tui.Run(ctx, c) },
+}
+
+func join(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("parley join", flag.ContinueOnError)
+	o := &joinOptions{}
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:1234", "server address (framed protocol)")
+	fs.BoolVar(&o.plain, "plain", false, "line mode: read lines from stdin, print one line per event (default when stdin or stdout is not a terminal)")
+	fs.StringVar(&o.rooms, "room", "", "rooms to join besides the lobby, comma-separated")
+	fs.StringVar(&o.password, "password", "", "server password, if it needs one")
+	fs.DurationVar(&o.timeout, "dial-timeout", 5*time.Second, "how long to try to reach the server at start")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: parley join NAME [flags]")
+		fs.PrintDefaults()
+	}
+	// The name comes first (parley join alice --room dev); flag parsing
+	// stops at the first non-flag, so take it out before parsing.
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	} else if len(args) > 0 {
+		for i, a := range args {
+			if !strings.HasPrefix(a, "-") && (i == 0 || !needsValue(args[i-1])) {
+				name = a
+				args = append(append([]string{}, args[:i]...), args[i+1:]...)
+				break
+			}
+		}
+	}
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if name == "" {
+		name = os.Getenv("PARLEY_NAME")
+	}
+	if name == "" {
+		fmt.Fprintln(stderr, "parley join: a name is needed: parley join NAME")
+		fs.Usage()
+		return errUsage
+	}
+	var rooms []string
+	for _, r := range strings.Split(o.rooms, ",") {
+		if r = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(r), "#")); r != "" {
+			rooms = append(rooms, r)
+		}
+	}
+	usePlain := o.plain || !joinIO.isTerminal()
+	cfg := client.Config{Addr: o.addr, Name: name, Rooms: rooms, Password: o.password, DialTimeout: o.timeout, Client: "parley-join"}
+	c, err := client.Dial(ctx, cfg)
+	if err != nil {
+		var se *client.ServerError
+		if errors.As(err, &se) {
+			return fmt.Errorf("the server at %s refused to let you in: %s", o.addr, se.Message)
+		}
+		return err
+	}
+	defer c.Close()
+	if !usePlain {
+		return joinIO.runTUI(ctx, c)
+	}
+	err = plain.Run(ctx, c, joinIO.stdin, stdout, joinIO.plainOption)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// needsValue reports whether a flag argument takes the next argument as its
+// value (-addr X), so that X is not mistaken for the name.
+func needsValue(a string) bool {
+	if strings.Contains(a, "=") {
+		return false
+	}
+	switch strings.TrimLeft(a, "-") {
+	case "addr", "room", "password", "dial-timeout":
+		return true
+	}
+	return false
+}
