@@ -37,18 +37,19 @@ type Conn struct {
 	log    *slog.Logger
 	reader *bufio.Reader
 
-	mu        sync.Mutex
-	enc       Encoder
-	queue     []*chat.Event
-	spare     []*chat.Event
-	bufs      net.Buffers
-	queued    int // bytes estimated in queue
-	writing   bool
-	reason    CloseReason
-	closed    bool
-	finishing bool          // Finish was called: write what is queued, then shut down
-	done      chan struct{} // closed when the connection is closed and the writer has stopped
-	writerWG  sync.WaitGroup
+	mu          sync.Mutex
+	enc         Encoder
+	queue       []*chat.Event
+	spare       []*chat.Event
+	bufs        net.Buffers
+	queued      int // bytes estimated in queue
+	writing     bool
+	reason      CloseReason
+	closed      bool
+	finishing   bool          // Finish was called: write what is queued, then shut down
+	lingerUntil time.Time     // end of the drain after Finish
+	done        chan struct{} // closed when the connection is closed and the writer has stopped
+	writerWG    sync.WaitGroup
 }
 
 func newConn(nc net.Conn, s *Server) *Conn {
@@ -240,7 +241,18 @@ func (c *Conn) shutWrite() {
 	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = c.conn.SetReadDeadline(time.Now().Add(lingerTime))
+	_ = c.conn.SetReadDeadline(c.lingerDeadline())
+}
+
+// lingerDeadline returns the end of the drain period, fixed the first time
+// it is asked for.
+func (c *Conn) lingerDeadline() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lingerUntil.IsZero() {
+		c.lingerUntil = time.Now().Add(lingerTime)
+	}
+	return c.lingerUntil
 }
 
 // lingerTime bounds how long a finished connection's input is drained
@@ -251,7 +263,7 @@ const lingerTime = 2 * time.Second
 // then closes: closing with unread input would reset the connection and
 // could destroy the farewell the peer has not read yet.
 func (c *Conn) linger() {
-	_ = c.conn.SetReadDeadline(time.Now().Add(lingerTime))
+	_ = c.conn.SetReadDeadline(c.lingerDeadline())
 	_, _ = io.CopyN(io.Discard, c.reader, 1<<20)
 	c.Close(ReasonClientClosed)
 }
