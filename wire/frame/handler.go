@@ -119,8 +119,9 @@ func (h *Handler) serveTutorial(c *server.Conn, fr *Reader, first []byte) {
 }
 
 var (
-	fmtTutorial     = chat.NewFormat() // (sender, text) pair
-	fmtTutorialRoom = chat.NewFormat() // the same, text prefixed with the room
+	fmtTutorial       = chat.NewFormat() // (sender, text) pair
+	fmtTutorialRoom   = chat.NewFormat() // the same, text prefixed with the room
+	fmtTutorialNotice = chat.NewFormat() // ("*", notice) for recipients other than its subject
 )
 
 // tutorialEncoder renders events as (username, text) frame pairs. Runs only
@@ -158,7 +159,22 @@ func (t *tutorialEncoder) Encode(ev *chat.Event) []byte {
 	case chat.KindWelcome, chat.KindPong, chat.KindHistoryEnd:
 		return nil
 	}
+	if !own {
+		// Notices to the rest of a room (joins, parts, ...) are the same
+		// for every recipient: encode them once.
+		return ev.Encoded(fmtTutorialNotice, tutorialNoticeOthers)
+	}
 	text := render.Notice(ev, own)
+	if text == "" {
+		return nil
+	}
+	return pair(chat.ServerName, text)
+}
+
+// tutorialNoticeOthers renders a notice for a recipient who is not its
+// subject, as a ("*", text) pair, or nil if it shows nothing.
+func tutorialNoticeOthers(ev *chat.Event) []byte {
+	text := render.Notice(ev, false)
 	if text == "" {
 		return nil
 	}
