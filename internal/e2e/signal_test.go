@@ -47,7 +47,7 @@ func TestServeSIGTERM(t *testing.T) {
 	readNotice("members of lobby (1): tutorial")
 
 	start := time.Now()
-	p.stop(t) // SIGTERM; fails the test unless the exit status is 0
+	p.stop(t)                                             // SIGTERM; fails the test unless the exit status is 0
 	if took := time.Since(start); took > 10*time.Second { // generous: the flag says 3 s
 		t.Fatalf("shutdown took %v with a 3 s deadline", took)
 	}
