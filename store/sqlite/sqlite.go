@@ -570,7 +570,14 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 // Backup writes a consistent copy of the database to path (which must not
 // exist) while the store stays in use, with SQLite's VACUUM INTO.
 func (s *Store) Backup(ctx context.Context, path string) error {
-	_, err := s.r.ExecContext(ctx, `VACUUM INTO ?`, path)
+	// The read pool is query-only, which VACUUM INTO refuses; a connection
+	// of its own reads a snapshot without holding up the writer.
+	db, err := sql.Open("sqlite", "file:"+s.Path()+"?_busy_timeout=10000")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `VACUUM INTO ?`, path)
 	return err
 }
 
