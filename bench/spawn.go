@@ -63,12 +63,12 @@ func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error
 }
 
 // Stop asks the server to shut down (SIGTERM) and kills it if it has not
-// exited within 5 seconds.
+// exited within 15 seconds.
 func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		_ = s.cmd.Process.Kill()
 		<-s.done
 	}
