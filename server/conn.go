@@ -48,6 +48,7 @@ type Conn struct {
 	closed      bool
 	finishing   bool          // Finish was called: write what is queued, then shut down
 	lingerUntil time.Time     // end of the drain after Finish
+	wdeadline   time.Time     // write deadline last set; used by the one running writer only
 	done        chan struct{} // closed when the connection is closed and the writer has stopped
 	writerWG    sync.WaitGroup
 }
@@ -132,6 +133,7 @@ func (c *Conn) writeLoop() {
 		c.mu.Lock()
 		if len(c.queue) == 0 || c.closed {
 			c.writing = false
+			c.releaseBuffersLocked()
 			finish := c.finishing && !c.closed
 			c.mu.Unlock()
 			if finish {
@@ -190,11 +192,39 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 	if len(bufs) == 0 {
 		return nil
 	}
-	if err := c.conn.SetWriteDeadline(time.Now().Add(c.server.opts.WriteTimeout)); err != nil {
-		return err
+	// Moving the deadline costs a runtime timer update per write, which
+	// shows in profiles of rate-limited fan-out (one small write per
+	// message per connection): move it only once it has come within 3/4 of
+	// the timeout, so a write may block between 3/4 and all of WriteTimeout.
+	now := time.Now()
+	if timeout := c.server.opts.WriteTimeout; c.wdeadline.Sub(now) < timeout-timeout/4 {
+		c.wdeadline = now.Add(timeout)
+		if err := c.conn.SetWriteDeadline(c.wdeadline); err != nil {
+			return err
+		}
 	}
 	_, err := bufs.WriteTo(c.conn)
 	return err
+}
+
+// keepBuffers is the largest queue capacity (in events) a connection keeps
+// between bursts; larger ones go back to the heap when the writer stops, so
+// that a connection which once received a burst (such as the joins of a
+// thousand clients) does not hold its memory while idle.
+const keepBuffers = 32
+
+// releaseBuffersLocked drops oversized queue slices. Caller holds c.mu and
+// the queue is empty.
+func (c *Conn) releaseBuffersLocked() {
+	if cap(c.queue) > keepBuffers {
+		c.queue = nil
+	}
+	if cap(c.spare) > keepBuffers {
+		c.spare = nil
+	}
+	if cap(c.bufs) > keepBuffers {
+		c.bufs = nil
+	}
 }
 
 // Close closes the connection at once with a reason; the first reason wins.
