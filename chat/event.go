@@ -26,13 +26,14 @@ const (
 	KindPong                       // reply to a ping
 	KindBye                        // the server is closing this session: Reason
 	KindHistoryEnd                 // end of a replay for Room (Text says why, if cut short)
+	KindPing                       // the server asks an idle client for a sign of life (native)
 )
 
 var kindNames = [...]string{
 	KindSay: "say", KindMe: "me", KindDM: "dm", KindJoin: "join", KindPart: "part",
 	KindNick: "nick", KindTopic: "topic", KindNotice: "notice", KindMembers: "members",
 	KindRooms: "rooms", KindError: "error", KindWelcome: "welcome", KindPong: "pong",
-	KindBye: "bye", KindHistoryEnd: "history_end",
+	KindBye: "bye", KindHistoryEnd: "history_end", KindPing: "ping",
 }
 
 // String returns the kind's wire name ("say", "join", ...).

@@ -35,6 +35,8 @@ type Config struct {
 	MaxHistory      int              // most messages one history or resume request returns; default 1000
 	MaxMessageBytes int              // longest message text; default 64 KiB
 	MaxRooms        int              // most rooms that may exist at once; default 10000
+	Password        string           // server password clients must give before they get a session; empty for none
+	RateLimit       RateLimit        // per-session request rate limit; zero for none
 }
 
 // Hub is the chat core: it owns rooms and sessions, assigns message ids,

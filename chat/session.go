@@ -21,6 +21,8 @@ type Session struct {
 	rooms   map[string]*Room
 	current string
 	closed  bool
+
+	lim limiter // rate limit of inbound requests (Admit); has its own lock
 }
 
 // JoinOptions says what to replay when joining a room.
