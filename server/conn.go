@@ -203,9 +203,21 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 			return err
 		}
 	}
-	_, err := bufs.WriteTo(c.conn)
-	return err
+	// The runtime keeps, per descriptor, an iovec array as long as the
+	// longest writev it was given (up to 1024 entries, 16 KiB): write in
+	// chunks so that an idle connection does not hold a burst's array.
+	for len(bufs) > 0 {
+		chunk := bufs[:min(len(bufs), maxWritev)]
+		bufs = bufs[len(chunk):]
+		if _, err := chunk.WriteTo(c.conn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// maxWritev is the most buffers given to one writev.
+const maxWritev = 64
 
 // keepBuffers is the largest queue capacity (in events) a connection keeps
 // between bursts; larger ones go back to the heap when the writer stops, so

@@ -14,7 +14,7 @@ type Options struct {
 	MaxQueueBytes    int           // outbound bytes queued per connection before it is a slow consumer; default 4 MiB
 	WriteTimeout     time.Duration // a write that takes longer makes a slow consumer; default 10 s
 	HandshakeTimeout time.Duration // time to send a valid name; default 10 s
-	ReadBufferSize   int           // per-connection read buffer; default 4 KiB
+	ReadBufferSize   int           // per-connection read buffer; default 1 KiB (frames larger than it are read straight into their payload)
 	MaxFrameBytes    int           // largest framed payload; default 64 KiB
 	MaxLineBytes     int           // longest line on the line protocol; default 8 KiB
 	Logger           *slog.Logger  // default slog.Default()
@@ -31,7 +31,7 @@ func (o *Options) setDefaults() {
 		o.HandshakeTimeout = 10 * time.Second
 	}
 	if o.ReadBufferSize <= 0 {
-		o.ReadBufferSize = 4096
+		o.ReadBufferSize = 1024
 	}
 	if o.MaxFrameBytes <= 0 {
 		o.MaxFrameBytes = 64 * 1024
