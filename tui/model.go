@@ -302,6 +302,15 @@ var clientCommands = []struct{ name, args, help string }{
 	{"clear", "", "clear the current window"},
 }
 
+func isClientCommand(name string) bool {
+	for _, c := range clientCommands {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // commandNames lists every command for completion, with the slash.
 func commandNames() []string {
 	var out []string
@@ -410,7 +419,7 @@ func (m *Model) run(line string) (tea.Cmd, bool) {
 		}
 		return ""
 	}
-	if c := chat.LookupCommand(name); c != nil {
+	if c := chat.LookupCommand(name); c != nil && !isClientCommand(name) {
 		name = c.Name
 	}
 	switch name {
@@ -533,10 +542,16 @@ func (m *Model) helpText(topic string) string {
 	var b strings.Builder
 	b.WriteString("commands (anything else you type is a message; start it with // to send a leading /):")
 	for _, c := range chat.Commands {
-		fmt.Fprintf(&b, "\n  %-20s %s", c.Usage(), c.Help)
+		help := c.Help
+		if c.Name == "help" {
+			help = "list the commands and keys, or explain one command"
+		}
+		fmt.Fprintf(&b, "\n  %-20s %s", c.Usage(), help)
 	}
 	for _, c := range clientCommands {
-		fmt.Fprintf(&b, "\n  %-20s %s", strings.TrimSpace("/"+c.name+" "+c.args), c.help)
+		if c.name != "help" {
+			fmt.Fprintf(&b, "\n  %-20s %s", strings.TrimSpace("/"+c.name+" "+c.args), c.help)
+		}
 	}
 	b.WriteString("\nkeys: Alt+1..9 or Ctrl+N/Ctrl+P switch windows; PgUp/PgDn or the wheel scroll; Tab completes;")
 	b.WriteString("\n      Up/Down recall input; F2 toggles members; Esc clears the input; Ctrl+C quits")
