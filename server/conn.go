@@ -37,6 +37,11 @@ type Conn struct {
 	log    *slog.Logger
 	reader *bufio.Reader
 
+	accepted time.Time // when accepted: the handshake deadline counts from here
+	ip       string    // remote IP counted against MaxConnsPerIP, "" if none
+	admitted bool      // counted against MaxConns (guarded by server.mu)
+	refused  bool      // over the limits: refused instead of served
+
 	mu          sync.Mutex
 	enc         Encoder
 	queue       []*chat.Event

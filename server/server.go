@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/parleychat/parley/chat"
 )
 
 // Options are the transport limits. Zero fields take the defaults.
@@ -18,6 +21,14 @@ type Options struct {
 	MaxFrameBytes    int           // largest framed payload; default 64 KiB
 	MaxLineBytes     int           // longest line on the line protocol; default 8 KiB
 	Logger           *slog.Logger  // default slog.Default()
+
+	MaxConns      int           // most open connections in total; default 10000, negative for no limit
+	MaxConnsPerIP int           // most open connections from one remote IP; default 20, negative for no limit
+	LimitLoopback bool          // apply MaxConnsPerIP to loopback addresses too (exempt by default)
+	KeepAlive     time.Duration // TCP keepalive idle time; default 30 s, negative disables
+	IdleTimeout   time.Duration // native clients silent this long are pinged; default 2 min, negative disables
+	PingTimeout   time.Duration // a pinged native client must send something within this; default 30 s
+	TLS           *tls.Config   // when set, every connection is served over TLS (1.2 or newer)
 }
 
 func (o *Options) setDefaults() {
@@ -42,6 +53,7 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.setLimitDefaults()
 }
 
 // Handler speaks one wire protocol over a connection. ServeConn owns the
@@ -61,6 +73,9 @@ type Server struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	conns     map[*Conn]struct{}
+	admitted  int            // connections counted against MaxConns
+	perIP     map[string]int // connections counted against MaxConnsPerIP
+	refusing  int            // connections being refused (server full)
 	closing   bool
 	wg        sync.WaitGroup // accept loops and connection goroutines
 }
@@ -69,7 +84,7 @@ type Server struct {
 func New(opts Options) *Server {
 	opts.setDefaults()
 	ctx, stop := context.WithCancel(context.Background())
-	return &Server{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, conns: make(map[*Conn]struct{})}
+	return &Server{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, conns: make(map[*Conn]struct{}), perIP: make(map[string]int)}
 }
 
 // Options returns the effective limits.
@@ -123,21 +138,32 @@ func (s *Server) acceptLoop(name string, ln net.Listener, h Handler) {
 			continue
 		}
 		backoff = 0
-		c := newConn(nc, s)
+		c := newConn(s.prepare(nc), s)
+		c.accepted = time.Now()
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
 			nc.Close()
 			continue
 		}
+		refusal := s.admitLocked(c)
+		if refusal != nil {
+			if s.refusing >= maxRefusing {
+				s.mu.Unlock()
+				nc.Close()
+				continue
+			}
+			s.refusing++
+			c.refused = true
+		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(name, c, h)
+		go s.serveConn(name, c, h, refusal)
 	}
 }
 
-func (s *Server) serveConn(name string, c *Conn, h Handler) {
+func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error) {
 	defer s.wg.Done()
 	c.log.Debug("connection accepted", "protocol", name)
 	defer func() {
@@ -152,10 +178,22 @@ func (s *Server) serveConn(name string, c *Conn, h Handler) {
 		c.Close(ReasonClientClosed) // no-op if already closed with a reason
 		s.mu.Lock()
 		delete(s.conns, c)
+		s.releaseLocked(c)
 		s.mu.Unlock()
 		close(c.done)
 		c.log.Debug("connection closed", "protocol", name, "reason", c.Reason().String())
 	}()
+	if refusal != nil {
+		c.log.Warn("connection refused", "protocol", name, "why", refusal.Message)
+		if r, ok := h.(Refuser); ok {
+			r.Refuse(c, refusal)
+		}
+		c.Finish(ReasonServerFull)
+		return
+	}
+	if !s.handshake(c) {
+		return
+	}
 	h.ServeConn(s.ctx, c)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/parleychat/parley/chat"
@@ -29,7 +30,7 @@ var _ server.Handler = (*Handler)(nil)
 func (h *Handler) ServeConn(ctx context.Context, c *server.Conn) {
 	limits := c.Limits()
 	fr := NewReader(c.Reader(), limits.MaxFrameBytes)
-	_ = c.SetReadDeadline(time.Now().Add(limits.HandshakeTimeout))
+	_ = c.SetReadDeadline(c.HandshakeDeadline())
 	first, err := fr.ReadFrame()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		tutorialNotice(c, chat.Errorf(chat.CodeProtocol, "no name within %s; closing the connection", limits.HandshakeTimeout))
@@ -80,9 +81,63 @@ func tutorialNotice(c *server.Conn, e *chat.Error) {
 	_ = c.WriteNow(b)
 }
 
+// Refuse tells a connection over the limits why it is refused: it reads the
+// first frame (briefly) to learn the client's mode and answers with a native
+// error event or a tutorial ("*", "error: ...") pair.
+func (h *Handler) Refuse(c *server.Conn, why *chat.Error) {
+	_ = c.SetReadDeadline(c.RefuseDeadline())
+	first, err := NewReader(c.Reader(), c.Limits().MaxFrameBytes).ReadFrame()
+	if err == nil && len(first) > 0 && first[0] == '{' {
+		_ = c.WriteNow(encodeNative(errorWire(why, "")))
+		return
+	}
+	tutorialNotice(c, why)
+}
+
+// splitPassword splits a tutorial client's first frame "name:password" (a
+// name cannot contain ':'; the password may). Without a ':' the password is
+// empty.
+func splitPassword(first string) (name, password string) {
+	name, password, _ = strings.Cut(first, ":")
+	return name, password
+}
+
+// flooded ends a session that ignored the rate limit.
+func flooded(c *server.Conn, s *chat.Session) {
+	c.Logger().Warn("disconnecting flooding client", "session", s.ID())
+	c.Deliver(chat.ErrorEvent(chat.ErrFlooding, ""))
+	s.Leave(server.ReasonRateLimited.String())
+	c.Finish(server.ReasonRateLimited)
+}
+
+// admit charges one request to the session's rate limit. It reports whether
+// to run it; false with flood set means the session has been ended.
+func admit(c *server.Conn, s *chat.Session, ref string) (ok, flood bool) {
+	ok, err := s.Admit()
+	if errors.Is(err, chat.ErrFlooding) {
+		flooded(c, s)
+		return false, true
+	}
+	if err != nil {
+		c.Deliver(chat.ErrorEvent(err, ref))
+	}
+	return ok, false
+}
+
 func (h *Handler) serveTutorial(c *server.Conn, fr *Reader, first []byte) {
 	info := chat.ClientInfo{Protocol: "tutorial", Remote: c.RemoteAddr().String()}
-	s, err := h.Hub.Register(c, string(first), info)
+	name := string(first)
+	if h.Hub.NeedsPassword() {
+		var password string
+		name, password = splitPassword(name)
+		if err := h.Hub.CheckPassword(password); err != nil {
+			c.Logger().Warn("wrong server password", "protocol", "tutorial")
+			tutorialNotice(c, chat.Errorf(chat.CodeAuth, "%s: send your username as name:password", chat.ErrorMessage(err)))
+			c.Finish(server.ReasonAuthFailed)
+			return
+		}
+	}
+	s, err := h.Hub.Register(c, name, info)
 	if err != nil {
 		tutorialNotice(c, &chat.Error{Code: chat.ErrorCode(err), Message: chat.ErrorMessage(err) + "; reconnect with another name"})
 		c.Finish(server.ReasonHandshakeFailed)
@@ -105,6 +160,11 @@ func (h *Handler) serveTutorial(c *server.Conn, fr *Reader, first []byte) {
 			reason := h.readFailed(c, err, func(c *server.Conn, e *chat.Error) { c.Deliver(chat.ErrorEvent(e, "")) })
 			s.Leave(reason.String())
 			return
+		}
+		if ok, flood := admit(c, s, ""); flood {
+			return
+		} else if !ok {
+			continue
 		}
 		if len(payload) == 0 {
 			continue // the tutorial's client sends nothing for an empty line; tolerate it

@@ -2,6 +2,9 @@ package frame
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"sort"
 	"time"
 
@@ -56,12 +59,20 @@ func (n *nativeConn) serve(ctx context.Context, first []byte) {
 		if ok {
 			break
 		}
-		if fatal || attempt >= maxHelloAttempts {
-			n.c.Finish(server.ReasonHandshakeFailed)
+		if fatal != server.ReasonNone || attempt >= maxHelloAttempts {
+			if fatal == server.ReasonNone {
+				fatal = server.ReasonHandshakeFailed
+			}
+			n.c.Finish(fatal)
 			return
 		}
 		var err error
 		if payload, err = n.fr.ReadFrame(); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				n.writeNow(errorWire(chat.Errorf(chat.CodeProtocol, "no hello accepted within %s; closing the connection", n.c.Limits().HandshakeTimeout), ""))
+				n.c.Finish(server.ReasonHandshakeTimeout)
+				return
+			}
 			h := Handler{Hub: n.hub}
 			h.readFailed(n.c, err, func(c *server.Conn, e *chat.Error) { n.writeNow(errorWire(e, "")) })
 			return
@@ -69,7 +80,7 @@ func (n *nativeConn) serve(ctx context.Context, first []byte) {
 	}
 	_ = n.c.SetReadDeadline(time.Time{})
 	for {
-		payload, err := n.fr.ReadFrame()
+		payload, err := n.read()
 		if err != nil {
 			h := Handler{Hub: n.hub}
 			reason := h.readFailed(n.c, err, func(c *server.Conn, e *chat.Error) { c.Deliver(chat.ErrorEvent(e, "")) })
@@ -77,6 +88,11 @@ func (n *nativeConn) serve(ctx context.Context, first []byte) {
 			return
 		}
 		req, err := native.DecodeRequest(payload)
+		if ok, flood := admit(n.c, n.s, req.Ref); flood {
+			return
+		} else if !ok {
+			continue
+		}
 		if err == nil {
 			err = n.handle(req)
 		}
@@ -89,9 +105,41 @@ func (n *nativeConn) serve(ctx context.Context, first []byte) {
 	}
 }
 
+// errNoPong is the read error of a client that did not answer a ping.
+var errNoPong = fmt.Errorf("no answer to a ping: %w", os.ErrDeadlineExceeded)
+
+// read returns the next frame. A client silent for the idle timeout is sent
+// a ping; if nothing at all arrives within the ping timeout after it, read
+// returns errNoPong (a deadline error: the connection closes as idle).
+func (n *nativeConn) read() ([]byte, error) {
+	lim := n.c.Limits()
+	if lim.IdleTimeout <= 0 {
+		return n.fr.ReadFrame()
+	}
+	wait := lim.IdleTimeout
+	for pinged := false; ; pinged = true {
+		_ = n.c.SetIdleDeadline(time.Now().Add(wait))
+		// Peek consumes nothing, so a timeout here loses no input; the
+		// rest of the frame must arrive within the same deadline.
+		_, err := n.c.Reader().Peek(1)
+		if err == nil {
+			return n.fr.ReadFrame()
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) || n.c.Finishing() {
+			return nil, err
+		}
+		if pinged {
+			return nil, errNoPong
+		}
+		n.s.Send(&chat.Event{Message: chat.Message{Kind: chat.KindPing, Time: time.Now()}})
+		wait = lim.PingTimeout
+	}
+}
+
 // hello handles one hello attempt. It reports whether the session started,
-// and whether the failure is final.
-func (n *nativeConn) hello(payload []byte) (ok, fatal bool) {
+// and, when the failure is final, why the connection must close
+// (ReasonNone: the client may try again).
+func (n *nativeConn) hello(payload []byte) (ok bool, fatal server.CloseReason) {
 	req, err := native.DecodeRequest(payload)
 	if err == nil && req.Type != "hello" {
 		err = chat.Errorf(chat.CodeInvalid, "the first event must be a hello, not %q", req.Type)
@@ -101,26 +149,37 @@ func (n *nativeConn) hello(payload []byte) (ok, fatal bool) {
 	}
 	if err != nil {
 		n.writeNow(errorWire(err, req.Ref))
-		return false, chat.ErrorCode(err) == chat.CodeBadVersion
+		if chat.ErrorCode(err) == chat.CodeBadVersion {
+			return false, server.ReasonHandshakeFailed
+		}
+		return false, server.ReasonNone
+	}
+	if err := n.hub.CheckPassword(req.Password); err != nil {
+		n.c.Logger().Warn("wrong server password", "protocol", "native")
+		n.writeNow(errorWire(err, req.Ref))
+		return false, server.ReasonAuthFailed
 	}
 	info := chat.ClientInfo{Protocol: "native", Remote: n.c.RemoteAddr().String()}
 	s, err := n.hub.Register(n.c, req.Name, info)
 	if err != nil {
 		n.writeNow(errorWire(err, req.Ref))
-		return false, chat.ErrorCode(err) == chat.CodeShutdown
+		if chat.ErrorCode(err) == chat.CodeShutdown {
+			return false, server.ReasonServerShutdown
+		}
+		return false, server.ReasonNone
 	}
 	n.c.SetEncoder(&nativeEncoder{self: s.ID()})
 	n.s = s
 	if err := s.Begin(chat.JoinOptions{After: req.Since[chat.DefaultRoom]}); err != nil {
 		s.Send(chat.ErrorEvent(err, req.Ref))
-		return false, true
+		return false, server.ReasonHandshakeFailed
 	}
 	for _, room := range helloRooms(req) {
 		if err := s.Join(room, chat.JoinOptions{After: req.Since[room]}); err != nil {
 			s.Send(chat.ErrorEvent(err, req.Ref))
 		}
 	}
-	return true, false
+	return true, server.ReasonNone
 }
 
 // helloRooms lists the rooms a hello asks to be in besides the lobby: those
@@ -179,6 +238,8 @@ func (n *nativeConn) handle(req native.Request) error {
 		s.Send(&chat.Event{Message: chat.Message{Kind: chat.KindMembers, Room: key, Time: now}, Members: names, Ref: req.Ref})
 	case "rooms":
 		s.Send(&chat.Event{Message: chat.Message{Kind: chat.KindRooms, Time: now}, Rooms: s.Rooms(), Ref: req.Ref})
+	case "pong":
+		// the answer to a server ping: reading it was the point
 	case "ping":
 		s.Send(&chat.Event{Message: chat.Message{Kind: chat.KindPong, Time: now}, Ref: req.Ref})
 	case "history":

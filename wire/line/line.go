@@ -137,9 +137,16 @@ func (h *Handler) ServeConn(ctx context.Context, c *server.Conn) {
 	if loc == nil {
 		loc = time.Local
 	}
-	_ = c.SetReadDeadline(time.Now().Add(limits.HandshakeTimeout))
-	if c.WriteNow([]byte("Welcome to "+h.Hub.Config().ServerName+". Type /help once you are in.\r\nWhat is your name? ")) != nil {
+	_ = c.SetReadDeadline(c.HandshakeDeadline())
+	prompt := "What is your name? "
+	if h.Hub.NeedsPassword() {
+		prompt = "Password: "
+	}
+	if c.WriteNow([]byte("Welcome to "+h.Hub.Config().ServerName+". Type /help once you are in.\r\n"+prompt)) != nil {
 		c.Close(server.ReasonWriteError)
+		return
+	}
+	if h.Hub.NeedsPassword() && !h.password(c, lr) {
 		return
 	}
 	enc := &encoder{loc: loc}
@@ -187,7 +194,18 @@ func (h *Handler) ServeConn(ctx context.Context, c *server.Conn) {
 			s.Leave(c.Fail(err).String())
 			return
 		}
-		if strings.TrimSpace(text) == "" {
+		ok, aerr := s.Admit()
+		if errors.Is(aerr, chat.ErrFlooding) {
+			c.Logger().Warn("disconnecting flooding client", "session", s.ID())
+			c.Deliver(chat.ErrorEvent(aerr, ""))
+			s.Leave(server.ReasonRateLimited.String())
+			c.Finish(server.ReasonRateLimited)
+			return
+		}
+		if aerr != nil {
+			c.Deliver(chat.ErrorEvent(aerr, ""))
+		}
+		if !ok || strings.TrimSpace(text) == "" {
 			continue
 		}
 		if err := s.Exec(text, ""); err != nil {
@@ -197,6 +215,35 @@ func (h *Handler) ServeConn(ctx context.Context, c *server.Conn) {
 			return
 		}
 	}
+}
+
+// password reads and checks the server password (the prompt is written),
+// then asks for the name. On failure it has told the client and finished
+// the connection, and returns false.
+func (h *Handler) password(c *server.Conn, lr *Reader) bool {
+	pw, err := lr.ReadLine()
+	if errors.Is(err, ErrLineTooLong) {
+		pw, err = "", nil
+	}
+	if err != nil {
+		if c.Fail(err) == server.ReasonIdle {
+			_ = c.WriteNow([]byte("\r\n! no password within the handshake deadline; goodbye\r\n"))
+			c.Finish(server.ReasonHandshakeTimeout)
+		}
+		return false
+	}
+	if err := h.Hub.CheckPassword(strings.TrimRight(pw, " \t")); err != nil {
+		c.Logger().Warn("wrong server password", "protocol", "line")
+		_ = c.WriteNow([]byte("! " + chat.ErrorMessage(err) + "; goodbye\r\n"))
+		c.Finish(server.ReasonAuthFailed)
+		return false
+	}
+	return c.WriteNow([]byte("What is your name? ")) == nil
+}
+
+// Refuse tells a connection over the limits why it is refused, in one line.
+func (h *Handler) Refuse(c *server.Conn, why *chat.Error) {
+	_ = c.WriteNow([]byte("! " + why.Message + "; goodbye\r\n"))
 }
 
 var (

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"crypto/tls"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+)
+
+// Defaults of the connection limits in Options.
+const (
+	DefaultMaxConns      = 10000
+	DefaultMaxConnsPerIP = 20
+	DefaultKeepAlive     = 30 * time.Second
+	DefaultIdleTimeout   = 2 * time.Minute
+	DefaultPingTimeout   = 30 * time.Second
+)
+
+// maxRefusing bounds the connections being told "server full" at once;
+// past it, more connections over the limits are closed without a word, so
+// a flood of refusals costs no more than this many goroutines.
+const maxRefusing = 256
+
+// refuseTimeout bounds how long a refused connection is kept to read its
+// first input (so that the refusal is said in its protocol) and write it.
+const refuseTimeout = 2 * time.Second
+
+// Refuser is implemented by handlers that can tell a client it was refused
+// (server full) in their own protocol. The server calls Refuse instead of
+// ServeConn for a connection over the limits; Refuse should say why, within
+// RefuseDeadline, and end with c.Finish(ReasonServerFull). A handler that is
+// not a Refuser has refused connections closed without a word.
+type Refuser interface {
+	Refuse(c *Conn, why *chat.Error)
+}
+
+// setLimitDefaults fills the connection limit fields of o.
+func (o *Options) setLimitDefaults() {
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxConnsPerIP == 0 {
+		o.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if o.KeepAlive == 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = DefaultPingTimeout
+	}
+	if o.TLS != nil {
+		o.TLS = o.TLS.Clone()
+		o.TLS.MinVersion = max(o.TLS.MinVersion, tls.VersionTLS12)
+	}
+}
+
+// prepare turns on TCP keepalive and wraps nc in TLS when configured.
+func (s *Server) prepare(nc net.Conn) net.Conn {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		if ka := s.opts.KeepAlive; ka > 0 {
+			_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: ka, Interval: max(ka/3, time.Second), Count: 3})
+		} else {
+			_ = tc.SetKeepAlive(false)
+		}
+	}
+	if s.opts.TLS != nil {
+		return tls.Server(nc, s.opts.TLS)
+	}
+	return nc
+}
+
+// remoteIP returns the remote IP of c as a map key, and whether the
+// per-IP limit applies to it.
+func (s *Server) remoteIP(c *Conn) (string, bool) {
+	ap, err := netip.ParseAddrPort(c.conn.RemoteAddr().String())
+	if err != nil {
+		return "", false // not an IP connection (tests over pipes, unix sockets)
+	}
+	ip := ap.Addr().Unmap()
+	if ip.IsLoopback() && !s.opts.LimitLoopback {
+		return "", false
+	}
+	return ip.String(), true
+}
+
+// admitLocked counts c against the limits, or returns why it is refused.
+// Caller holds s.mu.
+func (s *Server) admitLocked(c *Conn) *chat.Error {
+	if s.opts.MaxConns > 0 && s.admitted >= s.opts.MaxConns {
+		return chat.Errorf(chat.CodeFull, "the server is full (%d connections); try again later", s.opts.MaxConns)
+	}
+	ip, limited := s.remoteIP(c)
+	if limited && s.opts.MaxConnsPerIP > 0 {
+		if s.perIP[ip] >= s.opts.MaxConnsPerIP {
+			return chat.Errorf(chat.CodeFull, "too many connections from your address (the limit is %d); close one and try again", s.opts.MaxConnsPerIP)
+		}
+		s.perIP[ip]++
+		c.ip = ip
+	}
+	s.admitted++
+	c.admitted = true
+	return nil
+}
+
+// releaseLocked gives back what admitLocked counted for c. Caller holds s.mu.
+func (s *Server) releaseLocked(c *Conn) {
+	if c.refused {
+		s.refusing--
+	}
+	if !c.admitted {
+		return
+	}
+	c.admitted = false
+	s.admitted--
+	if c.ip != "" {
+		if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+			delete(s.perIP, c.ip)
+		}
+	}
+}
+
+// handshake runs the TLS handshake, if any, within the handshake deadline.
+func (s *Server) handshake(c *Conn) bool {
+	tc, ok := c.conn.(*tls.Conn)
+	if !ok {
+		return true
+	}
+	_ = tc.SetDeadline(c.HandshakeDeadline())
+	if err := tc.HandshakeContext(s.ctx); err != nil {
+		c.log.Debug("TLS handshake failed", "err", err)
+		c.Close(ReasonHandshakeFailed)
+		return false
+	}
+	_ = tc.SetWriteDeadline(time.Time{})
+	return true
+}
+
+// HandshakeDeadline returns when the connection's handshake must be done:
+// the handshake timeout after it was accepted. Front-ends set it as the read
+// deadline until the client has a session, so the TLS handshake, a password
+// and every name attempt share one deadline.
+func (c *Conn) HandshakeDeadline() time.Time {
+	return c.accepted.Add(c.server.opts.HandshakeTimeout)
+}
+
+// RefuseDeadline returns the deadline for telling a refused connection why
+// (see Refuser).
+func (c *Conn) RefuseDeadline() time.Time { return c.accepted.Add(refuseTimeout) }
+
+// Admitted returns the number of connections counted against MaxConns.
+func (s *Server) Admitted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.admitted
+}
+
+// SetIdleDeadline sets the read deadline for an idle-timeout check, unless
+// the connection is finishing: then the drain deadline Finish set stays, so
+// a read loop that re-arms its idle timer cannot keep a finished connection
+// open.
+func (c *Conn) SetIdleDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finishing || c.closed {
+		return nil
+	}
+	return c.conn.SetReadDeadline(t)
+}
+
+// Finishing reports whether Finish was called or the connection is closed.
+func (c *Conn) Finishing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.finishing || c.closed
+}
