@@ -150,11 +150,19 @@ func (c *client) readUntil(t *testing.T, what string, done func(native.Event) bo
 // DMs), oldest first, paging back with history requests.
 func (c *client) historyAll(t *testing.T, room string) []msg {
 	t.Helper()
+	return c.historyAfter(t, room, 0)
+}
+
+// historyAfter fetches every stored message of room ("" for the client's
+// DMs) with an id above after, oldest first, paging back with history
+// requests.
+func (c *client) historyAfter(t *testing.T, room string, after uint64) []msg {
+	t.Helper()
 	var all []msg
 	before := uint64(0)
 	for page := 0; ; page++ {
 		ref := fmt.Sprintf("h%d", page)
-		if err := c.send(native.Request{Type: "history", Ref: ref, Room: room, Before: before, Limit: 1000}); err != nil {
+		if err := c.send(native.Request{Type: "history", Ref: ref, Room: room, After: after, Before: before, Limit: 1000}); err != nil {
 			t.Fatal(err)
 		}
 		var got []msg

@@ -51,6 +51,13 @@ const schemaVersion = 1
 // it zero.
 const DefaultPruneInterval = time.Minute
 
+// insertRows is how many messages one INSERT statement stores, and
+// insertCols how many columns each has.
+const (
+	insertRows = 32
+	insertCols = 9
+)
+
 // pruneChunk is how many rows one pruning transaction deletes at most, so
 // that Append never waits long behind retention.
 const pruneChunk = 5000
@@ -87,10 +94,12 @@ type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // read-only pool
 
-	wmu    sync.Mutex     // serialises Append and pruning on w
-	ins    *sql.Stmt      // insert one message, prepared on w
-	count  map[string]int // rows per room, maintained by the writer
-	closed bool
+	wmu     sync.Mutex     // serialises Append and pruning on w
+	ins     *sql.Stmt      // insert one message, prepared on w
+	insMany *sql.Stmt      // insert insertRows messages, prepared on w
+	args    []any          // Append's reused argument buffer
+	count   map[string]int // rows per room, maintained by the writer
+	closed  bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -176,10 +185,15 @@ func (s *Store) open(sync string) error {
 	if err := s.migrate(ctx); err != nil {
 		return describe(path, err)
 	}
-	if s.ins, err = s.w.PrepareContext(ctx,
-		`INSERT INTO messages(id, room, kind, ts, sender, recipient, from_key, to_key, body) VALUES(?,?,?,?,?,?,?,?,?)`); err != nil {
+	const insert = `INSERT INTO messages(id, room, kind, ts, sender, recipient, from_key, to_key, body) VALUES `
+	const row = `(?,?,?,?,?,?,?,?,?)`
+	if s.ins, err = s.w.PrepareContext(ctx, insert+row); err != nil {
 		return describe(path, err)
 	}
+	if s.insMany, err = s.w.PrepareContext(ctx, insert+strings.Repeat(row+",", insertRows-1)+row); err != nil {
+		return describe(path, err)
+	}
+	s.args = make([]any, 0, insertRows*insertCols)
 	if s.r, err = sql.Open("sqlite", base+"&_query_only=1"); err != nil {
 		return describe(path, err)
 	}
@@ -315,18 +329,38 @@ func (s *Store) Append(ctx context.Context, msgs []chat.Message) error {
 	if err != nil {
 		return err
 	}
-	ins := tx.StmtContext(ctx, s.ins)
+	// Rows go in insertRows at a time through one prepared multi-row
+	// INSERT (per-statement overhead dominates single-row inserts), the
+	// remainder one by one.
+	insMany, ins := tx.StmtContext(ctx, s.insMany), tx.StmtContext(ctx, s.ins)
+	args := s.args[:0]
 	for i := range msgs {
 		m := &msgs[i]
 		var fk, tk string
 		if m.Room == "" {
 			fk, tk = chat.NameKey(m.From), chat.NameKey(m.To)
 		}
-		if _, err := ins.ExecContext(ctx, int64(m.ID), m.Room, int(m.Kind), m.Time.UnixNano(), m.From, m.To, fk, tk, m.Text); err != nil {
-			_ = tx.Rollback()
-			return fmt.Errorf("sqlite store: insert message %d: %w", m.ID, err)
+		args = append(args, int64(m.ID), m.Room, int64(m.Kind), m.Time.UnixNano(), m.From, m.To, fk, tk, m.Text)
+		full := len(args) == insertRows*insertCols
+		if !full && i < len(msgs)-1 {
+			continue
 		}
+		var err error
+		if full {
+			_, err = insMany.ExecContext(ctx, args...)
+		} else {
+			for j := 0; j < len(args) && err == nil; j += insertCols {
+				_, err = ins.ExecContext(ctx, args[j:j+insertCols]...)
+			}
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("sqlite store: insert messages up to %d: %w", m.ID, err)
+		}
+		clear(args)
+		args = args[:0]
 	}
+	s.args = args
 	for i := range msgs {
 		room := msgs[i].Room
 		if _, known := s.count[room]; !known {
@@ -604,6 +638,9 @@ func (s *Store) closeDBs() error {
 	var errs []error
 	if s.ins != nil {
 		errs = append(errs, s.ins.Close())
+	}
+	if s.insMany != nil {
+		errs = append(errs, s.insMany.Close())
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
