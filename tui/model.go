@@ -697,6 +697,7 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 		m.add(w, e)
 		return m.notify(w, e)
 	case "join":
+		existed := m.find(ev.Room) >= 0
 		w := m.room(ev.Room)
 		if m.isMe(ev.Name) {
 			if m.wantJoin[ev.Room] {
@@ -706,7 +707,9 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 			if ref, err := m.s.Send(native.Request{Type: "who", Room: ev.Room}); err == nil {
 				m.quietRefs[ref] = true
 			}
-			m.system(w, "you joined "+ev.Room)
+			if !existed {
+				m.system(w, "you joined "+ev.Room) // not repeated on a rejoin after a reconnect
+			}
 			return nil
 		}
 		w.members = addName(w.members, ev.Name)
