@@ -621,6 +621,10 @@ func (c *Client) serve(cn *conn) error {
 		if err != nil {
 			return err
 		}
+		if ev.Type == "ping" { // an idle check by the server: answer, show nothing
+			_, _ = c.Send(native.Request{Type: "pong", Ref: ev.Ref})
+			continue
+		}
 		if !c.accept(&ev) {
 			continue
 		}

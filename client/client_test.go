@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -253,6 +254,7 @@ func TestDedupe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	pong := make(chan string, 1)
 	go func() {
 		c, err := l.Accept()
 		if err != nil {
@@ -263,9 +265,14 @@ func TestDedupe(t *testing.T) {
 		if _, err := fr.ReadFrame(); err != nil { // hello
 			return
 		}
+		defer func() { // the client answers the server's ping with a pong
+			p, err := fr.ReadFrame()
+			pong <- string(p) + fmt.Sprint(err)
+		}()
 		var out []byte
 		for _, js := range []string{
 			`{"type":"welcome","name":"alice","server":"fake","version":1}`,
+			`{"type":"ping"}`,
 			`{"type":"say","id":5,"room":"lobby","from":"bob","text":"five"}`,
 			`{"type":"say","id":4,"room":"lobby","from":"bob","text":"four again","history":true}`,
 			`{"type":"say","id":5,"room":"lobby","from":"bob","text":"five again","history":true}`,
@@ -275,7 +282,6 @@ func TestDedupe(t *testing.T) {
 			out = frame.AppendFrame(out, []byte(js))
 		}
 		c.Write(out)
-		io.Copy(io.Discard, c)
 	}()
 	a := dial(t, l.Addr().String(), "alice", func(c *client.Config) { c.NoReconnect = true })
 	var texts []string
@@ -287,6 +293,9 @@ func TestDedupe(t *testing.T) {
 	})
 	if got := strings.Join(texts, ","); got != "five,two after a reset,three" {
 		t.Fatalf("delivered %s", got)
+	}
+	if p := <-pong; !strings.HasPrefix(p, `{"type":"pong"`) {
+		t.Fatalf("answer to the server's ping: %s", p)
 	}
 }
 
