@@ -94,7 +94,8 @@ func cleanEnv() []string {
 func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 	t.Helper()
 	args := append([]string{"serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "",
-		"--store", "sqlite", "--data-dir", dataDir, "--log-level", "warn"}, extra...)
+		"--store", "sqlite", "--data-dir", dataDir, "--log-level", "warn",
+		"--msg-rate", "0"}, extra...) // these tests send as fast as they can
 	cmd := exec.Command(parleyBinary(t), args...)
 	cmd.Env = cleanEnv()
 	p := &serverProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
