@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,12 @@ type Config struct {
 	StoreConfig                // which store to open when Store is nil
 	Server      server.Options // transport limits
 	Logger      *slog.Logger
+
+	Password    string           // server password clients must give; empty for none
+	RateLimit   chat.RateLimit   // per-client request rate; zero for none
+	TLSCertFile string           // PEM certificate (chain) and key: serve every front-end over TLS;
+	TLSKeyFile  string           // ignored when Server.TLS is set
+	Now         func() time.Time // the hub's clock (message times, rate limit); default time.Now
 }
 
 // Node is a running server.
@@ -53,6 +60,15 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.FrameAddr == "" && cfg.LineAddr == "" {
 		return nil, errors.New("node: no listen address configured")
 	}
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		if cfg.Server.TLS == nil {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("load TLS certificate: %w", err)
+			}
+			cfg.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		}
+	}
 	if cfg.Store == nil {
 		st, err := OpenStore(cfg.StoreConfig, cfg.Logger)
 		if err != nil {
@@ -71,6 +87,9 @@ func Start(cfg Config) (*Node, error) {
 		Logger:          cfg.Logger,
 		HistoryOnJoin:   cfg.HistoryOnJoin,
 		MaxMessageBytes: cfg.MaxMessageBytes,
+		Password:        cfg.Password,
+		RateLimit:       cfg.RateLimit,
+		Now:             cfg.Now,
 	})
 	if err != nil {
 		if c, ok := cfg.Store.(io.Closer); ok {

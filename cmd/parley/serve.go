@@ -15,6 +15,7 @@ import (
 
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/node"
+	"github.com/parleychat/parley/server"
 	"github.com/parleychat/parley/store/sqlite"
 )
 
@@ -43,6 +44,17 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.IntVar(&cfg.Server.MaxQueueBytes, "max-queue-bytes", 4<<20, "outbound bytes queued per client before it is dropped as a slow consumer")
 	fs.DurationVar(&cfg.Server.WriteTimeout, "write-timeout", 10*time.Second, "a client write blocked longer than this drops the client as a slow consumer")
 	fs.DurationVar(&cfg.Server.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time a new connection has to send a valid name")
+	fs.IntVar(&cfg.Server.MaxConns, "max-clients", server.DefaultMaxConns, "most connections at once in total (-1: no limit); more are refused with a 'server full' error")
+	fs.IntVar(&cfg.Server.MaxConnsPerIP, "max-clients-per-ip", server.DefaultMaxConnsPerIP, "most connections at once from one IP address (-1: no limit); loopback is exempt unless -limit-loopback")
+	fs.BoolVar(&cfg.Server.LimitLoopback, "limit-loopback", false, "apply -max-clients-per-ip to loopback (127.0.0.1, ::1) connections too")
+	fs.Float64Var(&cfg.RateLimit.Rate, "msg-rate", 10, "messages (and commands) per second one client may send, sustained (0: no limit)")
+	fs.IntVar(&cfg.RateLimit.Burst, "msg-burst", 50, "messages one client may send at once before -msg-rate applies; past it they are dropped with a warning, and a client that keeps on sending as many again is disconnected")
+	fs.DurationVar(&cfg.Server.KeepAlive, "tcp-keepalive", server.DefaultKeepAlive, "TCP keepalive idle time on every connection (negative disables)")
+	fs.DurationVar(&cfg.Server.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "a native client silent this long is sent a ping (negative disables)")
+	fs.DurationVar(&cfg.Server.PingTimeout, "ping-timeout", server.DefaultPingTimeout, "a pinged native client that sends nothing within this is disconnected")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate file: serve every front-end over TLS 1.2+ (needs -tls-key)")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key file of -tls-cert")
+	fs.StringVar(&cfg.Password, "password", "", "server password every client must give (prefer PARLEY_PASSWORD: arguments are visible to other local users)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -105,9 +117,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return errors.New("-tls-cert and -tls-key go together")
+	}
 	n, err := node.Start(*cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.Server.TLS != nil || cfg.TLSCertFile != "" {
+		fmt.Fprintln(stdout, "parley: TLS on every port")
 	}
 	if a := n.Addr("frame"); a != nil {
 		fmt.Fprintf(stdout, "parley: framed protocol (tutorial and native clients) on %s\n", a)
