@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,8 @@ type joinOptions struct {
 	rooms    string
 	password string
 	timeout  time.Duration
+	tls      bool
+	insecure bool
 }
 
 // joinIO is what join talks to; tests replace it.
@@ -51,6 +54,8 @@ func join(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.plain, "plain", false, "line mode: read lines from stdin, print one line per event (default when stdin or stdout is not a terminal)")
 	fs.StringVar(&o.rooms, "room", "", "rooms to join besides the lobby, comma-separated")
 	fs.StringVar(&o.password, "password", "", "server password, if it needs one")
+	fs.BoolVar(&o.tls, "tls", false, "connect over TLS (the server runs with -tls-cert)")
+	fs.BoolVar(&o.insecure, "insecure", false, "with -tls: accept any certificate, e.g. a self-signed one (anyone in between can read and change the chat)")
 	fs.DurationVar(&o.timeout, "dial-timeout", 5*time.Second, "how long to try to reach the server at start")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: parley join NAME [flags]")
@@ -89,6 +94,13 @@ func join(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	usePlain := o.plain || !joinIO.isTerminal()
 	cfg := client.Config{Addr: o.addr, Name: name, Rooms: rooms, Password: o.password, DialTimeout: o.timeout, Client: "parley-join"}
+	if o.insecure && !o.tls {
+		fmt.Fprintln(stderr, "parley join: -insecure only makes sense with -tls")
+		return errUsage
+	}
+	if o.tls {
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.insecure} //nolint:gosec // only when asked for
+	}
 	c, err := client.Dial(ctx, cfg)
 	if err != nil {
 		var se *client.ServerError
