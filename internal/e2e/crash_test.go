@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -226,10 +228,24 @@ func TestKill9KeepsEverySeenMessage(t *testing.T) {
 	if last := h[len(h)-1]; !last.same(first) {
 		t.Fatalf("after a second kill the last lobby message is %v, want %v", last, first)
 	}
-	if second := say(c, "after the second restart"); second.ID <= first.ID {
+	second := say(c, "after the second restart")
+	if second.ID <= first.ID {
 		t.Fatalf("id after the second restart %d, not above %d", second.ID, first.ID)
 	}
+
+	// parley backup copies the live database; a server started on the copy
+	// has the same history.
+	backupDir := t.TempDir()
+	out, err := exec.Command(parleyBinary(t), "backup", "--data-dir", dataDir, filepath.Join(backupDir, "parley.db")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("parley backup: %v\n%s", err, out)
+	}
 	srv.stop(t)
+	restored := startServer(t, backupDir)
+	c = dialRetry(t, restored.addr, native.Request{Name: "erin"})
+	defer c.close()
+	checkSame(t, "restored backup vs original", c.historyAll(t, "lobby"), append(h, second))
+	restored.stop(t)
 }
 
 func ptr(s string) *string { return &s }

@@ -604,15 +604,38 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 // Backup writes a consistent copy of the database to path (which must not
 // exist) while the store stays in use, with SQLite's VACUUM INTO.
 func (s *Store) Backup(ctx context.Context, path string) error {
-	// The read pool is query-only, which VACUUM INTO refuses; a connection
-	// of its own reads a snapshot without holding up the writer.
-	db, err := sql.Open("sqlite", "file:"+s.Path()+"?_busy_timeout=10000")
+	return Backup(ctx, s.dir, path)
+}
+
+// Backup writes a consistent copy of the database in dataDir to path (which
+// must not exist) with SQLite's VACUUM INTO. A server may be running on
+// dataDir meanwhile: the copy is a snapshot, and the server is not held up.
+func Backup(ctx context.Context, dataDir, path string) error {
+	src := filepath.Join(dataDir, FileName)
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("no parley database in %s: %w", dataDir, err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%s already exists", path)
+	}
+	// A connection of its own: the read pool is query-only, which VACUUM
+	// INTO refuses. It reads a snapshot; WAL lets the writer go on.
+	db, err := sql.Open("sqlite", "file:"+src+"?_busy_timeout=10000")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	_, err = db.ExecContext(ctx, `VACUUM INTO ?`, path)
-	return err
+	var app int
+	if err := db.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app); err != nil {
+		return describe(src, err)
+	}
+	if app != applicationID {
+		return describe(src, errNotParley)
+	}
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("back up %s to %s: %w", src, path, err)
+	}
+	return nil
 }
 
 // Close stops retention, checkpoints the WAL and closes the database. It is
