@@ -71,12 +71,12 @@ func TestConnectionStorm(t *testing.T) {
 
 	const storm, workers = 3000, 16
 	abrupt := []func(c net.Conn, i int){
-		func(c net.Conn, i int) {}, // connect, close at once
-		func(c net.Conn, i int) { c.Write([]byte("12")) },                                      // half a header
-		func(c net.Conn, i int) { c.Write([]byte("50        short")) },                         // payload cut short
+		func(c net.Conn, i int) {},                                                            // connect, close at once
+		func(c net.Conn, i int) { c.Write([]byte("12")) },                                     // half a header
+		func(c net.Conn, i int) { c.Write([]byte("50        short")) },                        // payload cut short
 		func(c net.Conn, i int) { c.Write(frame.AppendStringFrame(nil, fmt.Sprint("s", i))) }, // a full name: a session starts and ends
-		func(c net.Conn, i int) { c.Write([]byte(`30        {"type":"hello","name":`)) },          // half a native hello
-		func(c net.Conn, i int) { c.(*net.TCPConn).SetLinger(0) },                              // close with a reset
+		func(c net.Conn, i int) { c.Write([]byte(`30        {"type":"hello","name":`)) },      // half a native hello
+		func(c net.Conn, i int) { c.(*net.TCPConn).SetLinger(0) },                             // close with a reset
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
