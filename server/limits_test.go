@@ -1,0 +1,88 @@
+//go:build linux
+
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// captureHandler hands each connection to the test and holds it open until
+// the server shuts down.
+type captureHandler struct{ conns chan *Conn }
+
+func (h captureHandler) ServeConn(ctx context.Context, c *Conn) {
+	h.conns <- c
+	<-ctx.Done()
+}
+
+func sockopt(t *testing.T, nc net.Conn, level, opt int) int {
+	t.Helper()
+	raw, err := nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) { v, gerr = syscall.GetsockoptInt(int(fd), level, opt) }); err != nil {
+		t.Fatal(err)
+	}
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v
+}
+
+func TestKeepAlive(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		keepAlive time.Duration
+		on        int
+		idle      int // seconds
+	}{
+		{"default", 0, 1, 30},
+		{"custom", 45 * time.Second, 1, 45},
+		{"off", -1, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Options{KeepAlive: tt.keepAlive})
+			h := captureHandler{conns: make(chan *Conn, 1)}
+			addr, err := s.Listen("test", "127.0.0.1:0", h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Shutdown(context.Background())
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			sc := <-h.conns
+			if got := sockopt(t, sc.conn, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE); got != tt.on {
+				t.Fatalf("SO_KEEPALIVE = %d, want %d", got, tt.on)
+			}
+			if tt.on == 1 {
+				if got := sockopt(t, sc.conn, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE); got != tt.idle {
+					t.Fatalf("TCP_KEEPIDLE = %d, want %d", got, tt.idle)
+				}
+			}
+		})
+	}
+}
+
+func TestTLSMinimumVersion(t *testing.T) {
+	for _, v := range []uint16{0, tls.VersionTLS10, tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := &tls.Config{MinVersion: v}
+		s := New(Options{TLS: cfg})
+		if got := s.Options().TLS.MinVersion; got < tls.VersionTLS12 || got < v {
+			t.Errorf("MinVersion %x became %x", v, got)
+		}
+		if cfg.MinVersion != v {
+			t.Error("the caller's config was changed")
+		}
+	}
+}
