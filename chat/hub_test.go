@@ -186,7 +186,9 @@ func TestHubCommands(t *testing.T) {
 	if err := exec(bob, "/nick bobby"); err != nil {
 		t.Fatal(err)
 	}
-	as.wait(t, "nick", func(ev *chat.Event) bool { return ev.Kind == chat.KindNick && ev.OldName == "bob" && ev.Name == "bobby" })
+	as.wait(t, "nick", func(ev *chat.Event) bool {
+		return ev.Kind == chat.KindNick && ev.OldName == "bob" && ev.Name == "bobby"
+	})
 	if err := exec(bob, "/who lobby"); err != nil {
 		t.Fatal(err)
 	}

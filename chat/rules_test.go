@@ -14,7 +14,7 @@ func TestValidateName(t *testing.T) {
 		{"alice", ""},
 		{"王芳", ""},
 		{"Chloé🌸", ""},
-		{"👩‍💻", ""},            // ZWJ inside an emoji sequence
+		{"👩‍💻", ""},                      // ZWJ inside an emoji sequence
 		{"al\u200dice", CodeNameInvalid}, // ZWJ between letters: invisible
 		{"d.j-k_9", ""},
 		{"Ωμέγα", ""},
