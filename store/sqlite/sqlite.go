@@ -101,8 +101,12 @@ type Store struct {
 	count   map[string]int // rows per room, maintained by the writer
 	closed  bool
 
-	stop chan struct{}
-	done chan struct{}
+	ckpt    *sql.DB       // checkpoint connection
+	ckptDue chan struct{} // Append asks for a checkpoint (capacity 1)
+	walSize int64         // bytes appended since the last checkpoint request; writer only
+	stop    chan struct{}
+	done    chan struct{} // closed when pruneLoop has stopped
+	ckDone  chan struct{} // closed when checkpointLoop has stopped
 }
 
 var _ chat.Store = (*Store)(nil)
@@ -143,12 +147,13 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{dir: dir, opt: opt, log: opt.Logger, lock: lock, count: map[string]int{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), ckDone: make(chan struct{}), ckptDue: make(chan struct{}, 1)}
 	if err := s.open(sync); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
 	go s.pruneLoop()
+	go s.checkpointLoop()
 	return s, nil
 }
 
@@ -174,7 +179,9 @@ func (s *Store) open(sync string) error {
 	}
 	base := "file:" + path + "?_busy_timeout=10000"
 	var err error
-	if s.w, err = sql.Open("sqlite", base+"&_txlock=immediate&_journal_mode=WAL&_synchronous="+sync); err != nil {
+	// Automatic checkpoints would run inside the committing transaction
+	// (and fsync there); checkpointLoop runs them beside it instead.
+	if s.w, err = sql.Open("sqlite", base+"&_txlock=immediate&_journal_mode=WAL&_synchronous="+sync+"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(33554432)"); err != nil {
 		return describe(path, err)
 	}
 	s.w.SetMaxOpenConns(1)
@@ -197,6 +204,10 @@ func (s *Store) open(sync string) error {
 	if s.r, err = sql.Open("sqlite", base+"&_query_only=1"); err != nil {
 		return describe(path, err)
 	}
+	if s.ckpt, err = sql.Open("sqlite", base+"&_synchronous="+sync); err != nil {
+		return describe(path, err)
+	}
+	s.ckpt.SetMaxOpenConns(1)
 	s.r.SetMaxOpenConns(4)
 	s.r.SetMaxIdleConns(4)
 	if err := s.r.PingContext(ctx); err != nil {
@@ -375,6 +386,16 @@ func (s *Store) Append(ctx context.Context, msgs []chat.Message) error {
 		return fmt.Errorf("sqlite store: commit: %w", err)
 	}
 	var over []string
+	for i := range msgs {
+		s.walSize += int64(len(msgs[i].Text) + len(msgs[i].From) + len(msgs[i].To) + 2*len(msgs[i].Room) + 64)
+	}
+	if s.walSize >= checkpointBytes {
+		s.walSize = 0
+		select {
+		case s.ckptDue <- struct{}{}:
+		default:
+		}
+	}
 	for i := range msgs {
 		room := msgs[i].Room
 		s.count[room]++
@@ -568,6 +589,63 @@ func (s *Store) pruneRoom(ctx context.Context, room string) error {
 	}
 }
 
+// checkpointBytes is about how much message data goes into the WAL between
+// checkpoints (SQLite's own default is 1,000 pages, 4 MB).
+const checkpointBytes = 2 << 20
+
+// checkpointInterval is the longest the WAL goes without a checkpoint while
+// messages come in.
+const checkpointInterval = time.Second
+
+// checkpointLoop copies the WAL back into the database file on its own
+// connection, when Append has written checkpointBytes or every
+// checkpointInterval, so that neither the copying nor its fsync delays a
+// commit. PASSIVE checkpoints never block the writer or readers; SQLite
+// restarts the WAL from its beginning once a checkpoint has caught up.
+func (s *Store) checkpointLoop() {
+	defer close(s.ckDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.ckptDue:
+		case <-t.C:
+		}
+		if err := s.checkpoint(); err != nil {
+			s.log.Error("sqlite store: checkpoint failed", "err", err)
+		}
+	}
+}
+
+// walCatchUpFrames is how long the WAL (in frames, i.e. pages) may grow
+// before a checkpoint holds the writer back to catch up.
+const walCatchUpFrames = 4096
+
+// checkpoint runs a PASSIVE checkpoint beside the writer. SQLite starts the
+// WAL over from its beginning only when a write transaction begins after a
+// checkpoint has caught up completely; under sustained load commits land
+// during every checkpoint, so the WAL would grow without bound. Once it is
+// longer than walCatchUpFrames, a second checkpoint runs with Append held
+// off: it copies only what was committed during the first, and the next
+// commit restarts the WAL.
+func (s *Store) checkpoint() error {
+	var busy, log, done int
+	if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
+		return err
+	}
+	if log <= walCatchUpFrames {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return nil
+	}
+	return s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done)
+}
+
 // pruneLoop applies age retention every PruneInterval until Close.
 func (s *Store) pruneLoop() {
 	defer close(s.done)
@@ -650,6 +728,7 @@ func (s *Store) Close() error {
 	s.wmu.Unlock()
 	close(s.stop)
 	<-s.done
+	<-s.ckDone
 	var err error
 	if s.w != nil {
 		_, err = s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
@@ -667,6 +746,9 @@ func (s *Store) closeDBs() error {
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.Close())
 	}
 	if s.w != nil {
 		errs = append(errs, s.w.Close())

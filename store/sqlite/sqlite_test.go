@@ -304,3 +304,34 @@ func TestSyncFull(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWALStaysBounded: checkpoints run beside the writer, and under
+// sustained writing the WAL must still be recycled, not grow with the data.
+func TestWALStaysBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes about 60 MB")
+	}
+	dir := t.TempDir()
+	s := open(t, dir, sqlite.Options{})
+	text := strings.Repeat("x", 1500)
+	msgs := make([]chat.Message, 1024)
+	id := uint64(0)
+	var peak int64
+	for b := 0; b < 40; b++ {
+		for i := range msgs {
+			id++
+			msgs[i] = chat.Message{ID: id, Time: time.Now(), Kind: chat.KindSay, Room: "lobby", From: "alice", Text: text}
+		}
+		if err := s.Append(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := os.Stat(filepath.Join(dir, sqlite.FileName+"-wal")); err == nil {
+			peak = max(peak, fi.Size())
+		}
+	}
+	db, _ := os.Stat(filepath.Join(dir, sqlite.FileName))
+	t.Logf("database %d MB, WAL peak %d MB", db.Size()>>20, peak>>20)
+	if peak > 40<<20 {
+		t.Fatalf("the WAL grew to %d MB", peak>>20)
+	}
+}
