@@ -25,18 +25,19 @@ const (
 
 // Config configures a Hub. Every field has a usable zero value.
 type Config struct {
-	ServerName      string           // shown in welcomes; default "parley"
-	Motd            string           // message of the day shown on connect
-	Store           Store            // where messages are kept; required
-	Broker          Broker           // fan-out; default delivers locally
-	Logger          *slog.Logger     // default slog.Default()
-	Now             func() time.Time // clock; default time.Now
-	HistoryOnJoin   int              // messages replayed on join; default 50, negative for none
-	MaxHistory      int              // most messages one history or resume request returns; default 1000
-	MaxMessageBytes int              // longest message text; default 64 KiB
-	MaxRooms        int              // most rooms that may exist at once; default 10000
-	Password        string           // server password clients must give before they get a session; empty for none
-	RateLimit       RateLimit        // per-session request rate limit; zero for none
+	ServerName      string              // shown in welcomes; default "parley"
+	Motd            string              // message of the day shown on connect
+	Store           Store               // where messages are kept; required
+	Broker          Broker              // fan-out; default delivers locally
+	Logger          *slog.Logger        // default slog.Default()
+	Now             func() time.Time    // clock; default time.Now
+	Sleep           func(time.Duration) // waits on that clock (rate limiting); default time.Sleep
+	HistoryOnJoin   int                 // messages replayed on join; default 50, negative for none
+	MaxHistory      int                 // most messages one history or resume request returns; default 1000
+	MaxMessageBytes int                 // longest message text; default 64 KiB
+	MaxRooms        int                 // most rooms that may exist at once; default 10000
+	Password        string              // server password clients must give before they get a session; empty for none
+	RateLimit       RateLimit           // per-session request rate limit; zero for none
 }
 
 // Hub is the chat core: it owns rooms and sessions, assigns message ids,
@@ -48,6 +49,7 @@ type Hub struct {
 	store  Store
 	broker Broker
 	now    func() time.Time
+	sleep  func(time.Duration)
 
 	mu       sync.RWMutex
 	sessions map[uint64]*Session
@@ -85,6 +87,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = time.Sleep
+	}
 	if cfg.HistoryOnJoin == 0 {
 		cfg.HistoryOnJoin = DefaultHistoryOnJoin
 	}
@@ -107,6 +112,7 @@ func New(cfg Config) (*Hub, error) {
 		store:     cfg.Store,
 		broker:    cfg.Broker,
 		now:       cfg.Now,
+		sleep:     cfg.Sleep,
 		sessions:  make(map[uint64]*Session),
 		names:     make(map[string]*Session),
 		rooms:     make(map[string]*Room),

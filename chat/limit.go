@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"math"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -12,69 +13,82 @@ import (
 // RateLimit is the per-session limit on what a client may send once it has
 // a name: a token bucket that refills at Rate requests per second and holds
 // up to Burst. Every request a front-end reads (a message, a command, a
-// native event of any type) costs one token. The zero value means no limit.
+// native event of any type) costs one token. A client over the limit is
+// slowed down, not dropped: its connection is not read until its next
+// request is due, so nothing it sent is lost and nobody else waits. A client
+// kept over the limit for FloodAfter without a pause is disconnected as a
+// flooder. The zero value means no limit.
 type RateLimit struct {
-	Rate    float64 // sustained requests per second; 0 disables the limit
-	Burst   int     // requests allowed at once; default max(1, ceil(Rate))
-	Strikes int     // refused requests in a row before the client is disconnected; default Burst
+	Rate       float64       // sustained requests per second; 0 disables the limit
+	Burst      int           // requests allowed at once; default max(1, ceil(Rate))
+	FloodAfter time.Duration // continuous slowing before disconnecting; default 10 s
 }
 
 func (l RateLimit) withDefaults() RateLimit {
 	if l.Burst <= 0 {
 		l.Burst = max(1, int(math.Ceil(l.Rate)))
 	}
-	if l.Strikes <= 0 {
-		l.Strikes = l.Burst
+	if l.FloodAfter <= 0 {
+		l.FloodAfter = 10 * time.Second
 	}
 	return l
 }
 
-// ErrFlooding is returned by Session.Admit when a client keeps sending after
-// it was told to slow down. The front-end tells the client, ends the
-// session and closes the connection (server.ReasonRateLimited).
-var ErrFlooding = &Error{Code: CodeRateLimited, Message: "too many messages after being told to slow down; disconnecting"}
+// ErrFlooding is returned by Session.Admit when a client has kept sending
+// over the rate limit for too long. The front-end tells the client, ends
+// the session and closes the connection (server.ReasonRateLimited).
+var ErrFlooding = &Error{Code: CodeRateLimited, Message: "flooding: over the message rate limit for too long; disconnecting"}
 
 // limiter is a session's token bucket. The zero value is ready: the bucket
 // is made on first use from the hub's configuration.
 type limiter struct {
-	mu      sync.Mutex
-	bucket  *rate.Limiter
-	strikes int // refused requests since the last admitted one
+	mu        sync.Mutex
+	bucket    *rate.Limiter
+	slowSince time.Time // start of the current run of slowed requests; zero when not slowed
 }
 
 // Admit charges one inbound request to the session's rate limit, by the
-// hub's clock. ok says whether to run the request; when it is false the
-// request is dropped. err, when not nil, is for the client: the first
-// refusal in a row is a rate_limited error telling it to slow down (later
-// refusals in the same row are dropped silently), and ErrFlooding means the
-// client ignored that for Strikes requests and must be disconnected.
-// Admitted requests reset the count, so a client that slows down to the
-// rate is only ever slowed, never dropped.
-func (s *Session) Admit() (ok bool, err error) {
+// hub's clock, and returns how long the front-end must hold the request
+// (and stop reading) before running it: zero within the limit. The first
+// slowed request of a run also returns a rate_limited error for the client
+// ("slow down"); ErrFlooding means the client has been over the limit for
+// FloodAfter without a pause and must be disconnected.
+func (s *Session) Admit() (wait time.Duration, err error) {
 	cfg := s.hub.cfg.RateLimit
 	if cfg.Rate <= 0 {
-		return true, nil
+		return 0, nil
 	}
+	cfg = cfg.withDefaults()
 	now := s.hub.now()
 	l := &s.lim
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.bucket == nil {
-		cfg = cfg.withDefaults()
 		l.bucket = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst)
 	}
-	if l.bucket.AllowN(now, 1) {
-		l.strikes = 0
-		return true, nil
+	r := l.bucket.ReserveN(now, 1)
+	wait = r.DelayFrom(now)
+	if wait <= 0 {
+		l.slowSince = time.Time{}
+		return 0, nil
 	}
-	l.strikes++
-	switch {
-	case l.strikes > cfg.withDefaults().Strikes:
-		return false, ErrFlooding
-	case l.strikes == 1:
-		return false, Errorf(CodeRateLimited, "slow down: at most %g messages per second; this one was dropped, and so are the next until you slow down", cfg.Rate)
+	if l.slowSince.IsZero() {
+		l.slowSince = now
+		return wait, Errorf(CodeRateLimited, "slow down: at most %g messages per second; yours are being delayed, and a client that keeps this up for %s is disconnected", cfg.Rate, cfg.FloodAfter)
 	}
-	return false, nil
+	if now.Sub(l.slowSince) >= cfg.FloodAfter {
+		r.CancelAt(now)
+		return 0, ErrFlooding
+	}
+	return wait, nil
+}
+
+// Hold blocks the caller for d on the hub's clock (Config.Sleep). Front-ends
+// call it with Admit's wait, on the connection's own reader goroutine.
+func (s *Session) Hold(d time.Duration) {
+	if d > 0 {
+		s.hub.sleep(d)
+	}
 }
 
 // NeedsPassword reports whether clients must give the server password

@@ -45,13 +45,13 @@ func newLimitedHub(t *testing.T, clock *fakeClock, cfg chat.Config) *chat.Hub {
 }
 
 type admit struct {
-	ok   bool
-	code chat.Code // "" for no error
+	wait time.Duration
+	code chat.Code // "" for no error, "flooding" for ErrFlooding
 }
 
 func admitOnce(s *chat.Session) admit {
-	ok, err := s.Admit()
-	a := admit{ok: ok}
+	wait, err := s.Admit()
+	a := admit{wait: wait}
 	if err != nil {
 		a.code = chat.ErrorCode(err)
 	}
@@ -63,23 +63,27 @@ func admitOnce(s *chat.Session) admit {
 
 func TestAdmitTokenBucket(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	h := newLimitedHub(t, clock, chat.Config{RateLimit: chat.RateLimit{Rate: 2, Burst: 3, Strikes: 2}})
+	h := newLimitedHub(t, clock, chat.Config{RateLimit: chat.RateLimit{Rate: 2, Burst: 3, FloodAfter: 2 * time.Second}})
 	s, _ := connect(t, h, "alice")
 	other, _ := connect(t, h, "bob")
 
+	const tick = 500 * time.Millisecond // one token at 2/s
 	steps := []struct {
-		advance time.Duration
+		advance time.Duration // before the request
 		want    admit
 	}{
-		{0, admit{ok: true}}, // burst of 3
-		{0, admit{ok: true}},
-		{0, admit{ok: true}},
-		{0, admit{ok: false, code: chat.CodeRateLimited}}, // first refusal: warned
-		{0, admit{ok: false}},                             // second: dropped silently
-		{500 * time.Millisecond, admit{ok: true}},         // one token back at 2/s: row reset
-		{0, admit{ok: false, code: chat.CodeRateLimited}}, // warned again
-		{0, admit{ok: false}},
-		{0, admit{ok: false, code: "flooding"}}, // third refusal in a row > Strikes
+		{0, admit{}}, // burst of 3
+		{0, admit{}},
+		{0, admit{}},
+		{0, admit{wait: tick, code: chat.CodeRateLimited}}, // slowed, and told once
+		{tick, admit{wait: tick}},                          // held for the previous one; slowed again, silently
+		{tick, admit{wait: tick}},
+		{2 * tick, admit{}},                                // it paused: within the limit again, the run ends
+		{0, admit{wait: tick, code: chat.CodeRateLimited}}, // a new run is told again
+		{tick, admit{wait: tick}},
+		{tick, admit{wait: tick}},
+		{tick, admit{wait: tick}},
+		{tick, admit{code: "flooding"}}, // 2 s over the limit without a pause
 	}
 	for i, st := range steps {
 		clock.Advance(st.advance)
@@ -88,8 +92,8 @@ func TestAdmitTokenBucket(t *testing.T) {
 		}
 	}
 	// The limit is per session: bob is not slowed by alice.
-	if got := admitOnce(other); !got.ok {
-		t.Fatalf("another session refused: %+v", got)
+	if got := admitOnce(other); got != (admit{}) {
+		t.Fatalf("another session slowed: %+v", got)
 	}
 }
 
@@ -98,8 +102,8 @@ func TestAdmitUnlimited(t *testing.T) {
 	h := newLimitedHub(t, clock, chat.Config{})
 	s, _ := connect(t, h, "alice")
 	for i := range 10000 {
-		if ok, err := s.Admit(); !ok || err != nil {
-			t.Fatalf("request %d refused without a limit: %v", i, err)
+		if wait, err := s.Admit(); wait != 0 || err != nil {
+			t.Fatalf("request %d slowed without a limit: %v %v", i, wait, err)
 		}
 	}
 }
@@ -108,15 +112,26 @@ func TestAdmitDefaults(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	h := newLimitedHub(t, clock, chat.Config{RateLimit: chat.RateLimit{Rate: 2.5}})
 	s, _ := connect(t, h, "alice")
-	// Burst defaults to ceil(Rate) = 3, Strikes to Burst.
-	var got []admit
-	for range 3 + 1 + 3 {
-		got = append(got, admitOnce(s))
+	// Burst defaults to ceil(Rate) = 3, FloodAfter to 10 s.
+	for i := range 3 {
+		if got := admitOnce(s); got != (admit{}) {
+			t.Fatalf("request %d: %+v", i, got)
+		}
 	}
-	want := []admit{{ok: true}, {ok: true}, {ok: true}, {code: chat.CodeRateLimited}, {}, {}, {code: "flooding"}}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("request %d: %+v, want %+v (all: %+v)", i, got[i], want[i], got)
+	if got := admitOnce(s); got.wait != 400*time.Millisecond || got.code != chat.CodeRateLimited {
+		t.Fatalf("fourth request: %+v", got)
+	}
+	for i := 0; ; i++ {
+		clock.Advance(400 * time.Millisecond)
+		got := admitOnce(s)
+		if got.code == "flooding" {
+			if i != 24 { // 25 × 0.4 s = 10 s
+				t.Fatalf("flooding after %d slowed requests, want 25", i+1)
+			}
+			break
+		}
+		if got.wait != 400*time.Millisecond || i > 30 {
+			t.Fatalf("slowed request %d: %+v", i, got)
 		}
 	}
 }

@@ -36,11 +36,12 @@ type Config struct {
 	Server      server.Options // transport limits
 	Logger      *slog.Logger
 
-	Password    string           // server password clients must give; empty for none
-	RateLimit   chat.RateLimit   // per-client request rate; zero for none
-	TLSCertFile string           // PEM certificate (chain) and key: serve every front-end over TLS;
-	TLSKeyFile  string           // ignored when Server.TLS is set
-	Now         func() time.Time // the hub's clock (message times, rate limit); default time.Now
+	Password    string              // server password clients must give; empty for none
+	RateLimit   chat.RateLimit      // per-client request rate; zero for none
+	TLSCertFile string              // PEM certificate (chain) and key: serve every front-end over TLS;
+	TLSKeyFile  string              // ignored when Server.TLS is set
+	Now         func() time.Time    // the hub's clock (message times, rate limit); default time.Now
+	Sleep       func(time.Duration) // waits on that clock (rate limit); default time.Sleep
 }
 
 // Node is a running server.
@@ -90,6 +91,7 @@ func Start(cfg Config) (*Node, error) {
 		Password:        cfg.Password,
 		RateLimit:       cfg.RateLimit,
 		Now:             cfg.Now,
+		Sleep:           cfg.Sleep,
 	})
 	if err != nil {
 		if c, ok := cfg.Store.(io.Closer); ok {

@@ -256,14 +256,15 @@ type Line struct {
 	r    *bufio.Reader
 }
 
-// DialLine connects, answers the name prompt with name and waits for the
-// welcome line.
+// DialLine connects, answers the name prompt with name and waits until the
+// client is in the lobby.
 func DialLine(t testing.TB, addr net.Addr, name string) *Line {
 	t.Helper()
 	l := &Line{t: t, Conn: Dial(t, addr)}
 	l.r = bufio.NewReader(l.Conn)
 	l.Send(name)
 	l.Expect("-- welcome, " + name)
+	l.Expect("-- you joined lobby")
 	return l
 }
 

@@ -102,28 +102,6 @@ func splitPassword(first string) (name, password string) {
 	return name, password
 }
 
-// flooded ends a session that ignored the rate limit.
-func flooded(c *server.Conn, s *chat.Session) {
-	c.Logger().Warn("disconnecting flooding client", "session", s.ID())
-	c.Deliver(chat.ErrorEvent(chat.ErrFlooding, ""))
-	s.Leave(server.ReasonRateLimited.String())
-	c.Finish(server.ReasonRateLimited)
-}
-
-// admit charges one request to the session's rate limit. It reports whether
-// to run it; false with flood set means the session has been ended.
-func admit(c *server.Conn, s *chat.Session, ref string) (ok, flood bool) {
-	ok, err := s.Admit()
-	if errors.Is(err, chat.ErrFlooding) {
-		flooded(c, s)
-		return false, true
-	}
-	if err != nil {
-		c.Deliver(chat.ErrorEvent(err, ref))
-	}
-	return ok, false
-}
-
 func (h *Handler) serveTutorial(c *server.Conn, fr *Reader, first []byte) {
 	info := chat.ClientInfo{Protocol: "tutorial", Remote: c.RemoteAddr().String()}
 	name := string(first)
@@ -161,10 +139,8 @@ func (h *Handler) serveTutorial(c *server.Conn, fr *Reader, first []byte) {
 			s.Leave(reason.String())
 			return
 		}
-		if ok, flood := admit(c, s, ""); flood {
+		if !server.Throttle(c, s, "") {
 			return
-		} else if !ok {
-			continue
 		}
 		if len(payload) == 0 {
 			continue // the tutorial's client sends nothing for an empty line; tolerate it

@@ -88,10 +88,8 @@ func (n *nativeConn) serve(ctx context.Context, first []byte) {
 			return
 		}
 		req, err := native.DecodeRequest(payload)
-		if ok, flood := admit(n.c, n.s, req.Ref); flood {
+		if !server.Throttle(n.c, n.s, req.Ref) {
 			return
-		} else if !ok {
-			continue
 		}
 		if err == nil {
 			err = n.handle(req)

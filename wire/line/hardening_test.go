@@ -71,8 +71,9 @@ func TestLineHandshakeDeadline(t *testing.T) {
 }
 
 func TestLineFlood(t *testing.T) {
-	n := testkit.StartNode(t, node.Config{Now: func() time.Time { return time.Unix(1_700_000_000, 0) },
-		RateLimit: chat.RateLimit{Rate: 1, Burst: 3, Strikes: 10}})
+	clock := testkit.NewClock()
+	n := testkit.StartNode(t, node.Config{Now: clock.Now, Sleep: clock.Sleep,
+		RateLimit: chat.RateLimit{Rate: 1, Burst: 3, FloodAfter: 10 * time.Second}})
 	alice := testkit.DialLine(t, n.Addr("line"), "alice")
 	flood := testkit.DialLine(t, n.Addr("line"), "flood")
 	alice.Expect("flood joined")

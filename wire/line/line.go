@@ -194,19 +194,11 @@ func (h *Handler) ServeConn(ctx context.Context, c *server.Conn) {
 			s.Leave(c.Fail(err).String())
 			return
 		}
-		ok, aerr := s.Admit()
-		if errors.Is(aerr, chat.ErrFlooding) {
-			c.Logger().Warn("disconnecting flooding client", "session", s.ID())
-			c.Deliver(chat.ErrorEvent(aerr, ""))
-			s.Leave(server.ReasonRateLimited.String())
-			c.Finish(server.ReasonRateLimited)
-			return
-		}
-		if aerr != nil {
-			c.Deliver(chat.ErrorEvent(aerr, ""))
-		}
-		if !ok || strings.TrimSpace(text) == "" {
+		if strings.TrimSpace(text) == "" {
 			continue
+		}
+		if !server.Throttle(c, s, "") {
+			return
 		}
 		if err := s.Exec(text, ""); err != nil {
 			c.Deliver(chat.ErrorEvent(err, ""))

@@ -75,7 +75,6 @@ func FuzzReadLine(f *testing.F) {
 func TestLineChat(t *testing.T) {
 	n := testkit.StartNode(t, node.Config{})
 	alice := testkit.DialLine(t, n.Addr("line"), "alice")
-	alice.Expect("-- you joined lobby")
 	bob := testkit.DialLine(t, n.Addr("line"), "bob")
 	alice.Expect("-- bob joined lobby")
 
