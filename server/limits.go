@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/parleychat/parley/chat"
@@ -11,12 +12,42 @@ import (
 
 // Defaults of the connection limits in Options.
 const (
-	DefaultMaxConns      = 10000
 	DefaultMaxConnsPerIP = 20
 	DefaultKeepAlive     = 30 * time.Second
 	DefaultIdleTimeout   = 2 * time.Minute
 	DefaultPingTimeout   = 30 * time.Second
 )
+
+// FDReserve is how many file descriptors DefaultMaxConns keeps back from
+// the process's limit for everything that is not a client connection:
+// listeners, the store's files, logs, profiles, and the connections being
+// refused (up to maxRefusing at once).
+const FDReserve = maxRefusing + 64
+
+// fallbackMaxConns is DefaultMaxConns when the descriptor limit is unknown.
+const fallbackMaxConns = 10000
+
+// DefaultMaxConns returns the default of Options.MaxConns: the process's
+// descriptor limit (RLIMIT_NOFILE; the Go runtime raises the soft limit to
+// the hard one at start) less FDReserve, so the server refuses connections
+// in its own protocol ("server full") only when it could not serve them
+// anyway. It is 10000 when the limit cannot be read.
+func DefaultMaxConns() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return fallbackMaxConns
+	}
+	return maxConnsFor(l.Cur)
+}
+
+// maxConnsFor returns the connection limit for a descriptor limit.
+func maxConnsFor(nofile uint64) int {
+	const ceiling = 1 << 24 // RLIM_INFINITY and the like
+	if nofile > ceiling {
+		nofile = ceiling
+	}
+	return max(int(nofile)-FDReserve, 1)
+}
 
 // maxRefusing bounds the connections being told "server full" at once;
 // past it, more connections over the limits are closed without a word, so
@@ -39,7 +70,7 @@ type Refuser interface {
 // setLimitDefaults fills the connection limit fields of o.
 func (o *Options) setLimitDefaults() {
 	if o.MaxConns == 0 {
-		o.MaxConns = DefaultMaxConns
+		o.MaxConns = DefaultMaxConns()
 	}
 	if o.MaxConnsPerIP == 0 {
 		o.MaxConnsPerIP = DefaultMaxConnsPerIP

@@ -86,3 +86,31 @@ func TestTLSMinimumVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultMaxConnsFollowsDescriptorLimit(t *testing.T) {
+	for _, tc := range []struct {
+		nofile uint64
+		want   int
+	}{
+		{20000, 20000 - FDReserve},
+		{1024, 1024 - FDReserve},
+		{10, 1},
+		{^uint64(0), 1<<24 - FDReserve}, // RLIM_INFINITY
+	} {
+		if got := maxConnsFor(tc.nofile); got != tc.want {
+			t.Errorf("maxConnsFor(%d) = %d, want %d", tc.nofile, got, tc.want)
+		}
+	}
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		t.Skip(err)
+	}
+	if got, want := DefaultMaxConns(), maxConnsFor(l.Cur); got != want {
+		t.Errorf("DefaultMaxConns() = %d with RLIMIT_NOFILE %d, want %d", got, l.Cur, want)
+	}
+	var o Options
+	o.setDefaults()
+	if o.MaxConns != DefaultMaxConns() {
+		t.Errorf("Options{}.MaxConns defaults to %d, want %d", o.MaxConns, DefaultMaxConns())
+	}
+}

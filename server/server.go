@@ -22,7 +22,7 @@ type Options struct {
 	MaxLineBytes     int           // longest line on the line protocol; default 8 KiB
 	Logger           *slog.Logger  // default slog.Default()
 
-	MaxConns      int           // most open connections in total; default 10000, negative for no limit
+	MaxConns      int           // most open connections in total; default DefaultMaxConns() (the descriptor limit less FDReserve), negative for no limit
 	MaxConnsPerIP int           // most open connections from one remote IP; default 20, negative for no limit
 	LimitLoopback bool          // apply MaxConnsPerIP to loopback addresses too (exempt by default)
 	KeepAlive     time.Duration // TCP keepalive idle time; default 30 s, negative disables

@@ -32,7 +32,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.Idle, "idle", false, "idle mode: open N connections, hold them, report server memory per connection")
 	fs.DurationVar(&cfg.Hold, "hold", 3*time.Second, "how long idle mode holds the connections")
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id, to report its CPU and memory from /proc")
-	fs.BoolVar(&spawn, "spawn", false, "start a parley server (this binary, in-memory store) on 127.0.0.1:0 and measure it")
+	fs.BoolVar(&spawn, "spawn", false, "start a parley server (this binary: --store memory --msg-rate 0 --max-clients -1) on 127.0.0.1:0 and measure it")
 	fs.StringVar(&serverArgs, "server-args", "", "extra flags for the spawned server, space separated")
 	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connection attempts in flight at once")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 60*time.Second, "bound of the connect phase")
@@ -51,8 +51,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		argv := []string{self, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--log-level", "warn"}
-		if serveHasFlag("store") {
-			argv = append(argv, "--store", "memory")
+		// Measure the server's capacity, not its policies: no history
+		// store, no per-client message rate, no connection cap below the
+		// descriptor limit. --server-args come last and override these.
+		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}} {
+			if serveHasFlag(f[0]) {
+				argv = append(argv, "--"+f[0], f[1])
+			}
 		}
 		argv = append(argv, strings.Fields(serverArgs)...)
 		srv, err := bench.Spawn(argv, stderr, 10*time.Second)

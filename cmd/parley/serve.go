@@ -44,7 +44,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.IntVar(&cfg.Server.MaxQueueBytes, "max-queue-bytes", 4<<20, "outbound bytes queued per client before it is dropped as a slow consumer")
 	fs.DurationVar(&cfg.Server.WriteTimeout, "write-timeout", 10*time.Second, "a client write blocked longer than this drops the client as a slow consumer")
 	fs.DurationVar(&cfg.Server.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time a new connection has to send a valid name")
-	fs.IntVar(&cfg.Server.MaxConns, "max-clients", server.DefaultMaxConns, "most connections at once in total (-1: no limit); more are refused with a 'server full' error")
+	fs.IntVar(&cfg.Server.MaxConns, "max-clients", 0, fmt.Sprintf("most connections at once in total; more are refused with a 'server full' error (0: the process's descriptor limit less %d, here %d; -1: no limit)", server.FDReserve, server.DefaultMaxConns()))
 	fs.IntVar(&cfg.Server.MaxConnsPerIP, "max-clients-per-ip", server.DefaultMaxConnsPerIP, "most connections at once from one IP address (-1: no limit); loopback is exempt unless -limit-loopback")
 	fs.BoolVar(&cfg.Server.LimitLoopback, "limit-loopback", false, "apply -max-clients-per-ip to loopback (127.0.0.1, ::1) connections too")
 	fs.Float64Var(&cfg.RateLimit.Rate, "msg-rate", 100, "messages (and commands) per second one client may send, sustained; faster clients are slowed down, not dropped (0: no limit)")
