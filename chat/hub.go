@@ -15,6 +15,7 @@ const (
 	DefaultMaxMessageBytes = 64 * 1024
 	DefaultMaxRooms        = 10000
 	DefaultMaxHistory      = 1000
+	DefaultAnnounceLimit   = 1000
 	defaultCommitQueue     = 8192
 	maxCommitBatch         = 1024
 	// DefaultRoom is the room every session starts in.
@@ -38,6 +39,12 @@ type Config struct {
 	MaxRooms        int                 // most rooms that may exist at once; default 10000
 	Password        string              // server password clients must give before they get a session; empty for none
 	RateLimit       RateLimit           // per-session request rate limit; zero for none
+	// AnnounceLimit is the room size above which joins, parts and quits are
+	// no longer announced to the room (only the session that joins or parts
+	// is told); default 1000, negative to always announce. N clients
+	// joining one room otherwise cost N²/2 deliveries. The member list
+	// (Who) is always complete.
+	AnnounceLimit int
 }
 
 // Hub is the chat core: it owns rooms and sessions, assigns message ids,
@@ -101,6 +108,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.MaxRooms <= 0 {
 		cfg.MaxRooms = DefaultMaxRooms
+	}
+	if cfg.AnnounceLimit == 0 {
+		cfg.AnnounceLimit = DefaultAnnounceLimit
 	}
 	last, err := cfg.Store.LastID(context.Background())
 	if err != nil {

@@ -298,3 +298,82 @@ func TestHubHistoryOnJoin(t *testing.T) {
 		}
 	}
 }
+
+func TestHubAnnounceLimit(t *testing.T) {
+	h, err := chat.New(chat.Config{Store: memory.New(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AnnounceLimit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Shutdown(context.Background(), "test over") })
+	count := func(sink *fakeSink, kind chat.Kind, name string) int {
+		n := 0
+		for _, ev := range sink.snapshot() {
+			if ev.Kind == kind && ev.Name == name {
+				n++
+			}
+		}
+		return n
+	}
+	a, sa := connect(t, h, "a")
+	_, sb := connect(t, h, "b")
+	c, sc := connect(t, h, "c")
+	// Up to the limit (3 members), joins are announced to everyone.
+	if count(sa, chat.KindJoin, "c") != 1 || count(sb, chat.KindJoin, "c") != 1 {
+		t.Fatalf("join of c (3 members) not announced: a %s, b %s", kinds(sa.snapshot()), kinds(sb.snapshot()))
+	}
+	// The fourth member is over the limit: only it sees its join.
+	d, sd := connect(t, h, "d")
+	if count(sd, chat.KindJoin, "d") != 1 {
+		t.Fatalf("d did not see its own join: %s", kinds(sd.snapshot()))
+	}
+	for name, sink := range map[string]*fakeSink{"a": sa, "b": sb, "c": sc} {
+		if count(sink, chat.KindJoin, "d") != 0 {
+			t.Errorf("join of d (4 members) announced to %s", name)
+		}
+	}
+	// The member list is complete.
+	if _, names, err := a.Who(""); err != nil || strings.Join(names, ",") != "a,b,c,d" {
+		t.Fatalf("who: %v %v", names, err)
+	}
+	// A part from a room over the limit is told to the one leaving only.
+	if err := d.Part("", "bye"); err != nil {
+		t.Fatal(err)
+	}
+	if count(sd, chat.KindPart, "d") != 1 || count(sa, chat.KindPart, "d") != 0 {
+		t.Fatalf("part of d: d %s, a %s", kinds(sd.snapshot()), kinds(sa.snapshot()))
+	}
+	d.Leave("gone")
+	_, se := connect(t, h, "e") // a, b, c, e: over the limit again
+	if count(sa, chat.KindJoin, "e") != 0 || count(se, chat.KindJoin, "e") != 1 {
+		t.Fatalf("join of e: a %s, e %s", kinds(sa.snapshot()), kinds(se.snapshot()))
+	}
+	a.Leave("gone") // the room had 4 members counting a: not announced
+	if count(sb, chat.KindPart, "a") != 0 {
+		t.Fatalf("quit of a (4 members) announced to b: %s", kinds(sb.snapshot()))
+	}
+	c.Leave("gone") // b, c, e: at the limit, announced
+	if count(sb, chat.KindPart, "c") != 1 || count(se, chat.KindPart, "c") != 1 {
+		t.Fatalf("quit of c (3 members) not announced: b %s, e %s", kinds(sb.snapshot()), kinds(se.snapshot()))
+	}
+}
+
+func TestHubAnnounceAlways(t *testing.T) {
+	h, err := chat.New(chat.Config{Store: memory.New(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AnnounceLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Shutdown(context.Background(), "test over") })
+	_, first := connect(t, h, "u0")
+	for i := 1; i <= chat.DefaultAnnounceLimit+1; i++ {
+		connect(t, h, fmt.Sprintf("u%d", i))
+	}
+	n := 0
+	for _, ev := range first.snapshot() {
+		if ev.Kind == chat.KindJoin {
+			n++
+		}
+	}
+	if want := chat.DefaultAnnounceLimit + 2; n != want {
+		t.Fatalf("u0 saw %d joins, want %d (every join, with the limit off)", n, want)
+	}
+}

@@ -58,6 +58,19 @@ func (r *Room) broadcast(ev *Event) {
 	}
 }
 
+// announce delivers ev, the join or part of s, to the room: to every member,
+// or only to s (when self is set) if the room has more than the hub's
+// AnnounceLimit members, counting s. Caller holds r.mu.
+func (r *Room) announce(h *Hub, s *Session, ev *Event, members int, self bool) {
+	if lim := h.cfg.AnnounceLimit; lim <= 0 || members <= lim {
+		r.broadcast(ev)
+		return
+	}
+	if self {
+		s.sink.Deliver(ev)
+	}
+}
+
 // names returns the members' names, sorted. Caller holds r.mu.
 func (r *Room) names() []string {
 	list := make([]string, 0, len(r.members))

@@ -80,7 +80,8 @@ func (s *Session) Send(ev *Event) { s.sink.Deliver(ev) }
 // Join joins a room (creating it if needed) and makes it the current room.
 // Recent history, or the messages after opt.After, are delivered before any
 // live message, with no gap and no duplicate. Joining a room the session is
-// already in only makes it current.
+// already in only makes it current. The join is announced to the room, or,
+// in a room over the hub's AnnounceLimit, only to s.
 func (s *Session) Join(room string, opt JoinOptions) error {
 	key, err := ValidateRoom(room)
 	if err != nil {
@@ -112,7 +113,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 		h.log.Error("history replay failed", "room", key, "session", s.id, "err", err)
 		s.sink.Deliver(errorEvent(Errorf(CodeUnavailable, "history of %s is unavailable right now", key), ""))
 	}
-	r.broadcast(&Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name})
+	r.announce(h, s, &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}, len(r.members), true)
 	if r.topic != "" {
 		s.sink.Deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: h.now(), Text: r.topic}})
 	}
@@ -172,7 +173,8 @@ func (s *Session) replay(r *Room, opt JoinOptions) error {
 	return nil
 }
 
-// Part leaves a room ("" for the current one), announcing reason.
+// Part leaves a room ("" for the current one), announcing reason to the
+// room (only to s in a room over the hub's AnnounceLimit).
 func (s *Session) Part(room, reason string) error {
 	key, r, err := s.member(room)
 	if err != nil {
@@ -192,7 +194,7 @@ func (s *Session) Part(room, reason string) error {
 	s.mu.Unlock()
 
 	r.mu.Lock()
-	r.broadcast(&Event{Message: Message{Kind: KindPart, Room: key, Time: s.hub.now()}, Session: s.id, Name: name, Reason: reason})
+	r.announce(s.hub, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: s.hub.now()}, Session: s.id, Name: name, Reason: reason}, len(r.members), true)
 	r.remove(s)
 	r.mu.Unlock()
 	return nil
@@ -390,8 +392,8 @@ func (s *Session) History(q HistoryQuery) ([]Message, error) {
 	return msgs, nil
 }
 
-// Leave ends the session: it leaves every room (announcing reason) and frees
-// its name. Calling Leave again does nothing.
+// Leave ends the session: it leaves every room (announcing reason, except in
+// rooms over the hub's AnnounceLimit) and frees its name. Calling Leave again does nothing.
 func (s *Session) Leave(reason string) {
 	h := s.hub
 	h.mu.Lock()
@@ -417,7 +419,7 @@ func (s *Session) Leave(reason string) {
 	for key, r := range rooms {
 		r.mu.Lock()
 		r.remove(s)
-		r.broadcast(&Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason})
+		r.announce(h, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason}, len(r.members)+1, false)
 		r.mu.Unlock()
 	}
 	h.log.Info("session ended", "session", s.id, "name", name, "protocol", s.info.Protocol, "remote", s.info.Remote, "reason", reason, "sessions", n)

@@ -30,6 +30,7 @@ type Config struct {
 	HistoryOnJoin   int  // messages replayed on join (negative: none)
 	TutorialHistory bool // replay history to tutorial clients too
 	MaxMessageBytes int
+	AnnounceLimit   int // rooms over this many members do not announce joins and parts; 0: chat.DefaultAnnounceLimit, negative: always announce
 
 	Store       chat.Store     // default: opened from StoreConfig
 	StoreConfig                // which store to open when Store is nil
@@ -90,6 +91,7 @@ func Start(cfg Config) (*Node, error) {
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		Password:        cfg.Password,
 		RateLimit:       cfg.RateLimit,
+		AnnounceLimit:   cfg.AnnounceLimit,
 		Now:             cfg.Now,
 		Sleep:           cfg.Sleep,
 	})

@@ -37,6 +37,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.IntVar(&cfg.RetainMessages, "retain-messages", 0, "messages kept per room (0: sqlite keeps all, memory keeps 10000)")
 	fs.DurationVar(&cfg.RetainAge, "retain-age", 0, "delete messages older than this, e.g. 720h (sqlite; 0 keeps them)")
 	fs.StringVar(&cfg.StoreSync, "sqlite-sync", "normal", "sqlite durability: normal (survives a killed server) or full (also power loss; slower)")
+	fs.IntVar(&o.announceLimit, "announce-limit", chat.DefaultAnnounceLimit, "rooms with more members than this do not announce joins, parts and quits to everyone (0: always announce)")
 	fs.BoolVar(&cfg.TutorialHistory, "tutorial-history", false, "replay history to tutorial-protocol clients too")
 	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", chat.DefaultMaxMessageBytes, "longest message text in bytes")
 	fs.IntVar(&cfg.Server.MaxFrameBytes, "max-frame-bytes", 64*1024, "largest frame payload in bytes")
@@ -63,6 +64,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 }
 
 type serveOptions struct {
+	announceLimit   int
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
@@ -113,6 +115,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Logger = log
+	cfg.AnnounceLimit = o.announceLimit
+	if o.announceLimit <= 0 {
+		cfg.AnnounceLimit = -1 // the flag's 0 means always announce
+	}
 	stopProfiling, err := prof.start(stdout, log)
 	defer stopProfiling()
 	if err != nil {
