@@ -177,7 +177,7 @@ func (s *Store) open(sync string) error {
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file; it should be parley's database", path)
 	}
-	base := "file:" + path + "?_busy_timeout=10000"
+	base := uri(path) + "?_busy_timeout=10000"
 	var err error
 	// Automatic checkpoints would run inside the committing transaction
 	// (and fsync there); checkpointLoop runs them beside it instead.
@@ -294,6 +294,13 @@ PRAGMA user_version = %d;`, applicationID, schemaVersion))
 	}
 	return nil
 }
+
+// uriEscaper escapes what SQLite's URI filenames (and the driver's DSN
+// parameters) would otherwise interpret in a path.
+var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
+// uri returns the SQLite URI filename of path.
+func uri(path string) string { return "file:" + uriEscaper.Replace(path) }
 
 var (
 	errNotParley = errors.New("the file is a SQLite database of another program")
@@ -698,7 +705,7 @@ func Backup(ctx context.Context, dataDir, path string) error {
 	}
 	// A connection of its own: the read pool is query-only, which VACUUM
 	// INTO refuses. It reads a snapshot; WAL lets the writer go on.
-	db, err := sql.Open("sqlite", "file:"+src+"?_busy_timeout=10000")
+	db, err := sql.Open("sqlite", uri(src)+"?_busy_timeout=10000")
 	if err != nil {
 		return err
 	}

@@ -335,3 +335,36 @@ func TestWALStaysBounded(t *testing.T) {
 		t.Fatalf("the WAL grew to %d MB", peak>>20)
 	}
 }
+
+// TestOddDataDirNames: characters that mean something in a URI filename are
+// taken literally.
+func TestOddDataDirNames(t *testing.T) {
+	for _, name := range []string{"with space", "100%41", "what?x=1", "#hash", "ünïcödé", "a&b=c"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), name)
+			s, err := sqlite.Open(dir, sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Append(ctx, []chat.Message{storetest.Msg(1, "a")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
+				t.Fatalf("database not where expected: %v", err)
+			}
+			if err := sqlite.Backup(ctx, dir, filepath.Join(dir, "copy?.db")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "copy?.db")); err != nil {
+				t.Fatalf("backup not where expected: %v", err)
+			}
+			s = open(t, dir, sqlite.Options{})
+			if last, err := s.LastID(ctx); err != nil || last != 1 {
+				t.Fatalf("LastID after reopen = %d, %v", last, err)
+			}
+		})
+	}
+}
