@@ -110,6 +110,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
+	if cfg.HistoryOnJoin == 0 {
+		cfg.HistoryOnJoin = -1 // the flag's 0 means none; the hub's 0 means its default
+	}
 	log, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err

@@ -251,9 +251,10 @@ func (n *Native) ExpectType(typ string) native.Event {
 
 // Line is a client of the line protocol (like nc).
 type Line struct {
-	t    testing.TB
-	Conn net.Conn
-	r    *bufio.Reader
+	t        testing.TB
+	Conn     net.Conn
+	r        *bufio.Reader
+	Greeting []string // the lines up to the lobby join: welcome, history
 }
 
 // DialLine connects, answers the name prompt with name and waits until the
@@ -263,8 +264,7 @@ func DialLine(t testing.TB, addr net.Addr, name string) *Line {
 	l := &Line{t: t, Conn: Dial(t, addr)}
 	l.r = bufio.NewReader(l.Conn)
 	l.Send(name)
-	l.Expect("-- welcome, " + name)
-	l.Expect("-- you joined lobby")
+	l.Greeting = l.Until("-- you joined lobby")
 	return l
 }
 
@@ -286,11 +286,19 @@ func (l *Line) ReadLine() (string, error) {
 // Expect reads lines until one contains substr and returns it.
 func (l *Line) Expect(substr string) string {
 	l.t.Helper()
+	lines := l.Until(substr)
+	return lines[len(lines)-1]
+}
+
+// Until reads lines until one contains substr and returns all of them, that
+// one last.
+func (l *Line) Until(substr string) []string {
+	l.t.Helper()
 	var seen []string
 	for {
 		s, err := l.ReadLine()
 		if strings.Contains(s, substr) {
-			return s
+			return append(seen, s)
 		}
 		if err != nil {
 			l.t.Fatalf("waiting for line with %q: %v; seen %q", substr, err, seen)
