@@ -7,7 +7,8 @@
 // bytes; persistence and multi-node fan-out plug in through the Store and
 // Broker interfaces declared here.
 //
-// Lock order (outermost first): Hub.mu, Room.mu, then whatever a Sink locks
-// inside Deliver. Hub.seqMu is only held while assigning ids and queueing a
-// message for commit and never while another lock is taken.
+// Lock order (outermost first): Hub.mu, Room.mu, Session.mu, then whatever a
+// Sink locks inside Deliver. Hub.seqMu is the innermost lock: it is held
+// only to assign ids and queue a message for commit (or read the last id),
+// and no other lock is taken while it is held.
 package chat

@@ -184,7 +184,7 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 		return nil, Errorf(CodeNameTaken, "the name %q is taken", display)
 	}
 	h.nextSess++
-	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, rooms: map[string]*Room{}}
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, rooms: map[string]*Room{}, nameSince: h.lastIDNow()}
 	h.sessions[s.id] = s
 	h.names[key] = s
 	h.log.Info("session started", "session", s.id, "name", display, "protocol", info.Protocol, "remote", info.Remote, "sessions", len(h.sessions))
@@ -280,6 +280,13 @@ func (h *Hub) room(key string, create bool) (*Room, error) {
 	r = newRoom(key, last)
 	h.rooms[key] = r
 	return r, nil
+}
+
+// lastIDNow returns the id of the newest accepted message.
+func (h *Hub) lastIDNow() uint64 {
+	h.seqMu.Lock()
+	defer h.seqMu.Unlock()
+	return h.lastID
 }
 
 // publish assigns the next id and the server time to a message event and

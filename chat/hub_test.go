@@ -377,3 +377,35 @@ func TestHubAnnounceAlways(t *testing.T) {
 		t.Fatalf("u0 saw %d joins, want %d (every join, with the limit off)", n, want)
 	}
 }
+
+// TestDMHistoryNotInherited: a name is not an account; whoever takes a
+// name after its holder left cannot read the holder's direct messages.
+func TestDMHistoryNotInherited(t *testing.T) {
+	h := newHub(t)
+	alice, as := connect(t, h, "alice")
+	bob, _ := connect(t, h, "bob")
+	if err := bob.DM("alice", "for alice only", ""); err != nil {
+		t.Fatal(err)
+	}
+	as.wait(t, "dm", func(ev *chat.Event) bool { return ev.Kind == chat.KindDM })
+	if msgs, err := alice.History(chat.HistoryQuery{}); err != nil || len(msgs) != 1 {
+		t.Fatalf("alice's own DM history = %v, %v", msgs, err)
+	}
+	alice.Leave("bye")
+	mallory, _ := connect(t, h, "ALICE")
+	if msgs, err := mallory.History(chat.HistoryQuery{}); err != nil || len(msgs) != 0 {
+		t.Fatalf("the next holder of the name read %d DMs (%v)", len(msgs), err)
+	}
+	// Renaming into a freed name does not open it either.
+	carol, _ := connect(t, h, "carol")
+	if err := bob.DM("carol", "for carol", ""); err != nil {
+		t.Fatal(err)
+	}
+	carol.Leave("bye")
+	if err := bob.Nick("carol"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs, _ := bob.History(chat.HistoryQuery{}); len(msgs) != 0 {
+		t.Fatalf("renamed into carol and read %d DMs", len(msgs))
+	}
+}

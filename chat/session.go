@@ -21,6 +21,10 @@ type Session struct {
 	rooms   map[string]*Room
 	current string
 	closed  bool
+	// nameSince is the newest message id when the session took its current
+	// name: a name is not an account, so direct-message history starts
+	// there and whoever takes a name later cannot read the earlier holder's.
+	nameSince uint64
 
 	lim limiter // rate limit of inbound requests (Admit); has its own lock
 }
@@ -286,6 +290,9 @@ func (s *Session) Nick(name string) error {
 	old := s.name
 	delete(h.names, s.key)
 	h.names[key] = s
+	if key != s.key {
+		s.nameSince = h.lastIDNow()
+	}
 	s.name, s.key = display, key
 	rooms := make([]*Room, 0, len(s.rooms))
 	for _, r := range s.rooms {
@@ -379,7 +386,10 @@ func (s *Session) History(q HistoryQuery) ([]Message, error) {
 		}
 		q.Room, q.User = key, ""
 	} else {
-		q.User = s.Name()
+		s.mu.Lock()
+		q.User = s.name
+		q.After = max(q.After, s.nameSince)
+		s.mu.Unlock()
 	}
 	if q.Limit <= 0 || q.Limit > s.hub.cfg.MaxHistory {
 		q.Limit = s.hub.cfg.MaxHistory

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/store/sqlite"
 	"github.com/parleychat/parley/wire/native"
 )
 
@@ -181,6 +184,9 @@ func TestKill9KeepsEverySeenMessage(t *testing.T) {
 			maxID = max(maxID, h[len(h)-1].ID)
 		}
 	}
+	// Direct messages are read from a copy of the live database: a new
+	// session cannot read the DMs sent to its name before it took it.
+	dmStore := storeCopy(t, dataDir)
 	for _, p := range parties {
 		before := p.received()
 		for _, r := range rooms(p) {
@@ -191,7 +197,10 @@ func TestKill9KeepsEverySeenMessage(t *testing.T) {
 			checkSame(t, p.hello.Name+" saw in "+r+" vs history", pre, stored[r][:len(pre)])
 			checkSame(t, p.hello.Name+" saw + resumed in "+r+" vs history", append(pre, filter(replays[p], r)...), stored[r])
 		}
-		dms := p.c.historyAll(t, "")
+		dms := storedDMs(t, dmStore, p.hello.Name)
+		if got := p.c.historyAll(t, ""); len(got) != 0 {
+			t.Fatalf("%s's new session read %d DMs from before it connected", p.hello.Name, len(got))
+		}
 		pre := filter(before, "")
 		if len(pre) > len(dms) {
 			t.Fatalf("%s saw %d DMs, only %d stored", p.hello.Name, len(pre), len(dms))
@@ -249,3 +258,33 @@ func TestKill9KeepsEverySeenMessage(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// storeCopy backs up the live database of a running server (as `parley
+// backup` does) and opens the copy.
+func storeCopy(t *testing.T, dataDir string) *sqlite.Store {
+	t.Helper()
+	dir := t.TempDir()
+	if err := sqlite.Backup(context.Background(), dataDir, filepath.Join(dir, sqlite.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// storedDMs returns every stored direct message from or to name.
+func storedDMs(t *testing.T, st *sqlite.Store, name string) []msg {
+	t.Helper()
+	ms, err := st.History(context.Background(), chat.HistoryQuery{User: name, Limit: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]msg, len(ms))
+	for i, m := range ms {
+		out[i] = msg{ID: m.ID, Type: m.Kind.String(), Room: m.Room, From: m.From, To: m.To, Text: m.Text}
+	}
+	return out
+}
