@@ -15,6 +15,7 @@ const (
 	DefaultMaxMessageBytes = 64 * 1024
 	DefaultMaxRooms        = 10000
 	DefaultMaxHistory      = 1000
+	DefaultMaxResume       = 10000
 	DefaultAnnounceLimit   = 1000
 	defaultCommitQueue     = 8192
 	maxCommitBatch         = 1024
@@ -34,7 +35,8 @@ type Config struct {
 	Now             func() time.Time    // clock; default time.Now
 	Sleep           func(time.Duration) // waits on that clock (rate limiting); default time.Sleep
 	HistoryOnJoin   int                 // messages replayed on join; default 50, negative for none
-	MaxHistory      int                 // most messages one history or resume request returns; default 1000
+	MaxHistory      int                 // most messages one history request or join replay returns; default 1000
+	MaxResume       int                 // most messages one resume replays before saying "more"; default 10000
 	MaxMessageBytes int                 // longest message text; default 64 KiB
 	MaxRooms        int                 // most rooms that may exist at once; default 10000
 	Password        string              // server password clients must give before they get a session; empty for none
@@ -102,6 +104,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.MaxHistory <= 0 {
 		cfg.MaxHistory = DefaultMaxHistory
+	}
+	if cfg.MaxResume <= 0 {
+		cfg.MaxResume = DefaultMaxResume
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes

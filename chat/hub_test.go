@@ -409,3 +409,45 @@ func TestDMHistoryNotInherited(t *testing.T) {
 		t.Fatalf("renamed into carol and read %d DMs", len(msgs))
 	}
 }
+
+// TestResumeCutShort: a resume longer than MaxResume replays the oldest
+// MaxResume messages and says "more"; paging with History gets the rest.
+func TestResumeCutShort(t *testing.T) {
+	h, err := chat.New(chat.Config{Store: memory.New(0), MaxResume: 5, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Shutdown(context.Background(), "test over") })
+	alice, as := connect(t, h, "alice")
+	for i := range 20 {
+		_ = alice.Say("", fmt.Sprint("m", i), "")
+	}
+	as.wait(t, "last", func(ev *chat.Event) bool { return ev.Text == "m19" })
+	var first uint64
+	for _, ev := range as.snapshot() {
+		if ev.Text == "m0" {
+			first = ev.ID
+		}
+	}
+	sink := &fakeSink{}
+	bob, err := h.Connect(sink, "bob", chat.ClientInfo{}, chat.JoinOptions{After: first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := sink.wait(t, "history end", func(ev *chat.Event) bool { return ev.Kind == chat.KindHistoryEnd })
+	var got []string
+	var last uint64
+	for _, ev := range sink.snapshot() {
+		if ev.Kind == chat.KindSay {
+			got = append(got, ev.Text)
+			last = ev.ID
+		}
+	}
+	if end.Text != "more" || strings.Join(got, ",") != "m1,m2,m3,m4,m5" {
+		t.Fatalf("resume gave %v then %q", got, end.Text)
+	}
+	rest, err := bob.History(chat.HistoryQuery{Room: "lobby", After: last, FromOldest: true})
+	if err != nil || len(rest) != 14 || rest[0].Text != "m6" || rest[13].Text != "m19" {
+		t.Fatalf("paging after the resume: %d messages, %v", len(rest), err)
+	}
+}

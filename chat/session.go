@@ -32,7 +32,7 @@ type Session struct {
 // JoinOptions says what to replay when joining a room.
 type JoinOptions struct {
 	// After resumes: replay exactly the messages with ids greater than
-	// After (up to the hub's MaxHistory), then live ones.
+	// After (up to the hub's MaxResume), then live ones.
 	After uint64
 	// History is how many recent messages to replay when not resuming:
 	// 0 means the hub's default, negative means none.
@@ -136,7 +136,7 @@ func (s *Session) replay(r *Room, opt JoinOptions) error {
 		// A resuming client always gets a history_end, even when it is up
 		// to date, so it can tell where the replay stops.
 		if opt.After < r.delivered {
-			q.After, q.Limit, q.FromOldest = opt.After, h.cfg.MaxHistory, true
+			q.After, q.Limit, q.FromOldest = opt.After, h.cfg.MaxResume, true
 			var err error
 			if msgs, err = h.store.History(context.Background(), q); err != nil {
 				return err
