@@ -241,7 +241,7 @@ func (n *nativeConn) handle(req native.Request) error {
 	case "ping":
 		s.Send(&chat.Event{Message: chat.Message{Kind: chat.KindPong, Time: now}, Ref: req.Ref})
 	case "history":
-		msgs, err := s.History(chat.HistoryQuery{Room: req.Room, After: req.After, Before: req.Before, Limit: req.Limit})
+		msgs, err := s.History(chat.HistoryQuery{Room: req.Room, After: req.After, Before: req.Before, Limit: req.Limit, FromOldest: req.After > 0 && req.Before == 0})
 		if err != nil {
 			return err
 		}
