@@ -56,7 +56,9 @@ func ParseHeader(h []byte, max int) (int, error) {
 		if c < '0' || c > '9' {
 			return 0, &HeaderError{Header: append([]byte(nil), h...), Reason: "the length must be decimal digits only"}
 		}
-		n = n*10 + int(c-'0') // at most 10 digits: no overflow in an int64
+		if n <= max && n <= 1<<40 { // past max the value no longer matters, and must not overflow
+			n = n*10 + int(c-'0')
+		}
 	}
 	if n > max {
 		return 0, &HeaderError{Header: append([]byte(nil), h...), Reason: fmt.Sprintf("length %d is over the limit of %d bytes", n, max), TooBig: true}
