@@ -189,7 +189,7 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 		return nil, Errorf(CodeNameTaken, "the name %q is taken", display)
 	}
 	h.nextSess++
-	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, rooms: map[string]*Room{}, nameSince: h.lastIDNow()}
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, nameSince: h.lastIDNow()}
 	h.sessions[s.id] = s
 	h.names[key] = s
 	h.log.Info("session started", "session", s.id, "name", display, "protocol", info.Protocol, "remote", info.Remote, "sessions", len(h.sessions))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -449,5 +450,36 @@ func TestResumeCutShort(t *testing.T) {
 	rest, err := bob.History(chat.HistoryQuery{Room: "lobby", After: last, FromOldest: true})
 	if err != nil || len(rest) != 14 || rest[0].Text != "m6" || rest[13].Text != "m19" {
 		t.Fatalf("paging after the resume: %d messages, %v", len(rest), err)
+	}
+}
+
+func TestSessionManyRooms(t *testing.T) {
+	h := newHub(t)
+	s, _ := connect(t, h, "roamer")
+	var want []string
+	for i := 0; i < 40; i++ {
+		room := fmt.Sprintf("r%02d", i)
+		if err := s.Join(room, chat.JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, room)
+	}
+	want = append(want, chat.DefaultRoom)
+	if got := strings.Join(s.Joined(), ","); got != strings.Join(slices.Sorted(slices.Values(want)), ",") {
+		t.Fatalf("joined %s", got)
+	}
+	for i := 0; i < 40; i += 2 { // leave every other room, crossing back under the index threshold
+		if err := s.Part(fmt.Sprintf("r%02d", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 40; i++ {
+		err := s.Say(fmt.Sprintf("r%02d", i), "hi", "")
+		if (i%2 == 0) != (err != nil) {
+			t.Fatalf("say in r%02d: %v", i, err)
+		}
+	}
+	if n := len(s.Joined()); n != 21 {
+		t.Fatalf("in %d rooms, want 21", n)
 	}
 }

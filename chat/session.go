@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -18,7 +19,8 @@ type Session struct {
 	mu      sync.Mutex // guards the fields below; taken after Hub.mu and Room.mu
 	name    string
 	key     string
-	rooms   map[string]*Room
+	rooms   []*Room          // joined rooms, in joining order: most sessions are in a few rooms, and a slice costs an idle session far less than a map
+	roomIdx map[string]*Room // key -> room, kept only while rooms is longer than roomIndexAt
 	current string
 	closed  bool
 	// nameSince is the newest message id when the session took its current
@@ -64,8 +66,8 @@ func (s *Session) Joined() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := make([]string, 0, len(s.rooms))
-	for k := range s.rooms {
-		list = append(list, k)
+	for _, r := range s.rooms {
+		list = append(list, r.name)
 	}
 	sort.Strings(list)
 	return list
@@ -76,6 +78,48 @@ func (s *Session) Closed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
+}
+
+// roomIndexAt is the number of joined rooms from which a session indexes
+// them in a map (a linear scan of a few is cheaper than a map, and smaller).
+const roomIndexAt = 16
+
+// joined returns the joined room with the given key, or nil. Caller holds
+// s.mu.
+func (s *Session) joined(key string) *Room {
+	if s.roomIdx != nil {
+		return s.roomIdx[key]
+	}
+	for _, r := range s.rooms {
+		if r.name == key {
+			return r
+		}
+	}
+	return nil
+}
+
+// addRoom records r as joined. Caller holds s.mu.
+func (s *Session) addRoom(r *Room) {
+	s.rooms = append(s.rooms, r)
+	if s.roomIdx == nil && len(s.rooms) > roomIndexAt {
+		s.roomIdx = make(map[string]*Room, len(s.rooms))
+		for _, r := range s.rooms {
+			s.roomIdx[r.name] = r
+		}
+	} else if s.roomIdx != nil {
+		s.roomIdx[r.name] = r
+	}
+}
+
+// removeRoom forgets the joined room with the given key. Caller holds s.mu.
+func (s *Session) removeRoom(key string) {
+	s.rooms = slices.DeleteFunc(s.rooms, func(r *Room) bool { return r.name == key })
+	if s.roomIdx != nil {
+		delete(s.roomIdx, key)
+		if len(s.rooms) <= roomIndexAt/2 {
+			s.roomIdx = nil
+		}
+	}
 }
 
 // Send delivers an event to this session only.
@@ -101,8 +145,10 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	_, already := s.rooms[key]
-	s.rooms[key] = r
+	already := s.joined(key) != nil
+	if !already {
+		s.addRoom(r)
+	}
 	s.current = key
 	name := s.name
 	s.mu.Unlock()
@@ -185,12 +231,12 @@ func (s *Session) Part(room, reason string) error {
 		return err
 	}
 	s.mu.Lock()
-	delete(s.rooms, key)
+	s.removeRoom(key)
 	if s.current == key {
 		s.current = ""
-		for k := range s.rooms {
-			if s.current == "" || k < s.current {
-				s.current = k
+		for _, r := range s.rooms {
+			if s.current == "" || r.name < s.current {
+				s.current = r.name
 			}
 		}
 	}
@@ -221,7 +267,7 @@ func (s *Session) member(room string) (string, *Room, error) {
 	if key == "" {
 		return "", nil, Errorf(CodeNotMember, "you are not in any room; /join one")
 	}
-	r := s.rooms[key]
+	r := s.joined(key)
 	if r == nil {
 		return "", nil, Errorf(CodeNotMember, "you are not in %s; /join it first", key)
 	}
@@ -294,10 +340,7 @@ func (s *Session) Nick(name string) error {
 		s.nameSince = h.lastIDNow()
 	}
 	s.name, s.key = display, key
-	rooms := make([]*Room, 0, len(s.rooms))
-	for _, r := range s.rooms {
-		rooms = append(rooms, r)
-	}
+	rooms := slices.Clone(s.rooms)
 	s.mu.Unlock()
 	h.mu.Unlock()
 	if old == display {
@@ -420,13 +463,14 @@ func (s *Session) Leave(reason string) {
 	}
 	delete(h.sessions, s.id)
 	rooms := s.rooms
-	s.rooms = map[string]*Room{}
+	s.rooms, s.roomIdx = nil, nil
 	s.current = ""
 	n := len(h.sessions)
 	s.mu.Unlock()
 	h.mu.Unlock()
 
-	for key, r := range rooms {
+	for _, r := range rooms {
+		key := r.name
 		r.mu.Lock()
 		r.remove(s)
 		r.announce(h, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason}, len(r.members)+1, false)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -34,7 +35,6 @@ func (f EncoderFunc) Encode(ev *chat.Event) []byte { return f(ev) }
 type Conn struct {
 	conn   net.Conn
 	server *Server
-	log    *slog.Logger
 	reader *bufio.Reader
 
 	accepted time.Time // when accepted: the handshake deadline counts from here
@@ -62,7 +62,6 @@ func newConn(nc net.Conn, s *Server) *Conn {
 	return &Conn{
 		conn:   nc,
 		server: s,
-		log:    s.log.With("remote", nc.RemoteAddr().String()),
 		reader: bufio.NewReaderSize(nc, s.opts.ReadBufferSize),
 		done:   make(chan struct{}),
 	}
@@ -74,11 +73,20 @@ func (c *Conn) Reader() *bufio.Reader { return c.reader }
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 
-// Logger returns a logger that names this connection.
-func (c *Conn) Logger() *slog.Logger { return c.log }
+// Logger returns a logger that names this connection (its remote address).
+// It is made on each call rather than kept: a logger clone per connection
+// costs every idle connection a few hundred bytes, and logging is rare.
+func (c *Conn) Logger() *slog.Logger {
+	return c.server.log.With("remote", c.conn.RemoteAddr().String())
+}
 
-// SetLogger replaces the connection's logger (front-ends add the session).
-func (c *Conn) SetLogger(l *slog.Logger) { c.log = l }
+// debug logs at debug level, naming the connection, only when that level
+// is enabled.
+func (c *Conn) debug(msg string, args ...any) {
+	if c.server.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.Logger().Debug(msg, args...)
+	}
+}
 
 // SetReadDeadline sets the deadline for the next reads; zero clears it.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
@@ -116,7 +124,7 @@ func (c *Conn) Deliver(ev *chat.Event) {
 	}
 	if c.queued+size > c.server.opts.MaxQueueBytes && len(c.queue) > 0 {
 		c.mu.Unlock()
-		c.log.Warn("disconnecting slow consumer", "queued_bytes", c.queued, "queued_events", len(c.queue))
+		c.Logger().Warn("disconnecting slow consumer", "queued_bytes", c.queued, "queued_events", len(c.queue))
 		c.Close(ReasonSlowConsumer)
 		return
 	}
@@ -179,7 +187,7 @@ func (c *Conn) writeLoop() {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				reason = ReasonSlowConsumer
 			}
-			c.log.Debug("write failed", "err", err)
+			c.debug("write failed", "err", err)
 			c.Close(reason)
 			return
 		}

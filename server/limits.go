@@ -163,7 +163,7 @@ func (s *Server) handshake(c *Conn) bool {
 	}
 	_ = tc.SetDeadline(c.HandshakeDeadline())
 	if err := tc.HandshakeContext(s.ctx); err != nil {
-		c.log.Debug("TLS handshake failed", "err", err)
+		c.debug("TLS handshake failed", "err", err)
 		c.Close(ReasonHandshakeFailed)
 		return false
 	}

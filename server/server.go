@@ -165,10 +165,10 @@ func (s *Server) acceptLoop(name string, ln net.Listener, h Handler) {
 
 func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error) {
 	defer s.wg.Done()
-	c.log.Debug("connection accepted", "protocol", name)
+	c.debug("connection accepted", "protocol", name)
 	defer func() {
 		if p := recover(); p != nil {
-			c.log.Error("connection handler panicked", "protocol", name, "panic", p)
+			c.Logger().Error("connection handler panicked", "protocol", name, "panic", p)
 			c.Close(ReasonProtocolViolation)
 		}
 		c.wait() // the writer ends within the write deadline, or at once if closed
@@ -181,10 +181,10 @@ func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error)
 		s.releaseLocked(c)
 		s.mu.Unlock()
 		close(c.done)
-		c.log.Debug("connection closed", "protocol", name, "reason", c.Reason().String())
+		c.debug("connection closed", "protocol", name, "reason", c.Reason().String())
 	}()
 	if refusal != nil {
-		c.log.Warn("connection refused", "protocol", name, "why", refusal.Message)
+		c.Logger().Warn("connection refused", "protocol", name, "why", refusal.Message)
 		if r, ok := h.(Refuser); ok {
 			r.Refuse(c, refusal)
 		}
