@@ -90,9 +90,12 @@ func (o *Options) setLimitDefaults() {
 	}
 }
 
-// prepare turns on TCP keepalive and wraps nc in TLS when configured.
+// prepare caps the send buffer, turns on TCP keepalive and wraps nc in TLS when configured.
 func (s *Server) prepare(nc net.Conn) net.Conn {
 	if tc, ok := nc.(*net.TCPConn); ok {
+		if n := s.opts.SendBuffer; n > 0 {
+			_ = tc.SetWriteBuffer(n)
+		}
 		if ka := s.opts.KeepAlive; ka > 0 {
 			_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: ka, Interval: max(ka/3, time.Second), Count: 3})
 		} else {

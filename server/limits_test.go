@@ -114,3 +114,24 @@ func TestDefaultMaxConnsFollowsDescriptorLimit(t *testing.T) {
 		t.Errorf("Options{}.MaxConns defaults to %d, want %d", o.MaxConns, DefaultMaxConns())
 	}
 }
+
+func TestSendBuffer(t *testing.T) {
+	s := New(Options{SendBuffer: 64 << 10})
+	h := captureHandler{conns: make(chan *Conn, 1)}
+	addr, err := s.Listen("test", "127.0.0.1:0", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc := <-h.conns
+	// Linux doubles SO_SNDBUF for bookkeeping; autotuning would report
+	// the (smaller) initial size instead.
+	if got := sockopt(t, sc.conn, syscall.SOL_SOCKET, syscall.SO_SNDBUF); got != 2*(64<<10) {
+		t.Fatalf("SO_SNDBUF = %d, want %d", got, 2*(64<<10))
+	}
+}

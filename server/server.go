@@ -18,9 +18,15 @@ type Options struct {
 	WriteTimeout     time.Duration // a write that takes longer makes a slow consumer; default 10 s
 	HandshakeTimeout time.Duration // time to send a valid name; default 10 s
 	ReadBufferSize   int           // per-connection read buffer; default 1 KiB (frames larger than it are read straight into their payload)
-	MaxFrameBytes    int           // largest framed payload; default 64 KiB
-	MaxLineBytes     int           // longest line on the line protocol; default 8 KiB
-	Logger           *slog.Logger  // default slog.Default()
+	// SendBuffer caps each connection's kernel send buffer (SO_SNDBUF, in
+	// bytes; the kernel doubles it for bookkeeping). Zero leaves the kernel's
+	// autotuning, which on Linux lets one client that does not read hold up
+	// to 4 MiB (net.ipv4.tcp_wmem) before MaxQueueBytes and WriteTimeout
+	// even start to count.
+	SendBuffer    int
+	MaxFrameBytes int          // largest framed payload; default 64 KiB
+	MaxLineBytes  int          // longest line on the line protocol; default 8 KiB
+	Logger        *slog.Logger // default slog.Default()
 
 	MaxConns      int           // most open connections in total; default DefaultMaxConns() (the descriptor limit less FDReserve), negative for no limit
 	MaxConnsPerIP int           // most open connections from one remote IP; default 20, negative for no limit
