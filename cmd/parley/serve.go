@@ -43,7 +43,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.IntVar(&cfg.Server.MaxFrameBytes, "max-frame-bytes", 64*1024, "largest frame payload in bytes")
 	fs.IntVar(&cfg.Server.MaxLineBytes, "max-line-bytes", 8*1024, "longest line on the line protocol in bytes")
 	fs.IntVar(&cfg.Server.MaxQueueBytes, "max-queue-bytes", 4<<20, "outbound bytes queued per client before it is dropped as a slow consumer")
-	fs.IntVar(&cfg.Server.SendBuffer, "send-buffer", 0, "kernel send buffer per client in bytes (SO_SNDBUF); 0 leaves the kernel's autotuning (up to 4 MiB per client that does not read)")
+	fs.IntVar(&cfg.Server.SendBuffer, "send-buffer", 64<<10, "kernel send buffer per client in bytes (SO_SNDBUF): bounds the kernel memory a client that stops reading holds, so it is dropped as a slow consumer about -write-timeout after it stopped; 0 leaves the kernel's autotuning (up to 4 MiB per client)")
 	fs.DurationVar(&cfg.Server.WriteTimeout, "write-timeout", 10*time.Second, "a client write blocked longer than this drops the client as a slow consumer")
 	fs.DurationVar(&cfg.Server.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time a new connection has to send a valid name")
 	fs.IntVar(&cfg.Server.MaxConns, "max-clients", 0, fmt.Sprintf("most connections at once in total; more are refused with a 'server full' error (0: the process's descriptor limit less %d, here %d; -1: no limit)", server.FDReserve, server.DefaultMaxConns()))
