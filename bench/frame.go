@@ -167,7 +167,7 @@ func nativeText(p []byte) ([]byte, bool) {
 	if j < 0 {
 		return nil, false
 	}
-	if bytes.Index(t[j:], jsonHistory) >= 0 {
+	if bytes.Contains(t[j:], jsonHistory) {
 		return nil, false // replayed history, not a live delivery
 	}
 	return t[:j], true

@@ -21,9 +21,6 @@ import (
 	"github.com/parleychat/parley/wire/native"
 )
 
-// frozen is a clock that never moves: a rate limiter on it never refills,
-// so what it admits does not depend on how fast the test runs.
-func frozen() time.Time { return time.Unix(1_700_000_000, 0) }
 
 // readAll reads frames from c until the server closes it and returns their
 // payloads; a timeout fails the test.
