@@ -40,6 +40,7 @@ type Error struct {
 	Message string
 }
 
+// Error returns "code: message".
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
 // Errorf returns an *Error with the given code and formatted message.

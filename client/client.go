@@ -135,6 +135,7 @@ type ServerError struct {
 	Message string
 }
 
+// Error returns the server's message and code.
 func (e *ServerError) Error() string { return e.Message + " (" + e.Code + ")" }
 
 // DialError is a failure to reach the server at all.
@@ -143,10 +144,12 @@ type DialError struct {
 	Err  error
 }
 
+// Error names the address and the cause.
 func (e *DialError) Error() string {
 	return fmt.Sprintf("cannot reach a parley server at %s: %v", e.Addr, e.Err)
 }
 
+// Unwrap returns the cause.
 func (e *DialError) Unwrap() error { return e.Err }
 
 // ErrNotConnected is returned by Send while the client is between
