@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -35,7 +34,7 @@ func (f EncoderFunc) Encode(ev *chat.Event) []byte { return f(ev) }
 type Conn struct {
 	conn   net.Conn
 	server *Server
-	reader *bufio.Reader
+	reader Reader // holds a buffer only while input is buffered
 
 	accepted time.Time // when accepted: the handshake deadline counts from here
 	ip       string    // remote IP counted against MaxConnsPerIP, "" if none
@@ -59,16 +58,18 @@ type Conn struct {
 }
 
 func newConn(nc net.Conn, s *Server) *Conn {
-	return &Conn{
+	c := &Conn{
 		conn:   nc,
 		server: s,
-		reader: bufio.NewReaderSize(nc, s.opts.ReadBufferSize),
 		done:   make(chan struct{}),
 	}
+	c.reader.init(nc, s.readBufs)
+	return c
 }
 
-// Reader returns the buffered reader front-ends read the connection through.
-func (c *Conn) Reader() *bufio.Reader { return c.reader }
+// Reader returns the buffered reader front-ends read the connection
+// through. Only the connection's handler goroutine may use it.
+func (c *Conn) Reader() *Reader { return &c.reader }
 
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
@@ -319,7 +320,7 @@ const lingerTime = 2 * time.Second
 // could destroy the farewell the peer has not read yet.
 func (c *Conn) linger() {
 	_ = c.conn.SetReadDeadline(c.lingerDeadline())
-	_, _ = io.CopyN(io.Discard, c.reader, 1<<20)
+	_, _ = io.CopyN(io.Discard, &c.reader, 1<<20)
 	c.Close(ReasonClientClosed)
 }
 

@@ -84,13 +84,15 @@ type Server struct {
 	refusing  int            // connections being refused (server full)
 	closing   bool
 	wg        sync.WaitGroup // accept loops and connection goroutines
+	readBufs  *BufferPool    // connections' read buffers, held only while input is buffered
 }
 
 // New returns a server with the given limits.
 func New(opts Options) *Server {
 	opts.setDefaults()
 	ctx, stop := context.WithCancel(context.Background())
-	return &Server{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, conns: make(map[*Conn]struct{}), perIP: make(map[string]int)}
+	return &Server{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, conns: make(map[*Conn]struct{}), perIP: make(map[string]int),
+		readBufs: NewBufferPool(opts.ReadBufferSize)}
 }
 
 // Options returns the effective limits.
@@ -182,6 +184,7 @@ func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error)
 			c.linger()
 		}
 		c.Close(ReasonClientClosed) // no-op if already closed with a reason
+		c.reader.Release()          // the handler and linger are done reading
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.releaseLocked(c)

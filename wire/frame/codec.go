@@ -4,7 +4,6 @@
 package frame
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -91,13 +90,15 @@ func AppendStringFrame(dst []byte, payload string) []byte {
 // Reader reads frames. A frame may arrive split over any number of reads,
 // and one read may carry many frames.
 type Reader struct {
-	r   *bufio.Reader
+	r   io.Reader
 	max int
 	hdr [HeaderLen]byte
 }
 
-// NewReader returns a Reader that refuses payloads over max bytes.
-func NewReader(r *bufio.Reader, max int) *Reader { return &Reader{r: r, max: max} }
+// NewReader returns a Reader that refuses payloads over max bytes. r should
+// be buffered (a *bufio.Reader or a *server.Reader): frames are read with
+// small reads.
+func NewReader(r io.Reader, max int) *Reader { return &Reader{r: r, max: max} }
 
 // ReadFrame reads the next frame's payload. It allocates exactly the
 // payload's size, and only after the header has been validated. The error

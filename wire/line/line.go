@@ -34,15 +34,22 @@ var _ server.Handler = (*Handler)(nil)
 var ErrLineTooLong = errors.New("line too long")
 
 // Reader reads lines of at most max bytes, without ever buffering more than
-// its bufio.Reader holds. It drops telnet IAC negotiation and a trailing CR.
+// its buffered reader holds. It drops telnet IAC negotiation and a trailing CR.
 type Reader struct {
-	r   *bufio.Reader
+	r   SliceReader
 	max int
 	buf []byte
 }
 
+// SliceReader is the buffered reader a Reader reads through: a
+// *bufio.Reader or a *server.Reader. ReadSlice returns bufio.ErrBufferFull
+// when its buffer fills without a delimiter.
+type SliceReader interface {
+	ReadSlice(delim byte) ([]byte, error)
+}
+
 // NewReader returns a line reader over r with the given limit.
-func NewReader(r *bufio.Reader, max int) *Reader { return &Reader{r: r, max: max} }
+func NewReader(r SliceReader, max int) *Reader { return &Reader{r: r, max: max} }
 
 // ReadLine returns the next line without its line ending. An overlong line
 // is skipped to its end and reported as ErrLineTooLong. At EOF, a last
