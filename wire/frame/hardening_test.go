@@ -21,7 +21,6 @@ import (
 	"github.com/parleychat/parley/wire/native"
 )
 
-
 // readAll reads frames from c until the server closes it and returns their
 // payloads; a timeout fails the test.
 func readAll(t *testing.T, c net.Conn) []string {
