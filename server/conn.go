@@ -50,10 +50,9 @@ type Conn struct {
 	writing     bool
 	reason      CloseReason
 	closed      bool
-	finishing   bool          // Finish was called: write what is queued, then shut down
-	lingerUntil time.Time     // end of the drain after Finish
-	wdeadline   time.Time     // write deadline last set; used by the one running writer only
-	done        chan struct{} // closed when the connection is closed and the writer has stopped
+	finishing   bool      // Finish was called: write what is queued, then shut down
+	lingerUntil time.Time // end of the drain after Finish
+	wdeadline   time.Time // write deadline last set; used by the one running writer only
 	writerWG    sync.WaitGroup
 }
 
@@ -61,7 +60,6 @@ func newConn(nc net.Conn, s *Server) *Conn {
 	c := &Conn{
 		conn:   nc,
 		server: s,
-		done:   make(chan struct{}),
 	}
 	c.reader.init(nc, s.readBufs)
 	return c

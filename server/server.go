@@ -189,7 +189,6 @@ func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error)
 		delete(s.conns, c)
 		s.releaseLocked(c)
 		s.mu.Unlock()
-		close(c.done)
 		c.debug("connection closed", "protocol", name, "reason", c.Reason().String())
 	}()
 	if refusal != nil {
