@@ -22,6 +22,7 @@ targets=(
 	"./chat FuzzCleanText"
 	"./chat FuzzValidateName"
 	"./client FuzzSanitize"
+	"./server FuzzReader"
 )
 
 for t in "${targets[@]}"; do
