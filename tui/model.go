@@ -197,6 +197,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// insertRunes types text into the input line at the cursor.
+func (m *Model) insertRunes(r []rune) {
+	v := []rune(m.input.Value())
+	pos := min(m.input.Position(), len(v))
+	out := make([]rune, 0, len(v)+len(r))
+	out = append(append(append(out, v[:pos]...), r...), v[pos:]...)
+	m.input.SetValue(string(out))
+	m.input.SetCursor(pos + len(r))
+}
+
 func tick() tea.Cmd { return tea.Tick(time.Second, func(time.Time) tea.Msg { return tickMsg{} }) }
 
 func (m *Model) cur() *window { return m.windows[m.active] }
@@ -207,6 +217,14 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	s := k.String()
 	if s != "tab" {
 		m.compl = nil
+	}
+	if k.Type == tea.KeyRunes && !k.Alt {
+		// Typed or pasted text, never a key name: bubbletea delivers a
+		// paste word by word, so "down" or "end" arrives as runes whose
+		// String() is that key's name, which both the switch below and
+		// the textinput's key map would obey. Insert the runes instead.
+		m.insertRunes(k.Runes)
+		return m, nil
 	}
 	switch s {
 	case "ctrl+c", "ctrl+d":

@@ -421,3 +421,25 @@ func TestUnreadAndMentions(t *testing.T) {
 		t.Fatal("own part did not close the window")
 	}
 }
+
+// TestPastedKeyNamesAreText: bubbletea delivers pasted or fast-typed text
+// word by word (a space is its own key), so a word such as "down", "up",
+// "end" or "enter" arrives as runes whose String() is a key name. It must
+// be typed, not obeyed.
+func TestPastedKeyNamesAreText(t *testing.T) {
+	x := newHarness(t, 80, 20)
+	line := "up down end enter tab esc f2 pgup ctrl+c done"
+	for i, w := range strings.Split(line, " ") {
+		if i > 0 {
+			x.m.Update(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
+		}
+		x.m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(w)})
+	}
+	if got := x.m.input.Value(); got != line {
+		t.Fatalf("input %q, want %q", got, line)
+	}
+	x.key("enter")
+	if r := x.s.last(); r.Type != "say" || r.TextOf() != line {
+		t.Fatalf("sent %+v", r)
+	}
+}
