@@ -49,19 +49,7 @@ func TestKeepAlive(t *testing.T) {
 		{"off", -1, 0, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := New(Options{KeepAlive: tt.keepAlive})
-			h := captureHandler{conns: make(chan *Conn, 1)}
-			addr, err := s.Listen("test", "127.0.0.1:0", h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Shutdown(context.Background())
-			c, err := net.Dial("tcp", addr.String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			sc := <-h.conns
+			sc := acceptOne(t, Options{KeepAlive: tt.keepAlive})
 			if got := sockopt(t, sc.conn, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE); got != tt.on {
 				t.Fatalf("SO_KEEPALIVE = %d, want %d", got, tt.on)
 			}
@@ -116,22 +104,29 @@ func TestDefaultMaxConnsFollowsDescriptorLimit(t *testing.T) {
 }
 
 func TestSendBuffer(t *testing.T) {
-	s := New(Options{SendBuffer: 64 << 10})
-	h := captureHandler{conns: make(chan *Conn, 1)}
-	addr, err := s.Listen("test", "127.0.0.1:0", h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown(context.Background())
-	c, err := net.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	sc := <-h.conns
+	sc := acceptOne(t, Options{SendBuffer: 64 << 10})
 	// Linux doubles SO_SNDBUF for bookkeeping; autotuning would report
 	// the (smaller) initial size instead.
 	if got := sockopt(t, sc.conn, syscall.SOL_SOCKET, syscall.SO_SNDBUF); got != 2*(64<<10) {
 		t.Fatalf("SO_SNDBUF = %d, want %d", got, 2*(64<<10))
 	}
+}
+
+// acceptOne starts a server with opts on 127.0.0.1:0, dials it and returns
+// the server side of that connection; everything is closed when the test
+// ends.
+func acceptOne(t *testing.T, opts Options) *Conn {
+	t.Helper()
+	s := New(opts)
+	h := captureHandler{conns: make(chan *Conn, 1)}
+	addr, err := s.Listen("test", "127.0.0.1:0", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Shutdown(context.Background()) })
+	return <-h.conns
 }
