@@ -5,15 +5,38 @@ import (
 	"strings"
 )
 
-// Command is one entry of the command table shared by every text front-end.
+// Request is one thing a client asks for, in protocol-neutral form. Every
+// front-end turns what it reads into Requests, a typed JSON request and a
+// typed-in "/command" alike, and runs them with Session.Do, so the reply
+// events are the same whichever way a request came.
+type Request struct {
+	Command string // the command's name or alias: "say", "join", "msg", ...
+	Ref     string // client's correlation token, echoed on replies and errors
+
+	Room    string // the room ("" for the current one)
+	To      string // recipient of a direct message
+	Name    string // the new name of a nick request
+	Text    string // message text, action, or the new topic
+	HasText bool   // Text was given (a topic request without it asks for the topic)
+	Reason  string // why, for part and quit
+	After   uint64 // join: resume after this id; history: only ids > After
+	Before  uint64 // history: only ids < Before
+	Limit   int    // join: messages to replay; history: page size
+}
+
+// Command is one entry of the command table shared by every front-end.
 type Command struct {
 	Name    string   // without the slash
 	Aliases []string // other names that run it
 	Args    string   // argument synopsis, e.g. "NAME TEXT"
 	Help    string   // one line
-	MinArgs int      // required leading words
+	MinArgs int      // words the typed form needs
+	Hidden  bool     // a protocol request (say, ping, history...): neither typed as a /command nor listed by /help
 
-	run func(s *Session, args []string, rest, ref string) error
+	// parse turns the typed form's arguments into a request: args are the
+	// words after the command, rest the whole text after it.
+	parse func(args []string, rest string) Request
+	run   func(s *Session, r Request) error
 }
 
 // Commands is the command table, in the order /help lists it.
@@ -21,80 +44,143 @@ var Commands []*Command
 
 func init() { Commands = commandTable() }
 
+func roomArg(a []string, _ string) Request {
+	if len(a) == 0 {
+		return Request{}
+	}
+	return Request{Room: a[0]}
+}
+
+func textArg(_ []string, rest string) Request { return Request{Text: rest, HasText: true} }
+
 func commandTable() []*Command {
 	return []*Command{
 		{Name: "nick", Args: "NAME", Help: "change your name", MinArgs: 1,
-			run: func(s *Session, a []string, _, _ string) error { return s.Nick(a[0]) }},
+			parse: func(a []string, _ string) Request { return Request{Name: a[0]} },
+			run:   func(s *Session, r Request) error { return s.Nick(r.Name) }},
 		{Name: "join", Aliases: []string{"j"}, Args: "ROOM", Help: "join a room (created if new) and make it current", MinArgs: 1,
-			run: func(s *Session, a []string, _, _ string) error { return s.Join(a[0], JoinOptions{}) }},
-		{Name: "part", Aliases: []string{"leave"}, Args: "[ROOM] [REASON]", Help: "leave a room (default: the current one)",
-			run: func(s *Session, a []string, rest, _ string) error {
-				if len(a) == 0 {
-					return s.Part("", "")
-				}
-				return s.Part(a[0], strings.TrimSpace(strings.TrimPrefix(rest, a[0])))
+			parse: roomArg,
+			run: func(s *Session, r Request) error {
+				return s.Join(r.Room, JoinOptions{After: r.After, History: r.Limit})
 			}},
+		{Name: "part", Aliases: []string{"leave"}, Args: "[ROOM] [REASON]", Help: "leave a room (default: the current one)",
+			parse: func(a []string, rest string) Request {
+				if len(a) == 0 {
+					return Request{}
+				}
+				return Request{Room: a[0], Reason: strings.TrimSpace(strings.TrimPrefix(rest, a[0]))}
+			},
+			run: func(s *Session, r Request) error { return s.Part(r.Room, r.Reason) }},
 		{Name: "rooms", Aliases: []string{"list"}, Help: "list the rooms",
-			run: func(s *Session, _ []string, _, ref string) error {
-				s.Send(&Event{Message: Message{Kind: KindRooms, Time: s.hub.now()}, Rooms: s.Rooms(), Ref: ref})
+			run: func(s *Session, r Request) error {
+				s.Send(&Event{Message: Message{Kind: KindRooms, Time: s.hub.now()}, Rooms: s.Rooms(), Ref: r.Ref})
 				return nil
 			}},
 		{Name: "who", Aliases: []string{"names"}, Args: "[ROOM]", Help: "list the members of a room (default: the current one)",
-			run: func(s *Session, a []string, _, ref string) error {
-				room := ""
-				if len(a) > 0 {
-					room = a[0]
-				}
-				key, names, err := s.Who(room)
+			parse: roomArg,
+			run: func(s *Session, r Request) error {
+				key, names, err := s.Who(r.Room)
 				if err != nil {
 					return err
 				}
-				s.Send(&Event{Message: Message{Kind: KindMembers, Room: key, Time: s.hub.now()}, Members: names, Ref: ref})
+				s.Send(&Event{Message: Message{Kind: KindMembers, Room: key, Time: s.hub.now()}, Members: names, Ref: r.Ref})
 				return nil
 			}},
+		{Name: "say", Args: "TEXT", Help: "send a message to the current room (what a line without a command does)", MinArgs: 1, Hidden: true,
+			parse: textArg,
+			run:   func(s *Session, r Request) error { return s.Say(r.Room, r.Text, r.Ref) }},
 		{Name: "me", Args: "ACTION", Help: "describe an action: /me waves", MinArgs: 1,
-			run: func(s *Session, _ []string, rest, ref string) error { return s.Me("", rest, ref) }},
+			parse: textArg,
+			run:   func(s *Session, r Request) error { return s.Me(r.Room, r.Text, r.Ref) }},
 		{Name: "msg", Aliases: []string{"dm", "tell", "query"}, Args: "NAME TEXT", Help: "send a direct message to one user", MinArgs: 2,
-			run: func(s *Session, a []string, rest, ref string) error {
-				return s.DM(a[0], strings.TrimLeft(strings.TrimPrefix(rest, a[0]), " \t"), ref)
-			}},
+			parse: func(a []string, rest string) Request {
+				return Request{To: a[0], Text: strings.TrimLeft(strings.TrimPrefix(rest, a[0]), " \t"), HasText: true}
+			},
+			run: func(s *Session, r Request) error { return s.DM(r.To, r.Text, r.Ref) }},
 		{Name: "topic", Args: "[TEXT]", Help: "show or set the current room's topic",
-			run: func(s *Session, a []string, rest, ref string) error {
-				if len(a) > 0 {
-					return s.SetTopic("", rest)
+			parse: func(a []string, rest string) Request {
+				if len(a) == 0 {
+					return Request{}
 				}
-				key, topic, by, err := s.Topic("")
+				return Request{Text: rest, HasText: true}
+			},
+			run: func(s *Session, r Request) error {
+				if r.HasText {
+					return s.SetTopic(r.Room, r.Text)
+				}
+				key, topic, by, err := s.Topic(r.Room)
 				if err != nil {
 					return err
 				}
-				text := "no topic is set in " + key
-				if topic != "" {
-					text = fmt.Sprintf("topic of %s: %s (set by %s)", key, topic, by)
-				}
-				s.Send(&Event{Message: Message{Kind: KindNotice, Room: key, Time: s.hub.now(), Text: text}, Ref: ref})
+				// Session 0: the room's state, not a change someone made.
+				s.Send(&Event{Message: Message{Kind: KindTopic, Room: key, From: by, Text: topic, Time: s.hub.now()}, Ref: r.Ref})
 				return nil
 			}},
+		{Name: "history", Help: "a page of stored messages of a room, or of your direct messages", Hidden: true,
+			run: func(s *Session, r Request) error { return s.sendHistory(r) }},
 		{Name: "help", Aliases: []string{"?"}, Args: "[COMMAND]", Help: "list the commands, or explain one",
-			run: func(s *Session, a []string, _, ref string) error {
-				text, err := HelpText(a)
+			parse: func(a []string, _ string) Request {
+				if len(a) == 0 {
+					return Request{}
+				}
+				return Request{Text: a[0], HasText: true}
+			},
+			run: func(s *Session, r Request) error {
+				var args []string
+				if r.Text != "" {
+					args = []string{r.Text}
+				}
+				text, err := HelpText(args)
 				if err != nil {
 					return err
 				}
-				s.Send(&Event{Message: Message{Kind: KindNotice, Time: s.hub.now(), Text: text}, Ref: ref})
+				s.Send(&Event{Message: Message{Kind: KindNotice, Time: s.hub.now(), Text: text}, Ref: r.Ref})
 				return nil
 			}},
+		{Name: "ping", Help: "ask for a pong", Hidden: true,
+			run: func(s *Session, r Request) error {
+				s.Send(&Event{Message: Message{Kind: KindPong, Time: s.hub.now()}, Ref: r.Ref})
+				return nil
+			}},
+		{Name: "pong", Help: "answer a ping", Hidden: true,
+			run: func(*Session, Request) error { return nil }}, // reading it was the point
 		{Name: "quit", Aliases: []string{"exit", "bye"}, Args: "[REASON]", Help: "leave the chat",
-			run: func(s *Session, _ []string, rest, _ string) error {
+			parse: func(_ []string, rest string) Request { return Request{Reason: rest} },
+			run: func(s *Session, r Request) error {
 				reason := "quit"
-				if r, err := CleanText(rest, 200); err == nil {
-					reason = "quit: " + r
+				if c, err := CleanLine(r.Reason, MaxReasonBytes); err == nil {
+					reason = "quit: " + c
 				}
 				s.Leave(reason)
-				s.Send(&Event{Message: Message{Kind: KindBye, Time: s.hub.now()}, Reason: ByeGoodbye})
+				s.Send(&Event{Message: Message{Kind: KindBye, Time: s.hub.now()}, Reason: ByeGoodbye, Ref: r.Ref})
 				return nil
 			}},
 	}
 }
+
+// sendHistory answers a history request: a page of stored messages of the
+// room r.Room, or of the session's direct messages when r.Room is empty,
+// then a history_end that says "more" when the page is full.
+func (s *Session) sendHistory(r Request) error {
+	q := HistoryQuery{Room: r.Room, After: r.After, Before: r.Before, Limit: r.Limit, FromOldest: r.After > 0 && r.Before == 0}
+	msgs, limit, err := s.history(q)
+	if err != nil {
+		return err
+	}
+	for i := range msgs {
+		s.Send(&Event{Message: msgs[i], History: true, Ref: r.Ref})
+	}
+	end := &Event{Message: Message{Kind: KindHistoryEnd, Room: q.Room, Time: s.hub.now()}, History: true, Ref: r.Ref}
+	if len(msgs) == limit {
+		end.Text = HistoryMore
+	}
+	s.Send(end)
+	return nil
+}
+
+// HistoryMore is the Text of a history_end that ends a replay or page cut
+// short at its limit: more is stored, and a history request pages on.
+const HistoryMore = "more"
 
 // LookupCommand finds a command by name or alias, without the slash.
 func LookupCommand(name string) *Command {
@@ -125,7 +211,7 @@ func HelpText(args []string) (string, error) {
 	if len(args) > 0 {
 		name := strings.TrimPrefix(args[0], "/")
 		c := LookupCommand(name)
-		if c == nil {
+		if c == nil || c.Hidden {
 			return "", Errorf(CodeUnknownCommand, "no command /%s; /help lists them", name)
 		}
 		text := c.Usage() + " - " + c.Help
@@ -137,7 +223,9 @@ func HelpText(args []string) (string, error) {
 	var b strings.Builder
 	b.WriteString("commands (anything else you type is a message; start it with // to send a leading /):")
 	for _, c := range Commands {
-		fmt.Fprintf(&b, "\n  %-22s %s", c.Usage(), c.Help)
+		if !c.Hidden {
+			fmt.Fprintf(&b, "\n  %-22s %s", c.Usage(), c.Help)
+		}
 	}
 	return b.String(), nil
 }
@@ -161,23 +249,48 @@ func ParseCommand(line string) (name, rest string, isCommand bool) {
 	return strings.ToLower(line[:i]), strings.TrimLeft(line[i+1:], " \t"), true
 }
 
-// Exec runs one line of user input for the session: a /command, or a
-// message to the current room. Replies (member lists, help, notices) are
-// delivered to the session's sink; errors are returned for the front-end to
-// render. After /quit, s.Closed() is true and a bye event has been sent.
-func (s *Session) Exec(line, ref string) error {
+// ParseLine turns one line of user input into a request: a /command, or a
+// message to the current room. ref is the client's correlation token.
+func ParseLine(line, ref string) (Request, error) {
 	name, rest, isCommand := ParseCommand(line)
 	if !isCommand {
-		return s.Say("", rest, ref)
+		return Request{Command: "say", Text: rest, HasText: true, Ref: ref}, nil
 	}
 	c := LookupCommand(name)
-	if c == nil {
-		return Errorf(CodeUnknownCommand, "unknown command /%s; /help lists the commands", name)
+	if c == nil || c.Hidden {
+		return Request{Ref: ref}, Errorf(CodeUnknownCommand, "unknown command /%s; /help lists the commands", name)
 	}
 	rest = strings.TrimRight(rest, " \t\r\n")
 	args := strings.Fields(rest)
 	if len(args) < c.MinArgs {
-		return Errorf(CodeInvalid, "usage: %s", c.Usage())
+		return Request{Ref: ref}, Errorf(CodeInvalid, "usage: %s", c.Usage())
 	}
-	return c.run(s, args, rest, ref)
+	var r Request
+	if c.parse != nil {
+		r = c.parse(args, rest)
+	}
+	r.Command, r.Ref = c.Name, ref
+	return r, nil
+}
+
+// Do runs one request for the session through the command table. Replies
+// (member lists, help, notices) are delivered to the session's sink; errors
+// are returned for the front-end to render. After a quit, s.Closed() is
+// true and a bye event has been sent.
+func (s *Session) Do(r Request) error {
+	c := LookupCommand(r.Command)
+	if c == nil {
+		return Errorf(CodeUnknownCommand, "unknown command %q", r.Command)
+	}
+	return c.run(s, r)
+}
+
+// Exec runs one line of user input for the session: a /command, or a
+// message to the current room (ParseLine, then Do).
+func (s *Session) Exec(line, ref string) error {
+	r, err := ParseLine(line, ref)
+	if err != nil {
+		return err
+	}
+	return s.Do(r)
 }

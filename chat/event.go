@@ -94,8 +94,15 @@ type Event struct {
 	Ref     string     // client's correlation token; only meaningful to Session
 	History bool       // a replayed message, not a live one
 
-	route *pending // local recipients, set when published on this node
-	enc   [maxFormats]atomic.Pointer[[]byte]
+	route *pending                // local recipients, set when published on this node
+	enc   atomic.Pointer[encoding] // encodings made so far, newest first
+}
+
+// encoding is one wire encoding of an event, in a list that only grows.
+type encoding struct {
+	format Format
+	bytes  []byte
+	next   *encoding
 }
 
 // Size estimates the event's encoded size in bytes, for byte-bounded queues.
@@ -114,29 +121,35 @@ func (e *Event) Size() int {
 // many recipients is encoded once per format, not once per recipient.
 type Format uint32
 
-const maxFormats = 8
-
 var formats atomic.Uint32
 
-// NewFormat reserves an encoding slot. Call it once per encoding, at package
-// initialisation; it panics past a small fixed number of formats.
-func NewFormat() Format {
-	f := formats.Add(1) - 1
-	if f >= maxFormats {
-		panic("chat: too many event formats")
-	}
-	return Format(f)
-}
+// NewFormat returns a new encoding identity. Call it once per encoding (a
+// package variable); there is no limit on how many exist.
+func NewFormat() Format { return Format(formats.Add(1)) }
 
-// Encoded returns the event encoded in format f, calling encode only the first
-// time the format is asked for. Safe for concurrent use.
+// Encoded returns the event encoded in format f, calling encode only the
+// first time the format is asked for (two recipients racing may both
+// encode; one result is kept). Safe for concurrent use.
 func (e *Event) Encoded(f Format, encode func(*Event) []byte) []byte {
-	if p := e.enc[f].Load(); p != nil {
-		return *p
+	head := e.enc.Load()
+	for p := head; p != nil; p = p.next {
+		if p.format == f {
+			return p.bytes
+		}
 	}
-	b := encode(e)
-	if e.enc[f].CompareAndSwap(nil, &b) {
-		return b
+	n := &encoding{format: f, bytes: encode(e)}
+	for {
+		n.next = head
+		if e.enc.CompareAndSwap(head, n) {
+			return n.bytes
+		}
+		// Another format (or this one) was added meanwhile: look again.
+		newHead := e.enc.Load()
+		for p := newHead; p != head; p = p.next {
+			if p.format == f {
+				return p.bytes
+			}
+		}
+		head = newHead
 	}
-	return *e.enc[f].Load()
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +19,8 @@ const (
 	DefaultMaxHistory      = 1000
 	DefaultMaxResume       = 10000
 	DefaultAnnounceLimit   = 1000
+	DefaultCommitTimeout   = 500 * time.Millisecond
+	DefaultMaxHeldBytes    = 4 << 20
 	defaultCommitQueue     = 8192
 	maxCommitBatch         = 1024
 	// DefaultRoom is the room every session starts in.
@@ -25,11 +29,12 @@ const (
 	ProtocolVersion = 1
 )
 
-// Config configures a Hub. Every field has a usable zero value.
+// Config configures a Hub. Every field has a usable zero value except Store.
 type Config struct {
 	ServerName      string              // shown in welcomes; default "parley"
 	Motd            string              // message of the day shown on connect
-	Store           Store               // where messages are kept; required
+	Store           Store               // where messages are kept and read back; required
+	Log             Log                 // what orders messages and assigns their ids; default Store
 	Broker          Broker              // fan-out; default delivers locally
 	Logger          *slog.Logger        // default slog.Default()
 	Now             func() time.Time    // clock; default time.Now
@@ -47,15 +52,25 @@ type Config struct {
 	// joining one room otherwise cost N²/2 deliveries. The member list
 	// (Who) is always complete.
 	AnnounceLimit int
+	// CommitTimeout is how long a message may wait for room in a full
+	// commit queue (the store is behind or stalled) before its sender is
+	// told "unavailable"; default 500 ms. Nothing but the sender waits.
+	CommitTimeout time.Duration
+	// MaxHeldBytes bounds the live events held for a session while a
+	// history replay runs outside the room lock; default 4 MiB. Messages
+	// past it are fetched again from the store afterwards, so none is lost.
+	MaxHeldBytes int
 }
 
-// Hub is the chat core: it owns rooms and sessions, assigns message ids,
-// commits messages to the Store and fans them out. All methods are safe for
-// concurrent use.
+// Hub is the chat core: it owns rooms and sessions, hands messages to the
+// Log (which gives them their ids and stores them) and fans them out. All
+// methods are safe for concurrent use, and none waits on the store, except
+// history reads on the goroutine of the session that asked.
 type Hub struct {
 	cfg    Config
 	log    *slog.Logger
 	store  Store
+	mlog   Log
 	broker Broker
 	now    func() time.Time
 	sleep  func(time.Duration)
@@ -67,25 +82,48 @@ type Hub struct {
 	nextSess uint64
 	closed   bool
 
-	seqMu     sync.Mutex // orders id assignment with the commit queue
-	lastID    uint64
-	commitQ   chan pending
-	seqClosed bool
+	qmu     sync.RWMutex // read-held to send on commitQ, write-held to close it
+	commitQ chan pending
+	qclosed bool
+
+	lastCommitted atomic.Uint64 // id of the newest stored message
+	processed     atomic.Uint64 // queue entries the committer has taken
+
+	lateMu    sync.Mutex
+	lateNames []lateName // name fences that found the queue full
+
+	appendStart atomic.Int64 // unix nanos when the running Append began; 0 when none runs
+	stallMu     sync.Mutex
+	stalledAt   time.Time // when a full queue was first seen; zero when not stalled
 
 	committed chan struct{} // closed when the committer has drained
 }
 
+// pending is one entry of the commit queue: a message, or a name fence.
 type pending struct {
 	ev   *Event
 	from *Session
 	room *Room    // for room messages
 	to   *Session // for direct messages
+	// name, with no message, marks where a session took its name: the id
+	// of the last message committed before it is the session's nameSince.
+	name *Session
+}
+
+// lateName is a name fence that could not be queued (the queue was full):
+// it is placed once everything queued before it is surely committed.
+type lateName struct {
+	s     *Session
+	after uint64 // resolved once processed passes this
 }
 
 // New starts a hub on the given configuration.
 func New(cfg Config) (*Hub, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("chat: Config.Store is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = cfg.Store
 	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = "parley"
@@ -117,7 +155,13 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.AnnounceLimit == 0 {
 		cfg.AnnounceLimit = DefaultAnnounceLimit
 	}
-	last, err := cfg.Store.LastID(context.Background())
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = DefaultCommitTimeout
+	}
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = DefaultMaxHeldBytes
+	}
+	last, err := cfg.Log.LastID(context.Background())
 	if err != nil {
 		return nil, err
 	}
@@ -125,16 +169,17 @@ func New(cfg Config) (*Hub, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		store:     cfg.Store,
+		mlog:      cfg.Log,
 		broker:    cfg.Broker,
 		now:       cfg.Now,
 		sleep:     cfg.Sleep,
 		sessions:  make(map[uint64]*Session),
 		names:     make(map[string]*Session),
 		rooms:     make(map[string]*Room),
-		lastID:    last,
 		commitQ:   make(chan pending, defaultCommitQueue),
 		committed: make(chan struct{}),
 	}
+	h.lastCommitted.Store(last)
 	if h.broker == nil {
 		h.broker = &localBroker{}
 	}
@@ -158,6 +203,10 @@ func (h *Hub) Config() Config { return h.cfg }
 type ClientInfo struct {
 	Protocol string // "tutorial", "native", "line", ...
 	Remote   string // remote address
+	// History is how many messages a join replays when the request does
+	// not say: 0 for the hub's default, negative for none (a protocol that
+	// cannot tell history from live messages).
+	History int
 }
 
 // Connect registers a new session and begins it (Register, then Begin).
@@ -189,9 +238,10 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 		return nil, Errorf(CodeNameTaken, "the name %q is taken", display)
 	}
 	h.nextSess++
-	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, nameSince: h.lastIDNow()}
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, nameSince: noName}
 	h.sessions[s.id] = s
 	h.names[key] = s
+	h.placeName(s)
 	h.log.Info("session started", "session", s.id, "name", display, "protocol", info.Protocol, "remote", info.Remote, "sessions", len(h.sessions))
 	return s, nil
 }
@@ -220,12 +270,12 @@ func (h *Hub) Shutdown(ctx context.Context, reason string) error {
 	h.closed = true
 	h.mu.Unlock()
 
-	h.seqMu.Lock()
-	if !h.seqClosed {
-		h.seqClosed = true
+	h.qmu.Lock()
+	if !h.qclosed {
+		h.qclosed = true
 		close(h.commitQ)
 	}
-	h.seqMu.Unlock()
+	h.qmu.Unlock()
 
 	select {
 	case <-h.committed:
@@ -279,40 +329,130 @@ func (h *Hub) room(key string, create bool) (*Room, error) {
 	if len(h.rooms) >= h.cfg.MaxRooms {
 		return nil, Errorf(CodeUnavailable, "the server has too many rooms; try an existing one")
 	}
-	h.seqMu.Lock()
-	last := h.lastID
-	h.seqMu.Unlock()
-	r = newRoom(key, last)
+	r = newRoom(key, h.lastCommitted.Load())
 	h.rooms[key] = r
 	return r, nil
 }
 
-// lastIDNow returns the id of the newest accepted message.
-func (h *Hub) lastIDNow() uint64 {
-	h.seqMu.Lock()
-	defer h.seqMu.Unlock()
-	return h.lastID
+// noName is the nameSince of a session whose name fence has not been
+// placed yet: no direct-message history is visible until it is.
+const noName = math.MaxUint64
+
+// placeName queues a name fence for s, so that its direct-message history
+// starts after every message accepted before it took its name. It never
+// waits: with the queue full, the fence is placed late, once the committer
+// has taken everything that could have been queued before it. Caller may
+// hold Hub.mu and s.mu.
+func (h *Hub) placeName(s *Session) {
+	if h.qmu.TryRLock() {
+		closed := h.qclosed
+		if !closed {
+			select {
+			case h.commitQ <- pending{name: s}:
+				h.qmu.RUnlock()
+				return
+			default:
+			}
+		}
+		h.qmu.RUnlock()
+		if closed {
+			return
+		}
+	}
+	h.lateMu.Lock()
+	h.lateNames = append(h.lateNames, lateName{s: s, after: h.processed.Load() + uint64(cap(h.commitQ)) + maxCommitBatch})
+	h.lateMu.Unlock()
 }
 
-// publish assigns the next id and the server time to a message event and
-// queues it for commit and fan-out. Ids are handed out in queue order, so
-// delivery is in id order.
-func (h *Hub) publish(p pending) error {
-	h.seqMu.Lock()
-	defer h.seqMu.Unlock()
-	if h.seqClosed {
-		return ErrHubClosed
+// placeLateNames places the late name fences that are due: those behind
+// which everything has surely been committed, or all of them once the
+// queue is empty. Committer only.
+func (h *Hub) placeLateNames() {
+	h.lateMu.Lock()
+	defer h.lateMu.Unlock()
+	if len(h.lateNames) == 0 {
+		return
 	}
-	h.lastID++
-	p.ev.ID = h.lastID
+	empty := len(h.commitQ) == 0
+	done := h.processed.Load()
+	last := h.lastCommitted.Load()
+	keep := h.lateNames[:0]
+	for _, l := range h.lateNames {
+		if empty || done >= l.after {
+			l.s.setNameSince(last)
+		} else {
+			keep = append(keep, l)
+		}
+	}
+	clear(h.lateNames[len(keep):])
+	h.lateNames = keep
+}
+
+// errCommitFull is what a sender is told when its message found no room in
+// the commit queue within CommitTimeout.
+var errCommitFull = &Error{Code: CodeUnavailable, Message: "the server cannot store messages right now; try again shortly"}
+
+// publish sets the server time of a message event and queues it for the
+// Log, which gives it its id, then fan-out. Messages are committed and
+// delivered in queue order. publish holds no lock that anything else waits
+// for: with the queue full it waits up to CommitTimeout for room, on the
+// sender's own goroutine, then refuses the message.
+func (h *Hub) publish(p pending) error {
 	p.ev.Time = h.now()
 	p.ev.route = &p
-	h.commitQ <- p
-	return nil
+	h.qmu.RLock()
+	defer h.qmu.RUnlock()
+	if h.qclosed {
+		return ErrHubClosed
+	}
+	select {
+	case h.commitQ <- p:
+		return nil
+	default:
+	}
+	h.noteFull()
+	t := time.NewTimer(h.cfg.CommitTimeout)
+	defer t.Stop()
+	select {
+	case h.commitQ <- p:
+		return nil
+	case <-t.C:
+		return errCommitFull
+	}
 }
 
-// commitLoop is the single writer: it takes every queued message, stores
-// them in batches (group commit) and then hands each to the broker in order.
+// noteFull logs, once per episode, that the commit queue is full: the store
+// is stalled or far behind.
+func (h *Hub) noteFull() {
+	h.stallMu.Lock()
+	defer h.stallMu.Unlock()
+	if !h.stalledAt.IsZero() {
+		return
+	}
+	h.stalledAt = time.Now()
+	var appending time.Duration
+	if t := h.appendStart.Load(); t != 0 {
+		appending = time.Since(time.Unix(0, t)).Round(time.Millisecond)
+	}
+	h.log.Error("store stalled: the commit queue is full and new messages are refused until it drains",
+		"queued", len(h.commitQ), "current_append_running_for", appending)
+}
+
+// noteProgress logs the end of a stall once the queue has room again.
+// Committer only.
+func (h *Hub) noteProgress() {
+	h.stallMu.Lock()
+	defer h.stallMu.Unlock()
+	if h.stalledAt.IsZero() || len(h.commitQ) > cap(h.commitQ)/2 {
+		return
+	}
+	h.log.Warn("store recovered: messages are accepted again", "stalled_for", time.Since(h.stalledAt).Round(time.Millisecond))
+	h.stalledAt = time.Time{}
+}
+
+// commitLoop is the single committer: it takes every queued message, hands
+// them to the Log in batches (group commit: one Append gives a batch its
+// ids and stores it) and then to the broker, in order.
 func (h *Hub) commitLoop() {
 	defer close(h.committed)
 	batch := make([]pending, 0, maxCommitBatch)
@@ -331,22 +471,41 @@ func (h *Hub) commitLoop() {
 				break fill
 			}
 		}
+		h.processed.Add(uint64(len(batch)))
 		msgs = msgs[:0]
 		for _, q := range batch {
-			msgs = append(msgs, q.ev.Message)
-		}
-		if err := h.store.Append(context.Background(), msgs); err != nil {
-			h.log.Error("store append failed; messages refused", "count", len(batch), "err", err)
-			for _, q := range batch {
-				if q.from != nil {
-					q.from.sink.Deliver(errorEvent(Errorf(CodeUnavailable, "message not stored; try again"), q.ev.Ref))
-				}
+			if q.ev != nil {
+				m := q.ev.Message
+				m.ID = 0 // the Log assigns it
+				msgs = append(msgs, m)
 			}
-			continue
 		}
+		h.appendStart.Store(time.Now().UnixNano())
+		err := h.mlog.Append(context.Background(), msgs)
+		h.appendStart.Store(0)
+		if err != nil {
+			h.log.Error("store append failed; messages refused", "count", len(msgs), "err", err)
+		}
+		i := 0
 		for _, q := range batch {
+			if q.name != nil {
+				q.name.setNameSince(h.lastCommitted.Load())
+				continue
+			}
+			if err != nil {
+				if q.from != nil {
+					q.from.deliver(errorEvent(Errorf(CodeUnavailable, "message not stored; try again"), q.ev.Ref))
+				}
+				continue
+			}
+			q.ev.ID = msgs[i].ID
+			i++
+			h.lastCommitted.Store(q.ev.ID)
 			h.broker.Publish(q.ev)
 		}
+		clear(batch)
+		h.placeLateNames()
+		h.noteProgress()
 	}
 }
 
@@ -361,17 +520,17 @@ func (h *Hub) deliver(ev *Event) {
 	if p.room != nil {
 		p.room.mu.Lock()
 		for _, m := range p.room.members {
-			m.sink.Deliver(ev)
+			m.deliver(ev)
 		}
 		p.room.delivered = ev.ID
 		p.room.mu.Unlock()
 		return
 	}
 	if p.to != nil {
-		p.to.sink.Deliver(ev)
+		p.to.deliver(ev)
 	}
 	if p.from != nil && p.from != p.to {
-		p.from.sink.Deliver(ev)
+		p.from.deliver(ev)
 	}
 }
 

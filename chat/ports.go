@@ -23,14 +23,26 @@ type HistoryQuery struct {
 	FromOldest bool // take the oldest Limit matches instead of the newest (resume)
 }
 
-// Store persists messages. Append must be durable when it returns nil: the
-// hub fans a message out only after it is stored. Implementations are used by
-// a single committing goroutine for Append, and concurrently for reads.
-type Store interface {
-	// Append stores a batch of messages in id order, atomically.
+// Log orders the chat: it gives every message its id and keeps it. The
+// hub's single committer calls Append with batches (group commit) and fans
+// a message out only after Append has returned nil. On one node the Store
+// is the Log; in a cluster a shared log (a stream) can assign the ids.
+type Log interface {
+	// Append stores a batch of messages atomically, in order. A message
+	// whose ID is 0 is given the next id (one more than the last stored),
+	// written back into msgs; a message with an id, assigned by a log
+	// elsewhere, keeps it, and it must be higher than every stored id. On
+	// error nothing is stored and no id is used up. Append must be durable
+	// when it returns nil.
 	Append(ctx context.Context, msgs []Message) error
-	// LastID returns the highest id ever stored, 0 for an empty store.
+	// LastID returns the highest id ever stored, 0 for an empty log.
 	LastID(ctx context.Context) (uint64, error)
+}
+
+// Store persists messages and reads them back. Implementations are used
+// by a single committing goroutine for Append, and concurrently for reads.
+type Store interface {
+	Log
 	// History returns the messages matching q, oldest first.
 	History(ctx context.Context, q HistoryQuery) ([]Message, error)
 	// PrunedThrough returns the highest id of a message of room that

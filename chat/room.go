@@ -54,7 +54,7 @@ func (r *Room) remove(s *Session) bool {
 // broadcast delivers ev to every member. Caller holds r.mu.
 func (r *Room) broadcast(ev *Event) {
 	for _, m := range r.members {
-		m.sink.Deliver(ev)
+		m.deliver(ev)
 	}
 }
 
@@ -67,7 +67,7 @@ func (r *Room) announce(h *Hub, s *Session, ev *Event, members int, self bool) {
 		return
 	}
 	if self {
-		s.sink.Deliver(ev)
+		s.deliver(ev)
 	}
 }
 

@@ -2,9 +2,12 @@ package chat
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Session is one registered user connection in the hub. Front-ends call its
@@ -26,9 +29,166 @@ type Session struct {
 	// nameSince is the newest message id when the session took its current
 	// name: a name is not an account, so direct-message history starts
 	// there and whoever takes a name later cannot read the earlier holder's.
+	// It is noName until the committer has placed the name's fence.
 	nameSince uint64
 
-	lim limiter // rate limit of inbound requests (Admit); has its own lock
+	lim  limiter // rate limit of inbound requests (Admit); has its own lock
+	held hold    // live events held while a replay runs; has its own lock
+}
+
+// hold keeps a session's live events back while a history replay is being
+// delivered, so that the replay runs outside every room lock and still ends
+// exactly where live delivery begins. The fast path (not holding) is one
+// atomic load per delivery.
+type hold struct {
+	on     atomic.Bool
+	mu     sync.Mutex // taken after Room.mu, before the Sink's locks
+	depth  int        // replays running
+	events []*Event
+	bytes  int
+	// Past MaxHeldBytes every event is dropped until the replay ends; the
+	// messages among them are fetched again from the store (lost: per room
+	// key, "" for direct messages, the first and last id dropped).
+	full   bool
+	lost   map[string][2]uint64
+	others int // events other than messages dropped
+}
+
+// deliver hands ev to the session's sink, or holds it during a replay.
+func (s *Session) deliver(ev *Event) {
+	if !s.held.on.Load() {
+		s.sink.Deliver(ev)
+		return
+	}
+	h := &s.held
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.depth == 0 {
+		s.sink.Deliver(ev)
+		return
+	}
+	size := ev.Size()
+	if !h.full && h.bytes+size <= s.hub.cfg.MaxHeldBytes {
+		h.events = append(h.events, ev)
+		h.bytes += size
+		return
+	}
+	h.full = true
+	if !ev.Kind.IsMessage() || ev.ID == 0 {
+		h.others++
+		return
+	}
+	if h.lost == nil {
+		h.lost = map[string][2]uint64{}
+	}
+	key := ev.Room
+	if ev.Kind == KindDM {
+		key = ""
+	}
+	r, ok := h.lost[key]
+	if !ok {
+		r[0] = ev.ID
+	}
+	r[1] = ev.ID
+	h.lost[key] = r
+}
+
+// holdLive starts holding live events (replays nest).
+func (s *Session) holdLive() {
+	s.held.mu.Lock()
+	s.held.depth++
+	s.held.on.Store(true)
+	s.held.mu.Unlock()
+}
+
+// maxRefetchRounds bounds how often release fetches dropped messages again
+// before it gives up and tells the client to page history.
+const maxRefetchRounds = 3
+
+// releaseLive ends one replay. When the last ends, the held events are
+// delivered in order; messages dropped past MaxHeldBytes are fetched again
+// from the store first (they are all stored), while newer events are held
+// in their turn.
+func (s *Session) releaseLive() {
+	h := &s.held
+	for round := 0; ; round++ {
+		h.mu.Lock()
+		if h.depth > 1 {
+			h.depth--
+			h.mu.Unlock()
+			return
+		}
+		events, lost, others := h.events, h.lost, h.others
+		h.events, h.bytes, h.lost, h.others, h.full = nil, 0, nil, 0, false
+		if len(lost) == 0 || round >= maxRefetchRounds {
+			for _, ev := range events {
+				s.sink.Deliver(ev)
+			}
+			h.depth = 0
+			h.on.Store(false)
+			h.mu.Unlock()
+			if len(lost) > 0 || others > 0 {
+				s.tellDropped(lost, others)
+			}
+			return
+		}
+		// Deliver what was held before the overflow, then what was
+		// dropped, from the store, still holding anything newer.
+		for _, ev := range events {
+			s.sink.Deliver(ev)
+		}
+		h.mu.Unlock()
+		for key, r := range lost {
+			s.refetch(key, r[0], r[1])
+		}
+		if others > 0 {
+			s.tellDropped(nil, others)
+		}
+	}
+}
+
+// refetch delivers the stored messages of one room (or the session's
+// direct messages, key "") with ids from first to last.
+func (s *Session) refetch(key string, first, last uint64) {
+	q := HistoryQuery{Room: key, After: first - 1, Before: last + 1, Limit: int(min(last-first+1, 1<<20)), FromOldest: true}
+	if key == "" {
+		s.mu.Lock()
+		q.User = s.name
+		q.After = max(q.After, s.nameSince)
+		s.mu.Unlock()
+	}
+	msgs, err := s.hub.store.History(context.Background(), q)
+	if err != nil {
+		s.hub.log.Error("refetching held messages failed", "session", s.id, "room", key, "err", err)
+		s.tellDropped(map[string][2]uint64{key: {first, last}}, 0)
+		return
+	}
+	for i := range msgs {
+		s.sink.Deliver(&Event{Message: msgs[i]})
+	}
+}
+
+// tellDropped tells the session what a replay's overflow cost it.
+func (s *Session) tellDropped(lost map[string][2]uint64, others int) {
+	text := ""
+	for key, r := range lost {
+		where := "your direct messages"
+		if key != "" {
+			where = key
+		}
+		text += fmt.Sprintf("messages %d to %d of %s could not be shown while history loaded; page history to see them. ", r[0], r[1], where)
+	}
+	if others > 0 {
+		text += fmt.Sprintf("%d joins, parts or other changes happened while history loaded and were not shown.", others)
+	}
+	s.sink.Deliver(&Event{Message: Message{Kind: KindNotice, Time: s.hub.now(), Text: strings.TrimSpace(text)}})
+}
+
+// setNameSince places the session's name fence.
+func (s *Session) setNameSince(id uint64) {
+	s.mu.Lock()
+	s.nameSince = id
+	s.mu.Unlock()
 }
 
 // JoinOptions says what to replay when joining a room.
@@ -122,14 +282,17 @@ func (s *Session) removeRoom(key string) {
 	}
 }
 
-// Send delivers an event to this session only.
-func (s *Session) Send(ev *Event) { s.sink.Deliver(ev) }
+// Send delivers an event to this session only (held, like live events,
+// while a replay runs).
+func (s *Session) Send(ev *Event) { s.deliver(ev) }
 
 // Join joins a room (creating it if needed) and makes it the current room.
 // Recent history, or the messages after opt.After, are delivered before any
-// live message, with no gap and no duplicate. Joining a room the session is
-// already in only makes it current. The join is announced to the room, or,
-// in a room over the hub's AnnounceLimit, only to s.
+// live message, with no gap and no duplicate; the store is read outside
+// every lock while the session's live events are held. Joining a room the
+// session is already in makes it current, and replays what is after
+// opt.After if it is set. The join is announced to the room, or, in a room
+// over the hub's AnnounceLimit, only to s.
 func (s *Session) Join(room string, opt JoinOptions) error {
 	key, err := ValidateRoom(room)
 	if err != nil {
@@ -152,36 +315,43 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 	s.current = key
 	name := s.name
 	s.mu.Unlock()
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if already || !r.add(s) {
-		s.sink.Deliver(&Event{Message: Message{Kind: KindNotice, Room: key, Time: h.now(), Text: "you are in " + key + "; it is now your current room"}})
+	if opt.History == 0 {
+		opt.History = s.info.History
+	}
+	if already && opt.After == 0 {
+		s.Send(&Event{Message: Message{Kind: KindNotice, Room: key, Time: h.now(), Text: "you are in " + key + "; it is now your current room"}})
 		return nil
 	}
-	if err := s.replay(r, opt); err != nil {
+
+	s.holdLive()
+	defer s.releaseLive()
+	r.mu.Lock()
+	upTo := r.delivered // every id up to here is stored; later ones arrive live, held
+	if !already && r.add(s) {
+		r.announce(h, s, &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}, len(r.members), true)
+		if r.topic != "" {
+			s.deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: h.now(), Text: r.topic}})
+		}
+	}
+	r.mu.Unlock()
+	if err := s.replay(key, upTo, opt); err != nil {
 		h.log.Error("history replay failed", "room", key, "session", s.id, "err", err)
 		s.sink.Deliver(errorEvent(Errorf(CodeUnavailable, "history of %s is unavailable right now", key), ""))
-	}
-	r.announce(h, s, &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}, len(r.members), true)
-	if r.topic != "" {
-		s.sink.Deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: h.now(), Text: r.topic}})
 	}
 	return nil
 }
 
-// replay delivers stored history of r to s. Caller holds r.mu, so nothing
-// is delivered to the room in between: the replay ends exactly where live
-// delivery starts.
-func (s *Session) replay(r *Room, opt JoinOptions) error {
+// replay delivers the stored history of room (key) up to id upTo straight
+// to the sink, ahead of the held live events.
+func (s *Session) replay(key string, upTo uint64, opt JoinOptions) error {
 	h := s.hub
-	q := HistoryQuery{Room: r.name, Before: r.delivered + 1}
+	q := HistoryQuery{Room: key, Before: upTo + 1}
 	note := ""
 	var msgs []Message
 	if opt.After > 0 {
 		// A resuming client always gets a history_end, even when it is up
 		// to date, so it can tell where the replay stops.
-		if opt.After < r.delivered {
+		if opt.After < upTo {
 			q.After, q.Limit, q.FromOldest = opt.After, h.cfg.MaxResume, true
 			var err error
 			if msgs, err = h.store.History(context.Background(), q); err != nil {
@@ -189,7 +359,7 @@ func (s *Session) replay(r *Room, opt JoinOptions) error {
 			}
 			// Asked after the query: retention running in between shows
 			// up here, so a gap is never reported as complete.
-			pruned, err := h.store.PrunedThrough(context.Background(), r.name)
+			pruned, err := h.store.PrunedThrough(context.Background(), key)
 			if err != nil {
 				return err
 			}
@@ -217,9 +387,9 @@ func (s *Session) replay(r *Room, opt JoinOptions) error {
 		s.sink.Deliver(&Event{Message: msgs[i], History: true})
 	}
 	if opt.After > 0 && q.Limit > 0 && len(msgs) == q.Limit && note == "" {
-		note = "more" // the resume was cut short; page on with a history request
+		note = HistoryMore // the resume was cut short; page on with a history request
 	}
-	s.sink.Deliver(&Event{Message: Message{Kind: KindHistoryEnd, Room: r.name, Time: h.now(), Text: note}, History: true})
+	s.sink.Deliver(&Event{Message: Message{Kind: KindHistoryEnd, Room: key, Time: h.now(), Text: note}, History: true})
 	return nil
 }
 
@@ -229,6 +399,11 @@ func (s *Session) Part(room, reason string) error {
 	key, r, err := s.member(room)
 	if err != nil {
 		return err
+	}
+	if reason != "" {
+		if reason, err = CleanLine(reason, MaxReasonBytes); err != nil && ErrorCode(err) != CodeEmpty {
+			return err
+		}
 	}
 	s.mu.Lock()
 	s.removeRoom(key)
@@ -337,7 +512,8 @@ func (s *Session) Nick(name string) error {
 	delete(h.names, s.key)
 	h.names[key] = s
 	if key != s.key {
-		s.nameSince = h.lastIDNow()
+		s.nameSince = noName
+		h.placeName(s)
 	}
 	s.name, s.key = display, key
 	rooms := slices.Clone(s.rooms)
@@ -350,13 +526,13 @@ func (s *Session) Nick(name string) error {
 
 	ev := &Event{Message: Message{Kind: KindNick, Time: h.now()}, Session: s.id, OldName: old, Name: display}
 	told := map[uint64]bool{s.id: true}
-	s.sink.Deliver(ev)
+	s.deliver(ev)
 	for _, r := range rooms {
 		r.mu.Lock()
 		for _, m := range r.members {
 			if !told[m.id] {
 				told[m.id] = true
-				m.sink.Deliver(ev)
+				m.deliver(ev)
 			}
 		}
 		r.mu.Unlock()
@@ -419,13 +595,22 @@ func (s *Session) Who(room string) (string, []string, error) {
 // Rooms lists the rooms with members or a topic.
 func (s *Session) Rooms() []RoomInfo { return s.hub.Rooms() }
 
-// History returns stored messages: of a room the session is in (q.Room),
-// or the session's own direct messages (q.Room empty).
+// History returns stored messages: of a room the session is in (q.Room), or
+// the session's own direct messages (q.Room empty), at most the hub's
+// MaxHistory.
 func (s *Session) History(q HistoryQuery) ([]Message, error) {
+	msgs, _, err := s.history(q)
+	return msgs, err
+}
+
+// history returns stored messages: of a room the session is in (q.Room),
+// or the session's own direct messages (q.Room empty), and the page size
+// used (q.Limit capped at the hub's MaxHistory).
+func (s *Session) history(q HistoryQuery) ([]Message, int, error) {
 	if q.Room != "" {
 		key, _, err := s.member(q.Room)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		q.Room, q.User = key, ""
 	} else {
@@ -437,12 +622,15 @@ func (s *Session) History(q HistoryQuery) ([]Message, error) {
 	if q.Limit <= 0 || q.Limit > s.hub.cfg.MaxHistory {
 		q.Limit = s.hub.cfg.MaxHistory
 	}
+	if q.After == noName {
+		return nil, q.Limit, nil
+	}
 	msgs, err := s.hub.store.History(context.Background(), q)
 	if err != nil {
 		s.hub.log.Error("history query failed", "session", s.id, "err", err)
-		return nil, Errorf(CodeUnavailable, "history is unavailable right now")
+		return nil, 0, Errorf(CodeUnavailable, "history is unavailable right now")
 	}
-	return msgs, nil
+	return msgs, q.Limit, nil
 }
 
 // Leave ends the session: it leaves every room (announcing reason, except in

@@ -73,3 +73,28 @@ func keepRune(r rune) bool {
 	}
 	return true
 }
+
+// MaxReasonBytes is the longest part or quit reason relayed; longer ones
+// are cut.
+const MaxReasonBytes = 200
+
+// CleanLine applies the text rule (CleanText) to client text that is shown
+// on one line, such as a part or quit reason: line breaks and tabs become
+// spaces, and text longer than maxBytes is cut at a character boundary.
+func CleanLine(s string, maxBytes int) (string, error) {
+	s, err := CleanText(s, 0)
+	if err != nil {
+		return "", err
+	}
+	if strings.ContainsAny(s, "\n\t") {
+		s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\t' }), " ")
+	}
+	if maxBytes > 0 && len(s) > maxBytes {
+		cut := maxBytes
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return strings.TrimSpace(s), nil
+}

@@ -4,6 +4,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 
@@ -38,10 +39,21 @@ func New(perRoom int) *Store {
 	return &Store{perRoom: perRoom, logs: make(map[string]*roomLog)}
 }
 
-// Append stores msgs.
+// Append stores msgs, giving each message without an id the next one.
 func (s *Store) Append(_ context.Context, msgs []chat.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	last := s.lastID
+	for i := range msgs {
+		if msgs[i].ID == 0 {
+			last++
+			msgs[i].ID = last
+		} else if msgs[i].ID <= last {
+			return fmt.Errorf("memory store: id %d is not above the last id %d", msgs[i].ID, last)
+		} else {
+			last = msgs[i].ID
+		}
+	}
 	for _, m := range msgs {
 		l := s.logs[m.Room]
 		if l == nil {

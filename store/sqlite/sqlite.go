@@ -99,6 +99,7 @@ type Store struct {
 	insMany *sql.Stmt      // insert insertRows messages, prepared on w
 	args    []any          // Append's reused argument buffer
 	count   map[string]int // rows per room, maintained by the writer
+	lastID  uint64         // highest id stored (pruned ones included), maintained by the writer
 	closed  bool
 
 	ckpt    *sql.DB       // checkpoint connection
@@ -214,6 +215,9 @@ func (s *Store) open(sync string) error {
 		return describe(path, err)
 	}
 	if err := s.Prune(ctx); err != nil {
+		return describe(path, err)
+	}
+	if s.lastID, err = s.LastID(ctx); err != nil {
 		return describe(path, err)
 	}
 	rows, err := s.w.QueryContext(ctx, `SELECT room, count(*) FROM messages GROUP BY room`)
@@ -332,8 +336,8 @@ func describe(path string, err error) error {
 	return fmt.Errorf("open %s: %w", path, err)
 }
 
-// Append stores msgs in one transaction. When it returns nil the messages
-// are committed to the WAL.
+// Append stores msgs in one transaction, giving each message without an id
+// the next one. When it returns nil the messages are committed to the WAL.
 func (s *Store) Append(ctx context.Context, msgs []chat.Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -342,6 +346,18 @@ func (s *Store) Append(ctx context.Context, msgs []chat.Message) error {
 	defer s.wmu.Unlock()
 	if s.closed {
 		return errors.New("sqlite store: closed")
+	}
+	last := s.lastID
+	for i := range msgs {
+		switch id := msgs[i].ID; {
+		case id == 0:
+			last++
+			msgs[i].ID = last
+		case id <= last:
+			return fmt.Errorf("sqlite store: id %d is not above the last id %d", id, last)
+		default:
+			last = id
+		}
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -392,6 +408,7 @@ func (s *Store) Append(ctx context.Context, msgs []chat.Message) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite store: commit: %w", err)
 	}
+	s.lastID = last
 	var over []string
 	for i := range msgs {
 		s.walSize += int64(len(msgs[i].Text) + len(msgs[i].From) + len(msgs[i].To) + 2*len(msgs[i].Room) + 64)
