@@ -199,6 +199,10 @@ func (b *localBroker) Subscribe(deliver func(*Event)) { b.deliver = deliver }
 // Config returns the hub's effective configuration.
 func (h *Hub) Config() Config { return h.cfg }
 
+// Now returns the time on the hub's clock (Config.Now), which stamps every
+// event.
+func (h *Hub) Now() time.Time { return h.now() }
+
 // ClientInfo describes a connection for logs and the member list.
 type ClientInfo struct {
 	Protocol string // "tutorial", "native", "line", ...

@@ -201,6 +201,9 @@ type JoinOptions struct {
 	History int
 }
 
+// Hub returns the hub the session belongs to.
+func (s *Session) Hub() *Hub { return s.hub }
+
 // ID returns the session's id, unique while the hub runs.
 func (s *Session) ID() uint64 { return s.id }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/client"
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/node"
@@ -152,7 +153,7 @@ func TestReconnectResume(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n, err := node.Start(node.Config{FrameAddr: addr, Store: st, Logger: quiet})
+		n, err := node.Start(node.Config{FrameAddr: addr, Hub: chat.Config{Store: st}, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

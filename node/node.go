@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/server"
-	"github.com/parleychat/parley/wire/frame"
+	"github.com/parleychat/parley/wire/framed"
 	"github.com/parleychat/parley/wire/line"
 )
 
@@ -25,24 +26,17 @@ type Config struct {
 	FrameAddr string // framed protocol (tutorial + native), e.g. 127.0.0.1:1234
 	LineAddr  string // line protocol (nc, telnet), e.g. 127.0.0.1:1235
 
-	ServerName      string
-	Motd            string
-	HistoryOnJoin   int  // messages replayed on join (negative: none)
 	TutorialHistory bool // replay history to tutorial clients too
-	MaxMessageBytes int
-	AnnounceLimit   int // rooms over this many members do not announce joins and parts; 0: chat.DefaultAnnounceLimit, negative: always announce
 
-	Store       chat.Store     // default: opened from StoreConfig
-	StoreConfig                // which store to open when Store is nil
-	Server      server.Options // transport limits
-	Logger      *slog.Logger
+	Hub         chat.Config    // the hub: name, motd, history, limits, password, rate limit, clock; Store opened from StoreConfig when nil
+	StoreConfig                // which store to open when Hub.Store is nil
+	Server      server.Options // transport limits: frames, lines, queues, timeouts, connection counts
+	Session     engine.Options // session policies: idle pings, login attempts
+	Logger      *slog.Logger   // for everything; default slog.Default()
 
-	Password    string              // server password clients must give; empty for none
-	RateLimit   chat.RateLimit      // per-client request rate; zero for none
-	TLSCertFile string              // PEM certificate (chain) and key: serve every front-end over TLS;
-	TLSKeyFile  string              // ignored when Server.TLS is set
-	Now         func() time.Time    // the hub's clock (message times, rate limit); default time.Now
-	Sleep       func(time.Duration) // waits on that clock (rate limit); default time.Sleep
+	TLSCertFile string // PEM certificate (chain) and key: serve every front-end over TLS
+	TLSKeyFile  string
+	TLS         *tls.Config // used instead of the files when set
 }
 
 // Node is a running server.
@@ -62,65 +56,47 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.FrameAddr == "" && cfg.LineAddr == "" {
 		return nil, errors.New("node: no listen address configured")
 	}
-	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
-		if cfg.Server.TLS == nil {
-			cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("load TLS certificate: %w", err)
-			}
-			cfg.Server.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	if cfg.TLS == nil && (cfg.TLSCertFile != "" || cfg.TLSKeyFile != "") {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
 		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
-	if cfg.Store == nil {
+	if cfg.Hub.Store == nil {
 		st, err := OpenStore(cfg.StoreConfig, cfg.Logger)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Store = st
+		cfg.Hub.Store = st
 	}
-	if cfg.MaxMessageBytes == 0 {
-		cfg.MaxMessageBytes = chat.DefaultMaxMessageBytes
-	}
+	cfg.Hub.Logger = cfg.Logger
 	cfg.Server.Logger = cfg.Logger
-	hub, err := chat.New(chat.Config{
-		ServerName:      cfg.ServerName,
-		Motd:            cfg.Motd,
-		Store:           cfg.Store,
-		Logger:          cfg.Logger,
-		HistoryOnJoin:   cfg.HistoryOnJoin,
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		Password:        cfg.Password,
-		RateLimit:       cfg.RateLimit,
-		AnnounceLimit:   cfg.AnnounceLimit,
-		Now:             cfg.Now,
-		Sleep:           cfg.Sleep,
-	})
+	hub, err := chat.New(cfg.Hub)
 	if err != nil {
-		if c, ok := cfg.Store.(io.Closer); ok {
+		if c, ok := cfg.Hub.Store.(io.Closer); ok {
 			_ = c.Close()
 		}
 		return nil, err
 	}
-	n := &Node{Hub: hub, Server: server.New(cfg.Server), log: cfg.Logger, addrs: map[string]net.Addr{}, store: cfg.Store}
-	listen := []struct {
-		name, addr string
-		h          server.Handler
-	}{
-		{"frame", cfg.FrameAddr, &frame.Handler{Hub: hub, TutorialHistory: cfg.TutorialHistory}},
-		{"line", cfg.LineAddr, &line.Handler{Hub: hub}},
+	n := &Node{Hub: hub, Server: server.New(cfg.Server), log: cfg.Logger, addrs: map[string]net.Addr{}, store: cfg.Hub.Store}
+	listeners := []server.Listener{
+		{Name: "frame", Addr: cfg.FrameAddr, Framing: framed.Framing, Handler: engine.NewHandler(hub, framed.New(cfg.TutorialHistory), cfg.Session)},
+		{Name: "line", Addr: cfg.LineAddr, Framing: line.Framing, Handler: engine.NewHandler(hub, &line.Protocol{}, cfg.Session)},
 	}
-	for _, l := range listen {
-		if l.addr == "" {
+	for _, l := range listeners {
+		if l.Addr == "" {
 			continue
 		}
-		a, err := n.Server.Listen(l.name, l.addr, l.h)
+		l.TLS = cfg.TLS
+		a, err := n.Server.Listen(l)
 		if err != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = n.Shutdown(ctx)
 			cancel()
-			return nil, fmt.Errorf("listen for the %s protocol on %s: %w", l.name, l.addr, err)
+			return nil, fmt.Errorf("listen for the %s protocol on %s: %w", l.Name, l.Addr, err)
 		}
-		n.addrs[l.name] = a
+		n.addrs[l.Name] = a
 	}
 	return n, nil
 }

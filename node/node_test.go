@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestThreeProtocolsOneRoom is the README scenario: a tutorial client, a
 // native client and an nc user chat in the lobby.
 func TestThreeProtocolsOneRoom(t *testing.T) {
-	n := testkit.StartNode(t, node.Config{Store: nil})
+	n := testkit.StartNode(t, node.Config{})
 	tut := testkit.DialTutorial(t, n.Addr("frame"), "tut")
 	testkit.WaitMembers(t, n, "lobby", 1)
 	nat := testkit.DialNative(t, n.Addr("frame"), "nat")

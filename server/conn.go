@@ -11,30 +11,21 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
 )
 
-// Encoder renders one event for one connection. It returns nil for events
-// the connection does not show (for example its own messages on a protocol
-// without echo). Encoders should use chat.Event.Encoded so that an event
-// shared by many recipients is encoded once.
-type Encoder interface {
-	Encode(ev *chat.Event) []byte
-}
-
-// EncoderFunc adapts a function to Encoder.
-type EncoderFunc func(ev *chat.Event) []byte
-
-// Encode calls f(ev).
-func (f EncoderFunc) Encode(ev *chat.Event) []byte { return f(ev) }
-
-// Conn is one client connection. It implements chat.Sink: Deliver never
-// blocks; events are queued (bounded in bytes) and written by a writer
-// goroutine that exists only while there is something to write, batches
-// everything queued into one writev, and runs under a write deadline.
+// Conn is one client connection, message-oriented: it reads one inbound
+// message at a time through its listener's Framing, and queues outbound
+// events and bytes. It implements engine.Conn and chat.Sink: Deliver and
+// Send never block; what they queue (bounded in bytes) is written by a
+// writer goroutine that exists only while there is something to write,
+// batches everything queued into one writev, and runs under a write
+// deadline.
 type Conn struct {
 	conn   net.Conn
 	server *Server
 	reader Reader // holds a buffer only while input is buffered
+	framer MessageReader
 
 	accepted time.Time // when accepted: the handshake deadline counts from here
 	ip       string    // remote IP counted against MaxConnsPerIP, "" if none
@@ -42,13 +33,13 @@ type Conn struct {
 	refused  bool      // over the limits: refused instead of served
 
 	mu          sync.Mutex
-	enc         Encoder
-	queue       []*chat.Event
-	spare       []*chat.Event
+	enc         engine.Encoder
+	queue       []item
+	spare       []item
 	bufs        net.Buffers
 	queued      int // bytes estimated in queue
 	writing     bool
-	reason      CloseReason
+	reason      engine.CloseReason
 	closed      bool
 	finishing   bool      // Finish was called: write what is queued, then shut down
 	lingerUntil time.Time // end of the drain after Finish
@@ -56,13 +47,33 @@ type Conn struct {
 	writerWG    sync.WaitGroup
 }
 
-func newConn(nc net.Conn, s *Server) *Conn {
+// item is one queued write: an event for the encoder, or bytes as they are.
+type item struct {
+	ev  *chat.Event
+	raw []byte
+}
+
+var _ engine.Conn = (*Conn)(nil)
+
+func newConn(nc net.Conn, s *Server, framing Framing) *Conn {
 	c := &Conn{
 		conn:   nc,
 		server: s,
 	}
 	c.reader.init(nc, s.readBufs)
+	if framing != nil {
+		c.framer = framing(&c.reader, &s.opts)
+	}
 	return c
+}
+
+// ReadMessage reads the next inbound message through the listener's
+// framing. Only the connection's handler goroutine may call it.
+func (c *Conn) ReadMessage() ([]byte, error) {
+	if c.framer == nil {
+		return nil, errors.New("server: listener has no framing")
+	}
+	return c.framer.ReadMessage()
 }
 
 // Reader returns the buffered reader front-ends read the connection
@@ -90,32 +101,28 @@ func (c *Conn) debug(msg string, args ...any) {
 // SetReadDeadline sets the deadline for the next reads; zero clears it.
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
 
-// Limits returns the server's configured limits.
-func (c *Conn) Limits() Options { return c.server.opts }
-
-// WriteNow writes b synchronously under the write deadline. Use it only
-// before the connection has an encoder (during the handshake), when no
-// writer goroutine can be running.
-func (c *Conn) WriteNow(b []byte) error {
-	if err := c.conn.SetWriteDeadline(time.Now().Add(c.server.opts.WriteTimeout)); err != nil {
-		return err
-	}
-	_, err := c.conn.Write(b)
-	return err
-}
-
 // SetEncoder attaches the encoder that renders queued events. Call it before
-// handing the Conn to the hub as a Sink.
-func (c *Conn) SetEncoder(enc Encoder) {
+// handing the Conn to the hub as a Sink; events queued before it wait.
+func (c *Conn) SetEncoder(enc engine.Encoder) {
 	c.mu.Lock()
 	c.enc = enc
+	c.startWriterLocked()
 	c.mu.Unlock()
 }
 
 // Deliver queues ev for writing. It never blocks. If the queue would pass
 // the byte bound the connection is closed as a slow consumer.
-func (c *Conn) Deliver(ev *chat.Event) {
-	size := ev.Size()
+func (c *Conn) Deliver(ev *chat.Event) { c.enqueue(item{ev: ev}, ev.Size()) }
+
+// Send queues b to be written as it is, in order with delivered events
+// (handshake prompts and replies, which no encoder renders).
+func (c *Conn) Send(b []byte) {
+	if len(b) > 0 {
+		c.enqueue(item{raw: b}, len(b))
+	}
+}
+
+func (c *Conn) enqueue(it item, size int) {
 	c.mu.Lock()
 	if c.closed || c.finishing {
 		c.mu.Unlock()
@@ -124,17 +131,24 @@ func (c *Conn) Deliver(ev *chat.Event) {
 	if c.queued+size > c.server.opts.MaxQueueBytes && len(c.queue) > 0 {
 		c.mu.Unlock()
 		c.Logger().Warn("disconnecting slow consumer", "queued_bytes", c.queued, "queued_events", len(c.queue))
-		c.Close(ReasonSlowConsumer)
+		c.Close(engine.ReasonSlowConsumer)
 		return
 	}
-	c.queue = append(c.queue, ev)
+	c.queue = append(c.queue, it)
 	c.queued += size
-	if !c.writing && c.enc != nil {
-		c.writing = true
-		c.writerWG.Add(1)
-		go c.writeLoop()
-	}
+	c.startWriterLocked()
 	c.mu.Unlock()
+}
+
+// startWriterLocked starts the writer if there is something it can write:
+// raw bytes always, events once an encoder is attached. Caller holds c.mu.
+func (c *Conn) startWriterLocked() {
+	if c.writing || len(c.queue) == 0 || (c.enc == nil && c.queue[0].ev != nil) {
+		return
+	}
+	c.writing = true
+	c.writerWG.Add(1)
+	go c.writeLoop()
 }
 
 // writeLoop drains the queue and exits when it is empty, so an idle
@@ -143,7 +157,7 @@ func (c *Conn) writeLoop() {
 	defer c.writerWG.Done()
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 || c.closed {
+		if len(c.queue) == 0 || c.closed || (c.enc == nil && c.queue[0].ev != nil) {
 			c.writing = false
 			c.releaseBuffersLocked()
 			finish := c.finishing && !c.closed
@@ -154,20 +168,41 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		c.queued = 0
 		enc := c.enc
+		if enc == nil {
+			// No encoder yet: only the raw bytes before the first event.
+			n := 0
+			for n < len(batch) && batch[n].ev == nil {
+				n++
+			}
+			batch, c.queue = batch[:n], append(c.spare[:0], batch[n:]...)
+			c.spare = nil
+			c.queued = 0
+			for _, it := range c.queue {
+				c.queued += len(it.raw)
+				if it.ev != nil {
+					c.queued += it.ev.Size()
+				}
+			}
+		} else {
+			c.queue, c.spare = c.spare[:0], nil
+			c.queued = 0
+		}
 		bufs := c.bufs[:0]
 		c.bufs = nil
 		c.mu.Unlock()
 
 		var bye *chat.Event
-		for _, ev := range batch {
-			if b := enc.Encode(ev); len(b) > 0 {
+		for _, it := range batch {
+			if it.ev == nil {
+				bufs = append(bufs, it.raw)
+				continue
+			}
+			if b := enc.Encode(it.ev); len(b) > 0 {
 				bufs = append(bufs, b)
 			}
-			if ev.Kind == chat.KindBye {
-				bye = ev
+			if it.ev.Kind == chat.KindBye {
+				bye = it.ev
 				break
 			}
 		}
@@ -182,9 +217,9 @@ func (c *Conn) writeLoop() {
 		}
 		c.mu.Unlock()
 		if err != nil {
-			reason := ReasonWriteError
+			reason := engine.ReasonWriteError
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				reason = ReasonSlowConsumer
+				reason = engine.ReasonSlowConsumer
 			}
 			c.debug("write failed", "err", err)
 			c.Close(reason)
@@ -193,11 +228,11 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-func byeReason(bye *chat.Event) CloseReason {
+func byeReason(bye *chat.Event) engine.CloseReason {
 	if bye.Reason == chat.ByeGoodbye {
-		return ReasonQuit
+		return engine.ReasonQuit
 	}
-	return ReasonServerShutdown
+	return engine.ReasonServerShutdown
 }
 
 func (c *Conn) writeBuffers(bufs net.Buffers) error {
@@ -253,14 +288,14 @@ func (c *Conn) releaseBuffersLocked() {
 
 // Close closes the connection at once with a reason; the first reason wins.
 // Queued events are dropped. It does not wait and is safe from any goroutine.
-func (c *Conn) Close(reason CloseReason) {
+func (c *Conn) Close(reason engine.CloseReason) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
 	c.closed = true
-	if c.reason == ReasonNone {
+	if c.reason == engine.ReasonNone {
 		c.reason = reason
 	}
 	c.queue = nil
@@ -272,7 +307,7 @@ func (c *Conn) Close(reason CloseReason) {
 // the write side is shut (the peer reads EOF after the last byte) and the
 // read side gets a short deadline so the handler's read loop ends. Events
 // delivered after Finish are dropped. The first reason wins.
-func (c *Conn) Finish(reason CloseReason) {
+func (c *Conn) Finish(reason engine.CloseReason) {
 	c.mu.Lock()
 	c.finishLocked(reason)
 	idle := !c.writing && !c.closed
@@ -282,8 +317,8 @@ func (c *Conn) Finish(reason CloseReason) {
 	}
 }
 
-func (c *Conn) finishLocked(reason CloseReason) {
-	if c.reason == ReasonNone {
+func (c *Conn) finishLocked(reason engine.CloseReason) {
+	if c.reason == engine.ReasonNone {
 		c.reason = reason
 	}
 	c.finishing = true
@@ -319,11 +354,11 @@ const lingerTime = 2 * time.Second
 func (c *Conn) linger() {
 	_ = c.conn.SetReadDeadline(c.lingerDeadline())
 	_, _ = io.CopyN(io.Discard, &c.reader, 1<<20)
-	c.Close(ReasonClientClosed)
+	c.Close(engine.ReasonClientClosed)
 }
 
-// Reason returns why the connection closed, or ReasonNone while open.
-func (c *Conn) Reason() CloseReason {
+// Reason returns why the connection closed, or engine.ReasonNone while open.
+func (c *Conn) Reason() engine.CloseReason {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reason
@@ -331,28 +366,28 @@ func (c *Conn) Reason() CloseReason {
 
 // readErrorReason maps a read error to a close reason, unless the
 // connection was already closed for another reason.
-func (c *Conn) readErrorReason(err error) CloseReason {
-	if r := c.Reason(); r != ReasonNone {
+func (c *Conn) readErrorReason(err error) engine.CloseReason {
+	if r := c.Reason(); r != engine.ReasonNone {
 		return r
 	}
 	switch {
 	case errors.Is(err, io.EOF):
-		return ReasonClientClosed
+		return engine.ReasonClientClosed
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return ReasonIdle
+		return engine.ReasonIdle
 	case errors.Is(err, net.ErrClosed):
-		return ReasonClientClosed
+		return engine.ReasonClientClosed
 	}
-	return ReasonReadError
+	return engine.ReasonReadError
 }
 
 // Fail records why reading stopped (from err) unless a reason is already
 // set, and returns the final reason. Front-ends call it when their read loop
 // ends; the server closes the connection after the handler returns.
-func (c *Conn) Fail(err error) CloseReason {
+func (c *Conn) Fail(err error) engine.CloseReason {
 	reason := c.readErrorReason(err)
 	c.mu.Lock()
-	if c.reason == ReasonNone {
+	if c.reason == engine.ReasonNone {
 		c.reason = reason
 	}
 	reason = c.reason

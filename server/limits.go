@@ -8,14 +8,13 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
 )
 
 // Defaults of the connection limits in Options.
 const (
 	DefaultMaxConnsPerIP = 20
 	DefaultKeepAlive     = 30 * time.Second
-	DefaultIdleTimeout   = 2 * time.Minute
-	DefaultPingTimeout   = 30 * time.Second
 )
 
 // FDReserve is how many file descriptors DefaultMaxConns keeps back from
@@ -60,11 +59,12 @@ const refuseTimeout = 2 * time.Second
 
 // Refuser is implemented by handlers that can tell a client it was refused
 // (server full) in their own protocol. The server calls Refuse instead of
-// ServeConn for a connection over the limits; Refuse should say why, within
-// RefuseDeadline, and end with c.Finish(ReasonServerFull). A handler that is
-// not a Refuser has refused connections closed without a word.
+// ServeConn for a connection over the limits, with the read deadline set to
+// RefuseDeadline; Refuse should queue why, and the server then finishes the
+// connection (engine.ReasonServerFull). A handler that is not a Refuser has
+// refused connections closed without a word.
 type Refuser interface {
-	Refuse(c *Conn, why *chat.Error)
+	Refuse(c engine.Conn, why *chat.Error)
 }
 
 // setLimitDefaults fills the connection limit fields of o.
@@ -78,20 +78,11 @@ func (o *Options) setLimitDefaults() {
 	if o.KeepAlive == 0 {
 		o.KeepAlive = DefaultKeepAlive
 	}
-	if o.IdleTimeout == 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	if o.PingTimeout <= 0 {
-		o.PingTimeout = DefaultPingTimeout
-	}
-	if o.TLS != nil {
-		o.TLS = o.TLS.Clone()
-		o.TLS.MinVersion = max(o.TLS.MinVersion, tls.VersionTLS12)
-	}
 }
 
-// prepare caps the send buffer, turns on TCP keepalive and wraps nc in TLS when configured.
-func (s *Server) prepare(nc net.Conn) net.Conn {
+// prepare caps the send buffer, turns on TCP keepalive and wraps nc in TLS
+// when the listener has a TLS configuration.
+func (s *Server) prepare(nc net.Conn, tlsConfig *tls.Config) net.Conn {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		if n := s.opts.SendBuffer; n > 0 {
 			_ = tc.SetWriteBuffer(n)
@@ -102,8 +93,8 @@ func (s *Server) prepare(nc net.Conn) net.Conn {
 			_ = tc.SetKeepAlive(false)
 		}
 	}
-	if s.opts.TLS != nil {
-		return tls.Server(nc, s.opts.TLS)
+	if tlsConfig != nil {
+		return tls.Server(nc, tlsConfig)
 	}
 	return nc
 }
@@ -167,7 +158,7 @@ func (s *Server) handshake(c *Conn) bool {
 	_ = tc.SetDeadline(c.HandshakeDeadline())
 	if err := tc.HandshakeContext(s.ctx); err != nil {
 		c.debug("TLS handshake failed", "err", err)
-		c.Close(ReasonHandshakeFailed)
+		c.Close(engine.ReasonHandshakeFailed)
 		return false
 	}
 	_ = tc.SetWriteDeadline(time.Time{})
@@ -191,24 +182,4 @@ func (s *Server) Admitted() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.admitted
-}
-
-// SetIdleDeadline sets the read deadline for an idle-timeout check, unless
-// the connection is finishing: then the drain deadline Finish set stays, so
-// a read loop that re-arms its idle timer cannot keep a finished connection
-// open.
-func (c *Conn) SetIdleDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.finishing || c.closed {
-		return nil
-	}
-	return c.conn.SetReadDeadline(t)
-}
-
-// Finishing reports whether Finish was called or the connection is closed.
-func (c *Conn) Finishing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.finishing || c.closed
 }

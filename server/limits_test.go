@@ -9,14 +9,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parleychat/parley/engine"
 )
 
 // captureHandler hands each connection to the test and holds it open until
 // the server shuts down.
 type captureHandler struct{ conns chan *Conn }
 
-func (h captureHandler) ServeConn(ctx context.Context, c *Conn) {
-	h.conns <- c
+func (h captureHandler) ServeConn(ctx context.Context, c engine.Conn) {
+	h.conns <- c.(*Conn)
 	<-ctx.Done()
 }
 
@@ -65,8 +67,7 @@ func TestKeepAlive(t *testing.T) {
 func TestTLSMinimumVersion(t *testing.T) {
 	for _, v := range []uint16{0, tls.VersionTLS10, tls.VersionTLS12, tls.VersionTLS13} {
 		cfg := &tls.Config{MinVersion: v}
-		s := New(Options{TLS: cfg})
-		if got := s.Options().TLS.MinVersion; got < tls.VersionTLS12 || got < v {
+		if got := listenerTLS(cfg).MinVersion; got < tls.VersionTLS12 || got < v {
 			t.Errorf("MinVersion %x became %x", v, got)
 		}
 		if cfg.MinVersion != v {
@@ -119,7 +120,7 @@ func acceptOne(t *testing.T, opts Options) *Conn {
 	t.Helper()
 	s := New(opts)
 	h := captureHandler{conns: make(chan *Conn, 1)}
-	addr, err := s.Listen("test", "127.0.0.1:0", h)
+	addr, err := s.Listen(Listener{Name: "test", Addr: "127.0.0.1:0", Handler: h})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
 )
 
 // Options are the transport limits. Zero fields take the defaults.
@@ -32,9 +33,6 @@ type Options struct {
 	MaxConnsPerIP int           // most open connections from one remote IP; default 20, negative for no limit
 	LimitLoopback bool          // apply MaxConnsPerIP to loopback addresses too (exempt by default)
 	KeepAlive     time.Duration // TCP keepalive idle time; default 30 s, negative disables
-	IdleTimeout   time.Duration // native clients silent this long are pinged; default 2 min, negative disables
-	PingTimeout   time.Duration // a pinged native client must send something within this; default 30 s
-	TLS           *tls.Config   // when set, every connection is served over TLS (1.2 or newer)
 }
 
 func (o *Options) setDefaults() {
@@ -62,11 +60,31 @@ func (o *Options) setDefaults() {
 	o.setLimitDefaults()
 }
 
-// Handler speaks one wire protocol over a connection. ServeConn owns the
-// read side: it returns when the connection is finished, after which the
-// server closes it.
+// Handler speaks one wire protocol over a connection (engine.Handler is
+// the one every front-end uses). ServeConn owns the read side: it returns
+// when the connection is finished, after which the server closes it.
 type Handler interface {
-	ServeConn(ctx context.Context, c *Conn)
+	ServeConn(ctx context.Context, c engine.Conn)
+}
+
+// MessageReader reads one inbound message at a time.
+type MessageReader interface {
+	ReadMessage() ([]byte, error)
+}
+
+// Framing makes the message reader of one connection of a stream listener:
+// how its bytes split into messages (10-byte-header frames, lines, raw
+// reads). It reads through r, the connection's buffered reader, and may
+// use the limits in o.
+type Framing func(r *Reader, o *Options) MessageReader
+
+// Listener describes one listening socket: what it serves and how.
+type Listener struct {
+	Name    string      // labels the listener in logs: "frame", "line", ...
+	Addr    string      // host:port for Listen
+	TLS     *tls.Config // serve this listener over TLS (1.2 or newer); nil for plain TCP
+	Framing Framing     // how its streams split into messages
+	Handler Handler     // what runs each connection
 }
 
 // Server runs listeners and tracks their connections for shutdown.
@@ -98,20 +116,29 @@ func New(opts Options) *Server {
 // Options returns the effective limits.
 func (s *Server) Options() Options { return s.opts }
 
-// Listen starts accepting TCP connections on addr for handler h. name
-// labels the listener in logs ("frame", "line"). It returns the bound
+// Listen starts accepting TCP connections on l.Addr. It returns the bound
 // address (useful with port 0).
-func (s *Server) Listen(name, addr string, h Handler) (net.Addr, error) {
+func (s *Server) Listen(l Listener) (net.Addr, error) {
 	var lc net.ListenConfig
-	ln, err := lc.Listen(s.ctx, "tcp", addr)
+	ln, err := lc.Listen(s.ctx, "tcp", l.Addr)
 	if err != nil {
 		return nil, err
 	}
-	return s.Serve(name, ln, h)
+	return s.Serve(ln, l)
 }
 
-// Serve accepts connections from ln for handler h until Shutdown.
-func (s *Server) Serve(name string, ln net.Listener, h Handler) (net.Addr, error) {
+// listenerTLS returns a copy of cfg that allows TLS 1.2 or newer only.
+func listenerTLS(cfg *tls.Config) *tls.Config {
+	cfg = cfg.Clone()
+	cfg.MinVersion = max(cfg.MinVersion, tls.VersionTLS12)
+	return cfg
+}
+
+// Serve accepts connections from ln as l says until Shutdown.
+func (s *Server) Serve(ln net.Listener, l Listener) (net.Addr, error) {
+	if l.TLS != nil {
+		l.TLS = listenerTLS(l.TLS)
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -121,12 +148,13 @@ func (s *Server) Serve(name string, ln net.Listener, h Handler) (net.Addr, error
 	s.listeners = append(s.listeners, ln)
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.log.Info("listening", "protocol", name, "addr", ln.Addr().String())
-	go s.acceptLoop(name, ln, h)
+	s.log.Info("listening", "protocol", l.Name, "addr", ln.Addr().String(), "tls", l.TLS != nil)
+	go s.acceptLoop(ln, l)
 	return ln.Addr(), nil
 }
 
-func (s *Server) acceptLoop(name string, ln net.Listener, h Handler) {
+func (s *Server) acceptLoop(ln net.Listener, l Listener) {
+	name := l.Name
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
@@ -146,7 +174,7 @@ func (s *Server) acceptLoop(name string, ln net.Listener, h Handler) {
 			continue
 		}
 		backoff = 0
-		c := newConn(s.prepare(nc), s)
+		c := newConn(s.prepare(nc, l.TLS), s, l.Framing)
 		c.accepted = time.Now()
 		s.mu.Lock()
 		if s.closing {
@@ -167,7 +195,7 @@ func (s *Server) acceptLoop(name string, ln net.Listener, h Handler) {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(name, c, h, refusal)
+		go s.serveConn(name, c, l.Handler, refusal)
 	}
 }
 
@@ -177,14 +205,14 @@ func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error)
 	defer func() {
 		if p := recover(); p != nil {
 			c.Logger().Error("connection handler panicked", "protocol", name, "panic", p)
-			c.Close(ReasonProtocolViolation)
+			c.Close(engine.ReasonProtocolViolation)
 		}
 		c.wait() // the writer ends within the write deadline, or at once if closed
 		if c.finished() {
 			c.linger()
 		}
-		c.Close(ReasonClientClosed) // no-op if already closed with a reason
-		c.reader.Release()          // the handler and linger are done reading
+		c.Close(engine.ReasonClientClosed) // no-op if already closed with a reason
+		c.reader.Release()                 // the handler and linger are done reading
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.releaseLocked(c)
@@ -194,9 +222,10 @@ func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error)
 	if refusal != nil {
 		c.Logger().Warn("connection refused", "protocol", name, "why", refusal.Message)
 		if r, ok := h.(Refuser); ok {
+			_ = c.SetReadDeadline(c.RefuseDeadline())
 			r.Refuse(c, refusal)
 		}
-		c.Finish(ReasonServerFull)
+		c.Finish(engine.ReasonServerFull)
 		return
 	}
 	if !s.handshake(c) {
@@ -233,7 +262,7 @@ func (s *Server) StopAccepting() {
 		ln.Close()
 	}
 	for _, c := range handshaking {
-		c.Close(ReasonServerShutdown) // no session yet: nothing to flush
+		c.Close(engine.ReasonServerShutdown) // no session yet: nothing to flush
 	}
 }
 
@@ -252,7 +281,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	n := len(s.conns)
 	for c := range s.conns {
-		c.Close(ReasonServerShutdown)
+		c.Close(engine.ReasonServerShutdown)
 	}
 	s.mu.Unlock()
 	s.log.Warn("shutdown deadline passed; closed remaining connections", "count", n)

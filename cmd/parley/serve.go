@@ -14,6 +14,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/node"
 	"github.com/parleychat/parley/server"
 	"github.com/parleychat/parley/store/sqlite"
@@ -29,9 +30,9 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	o := &serveOptions{}
 	fs.StringVar(&cfg.FrameAddr, "frame-listen", "127.0.0.1:1234", "address of the framed protocol (tutorial and native clients); empty to disable")
 	fs.StringVar(&cfg.LineAddr, "line-listen", "127.0.0.1:1235", "address of the line protocol (nc, telnet); empty to disable")
-	fs.StringVar(&cfg.ServerName, "name", "parley", "server name shown to clients")
-	fs.StringVar(&cfg.Motd, "motd", "", "message of the day shown on connect")
-	fs.IntVar(&cfg.HistoryOnJoin, "history", chat.DefaultHistoryOnJoin, "messages replayed when joining a room (0 for none)")
+	fs.StringVar(&cfg.Hub.ServerName, "name", "parley", "server name shown to clients")
+	fs.StringVar(&cfg.Hub.Motd, "motd", "", "message of the day shown on connect")
+	fs.IntVar(&cfg.Hub.HistoryOnJoin, "history", chat.DefaultHistoryOnJoin, "messages replayed when joining a room (0 for none)")
 	fs.StringVar(&cfg.StoreKind, "store", node.StoreSQLite, "where history is kept: sqlite (durable, in -data-dir) or memory (forgotten on exit)")
 	fs.StringVar(&cfg.DataDir, "data-dir", node.DefaultDataDir, "directory of the sqlite store, created on first start")
 	fs.IntVar(&cfg.RetainMessages, "retain-messages", 0, "messages kept per room (0: sqlite keeps all, memory keeps 10000)")
@@ -39,7 +40,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.StringVar(&cfg.StoreSync, "sqlite-sync", "normal", "sqlite durability: normal (survives a killed server) or full (also power loss; slower)")
 	fs.IntVar(&o.announceLimit, "announce-limit", chat.DefaultAnnounceLimit, "rooms with more members than this do not announce joins, parts and quits to everyone (0: always announce)")
 	fs.BoolVar(&cfg.TutorialHistory, "tutorial-history", false, "replay history to tutorial-protocol clients too")
-	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", chat.DefaultMaxMessageBytes, "longest message text in bytes")
+	fs.IntVar(&cfg.Hub.MaxMessageBytes, "max-message-bytes", chat.DefaultMaxMessageBytes, "longest message text in bytes")
 	fs.IntVar(&cfg.Server.MaxFrameBytes, "max-frame-bytes", 64*1024, "largest frame payload in bytes")
 	fs.IntVar(&cfg.Server.MaxLineBytes, "max-line-bytes", 8*1024, "longest line on the line protocol in bytes")
 	fs.IntVar(&cfg.Server.MaxQueueBytes, "max-queue-bytes", 4<<20, "outbound bytes queued per client before it is dropped as a slow consumer")
@@ -49,15 +50,15 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.IntVar(&cfg.Server.MaxConns, "max-clients", 0, fmt.Sprintf("most connections at once in total; more are refused with a 'server full' error (0: the process's descriptor limit less %d, here %d; -1: no limit)", server.FDReserve, server.DefaultMaxConns()))
 	fs.IntVar(&cfg.Server.MaxConnsPerIP, "max-clients-per-ip", server.DefaultMaxConnsPerIP, "most connections at once from one IP address (-1: no limit); loopback is exempt unless -limit-loopback")
 	fs.BoolVar(&cfg.Server.LimitLoopback, "limit-loopback", false, "apply -max-clients-per-ip to loopback (127.0.0.1, ::1) connections too")
-	fs.Float64Var(&cfg.RateLimit.Rate, "msg-rate", 100, "messages (and commands) per second one client may send, sustained; faster clients are slowed down, not dropped (0: no limit)")
-	fs.IntVar(&cfg.RateLimit.Burst, "msg-burst", 1000, "messages one client may send at once before -msg-rate applies")
-	fs.DurationVar(&cfg.RateLimit.FloodAfter, "flood-after", 10*time.Second, "a client kept over -msg-rate this long without a pause is disconnected as a flooder")
+	fs.Float64Var(&cfg.Hub.RateLimit.Rate, "msg-rate", 100, "messages (and commands) per second one client may send, sustained; faster clients are slowed down, not dropped (0: no limit)")
+	fs.IntVar(&cfg.Hub.RateLimit.Burst, "msg-burst", 1000, "messages one client may send at once before -msg-rate applies")
+	fs.DurationVar(&cfg.Hub.RateLimit.FloodAfter, "flood-after", 10*time.Second, "a client kept over -msg-rate this long without a pause is disconnected as a flooder")
 	fs.DurationVar(&cfg.Server.KeepAlive, "tcp-keepalive", server.DefaultKeepAlive, "TCP keepalive idle time on every connection (negative disables)")
-	fs.DurationVar(&cfg.Server.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "a native client silent this long is sent a ping (negative disables)")
-	fs.DurationVar(&cfg.Server.PingTimeout, "ping-timeout", server.DefaultPingTimeout, "a pinged native client that sends nothing within this is disconnected")
+	fs.DurationVar(&cfg.Session.IdleTimeout, "idle-timeout", engine.DefaultIdleTimeout, "a native client silent this long is sent a ping (negative disables)")
+	fs.DurationVar(&cfg.Session.PingTimeout, "ping-timeout", engine.DefaultPingTimeout, "a pinged native client that sends nothing within this is disconnected")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate file: serve every front-end over TLS 1.2+ (needs -tls-key)")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key file of -tls-cert")
-	fs.StringVar(&cfg.Password, "password", "", "server password every client must give (prefer PARLEY_PASSWORD: arguments are visible to other local users)")
+	fs.StringVar(&cfg.Hub.Password, "password", "", "server password every client must give (prefer PARLEY_PASSWORD: arguments are visible to other local users)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -111,17 +112,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if cfg.HistoryOnJoin == 0 {
-		cfg.HistoryOnJoin = -1 // the flag's 0 means none; the hub's 0 means its default
+	if cfg.Hub.HistoryOnJoin == 0 {
+		cfg.Hub.HistoryOnJoin = -1 // the flag's 0 means none; the hub's 0 means its default
 	}
 	log, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
 	}
 	cfg.Logger = log
-	cfg.AnnounceLimit = o.announceLimit
+	cfg.Hub.AnnounceLimit = o.announceLimit
 	if o.announceLimit <= 0 {
-		cfg.AnnounceLimit = -1 // the flag's 0 means always announce
+		cfg.Hub.AnnounceLimit = -1 // the flag's 0 means always announce
 	}
 	stopProfiling, err := prof.start(stdout, log)
 	defer stopProfiling()
@@ -135,7 +136,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if cfg.Server.TLS != nil || cfg.TLSCertFile != "" {
+	if cfg.TLS != nil || cfg.TLSCertFile != "" {
 		fmt.Fprintln(stdout, "parley: TLS on every port")
 	}
 	if a := n.Addr("frame"); a != nil {

@@ -30,7 +30,7 @@ func readToEOF(t *testing.T, l *testkit.Line) string {
 }
 
 func TestLinePassword(t *testing.T) {
-	n := testkit.StartNode(t, node.Config{Password: "open sesame"})
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Password: "open sesame"}})
 	for _, tt := range []struct{ pw, want string }{
 		{"guess", "! wrong password; goodbye"},
 		{"", "! this server needs a password; goodbye"},
@@ -52,7 +52,7 @@ func TestLinePassword(t *testing.T) {
 }
 
 func TestLineHandshakeDeadline(t *testing.T) {
-	n := testkit.StartNode(t, node.Config{Password: "pw", Server: server.Options{HandshakeTimeout: 200 * time.Millisecond}})
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Password: "pw"}, Server: server.Options{HandshakeTimeout: 200 * time.Millisecond}})
 	for _, tt := range []struct{ name, send, want string }{
 		{"silent at the password", "", "no password within the handshake deadline"},
 		{"half a line", "p", "no password within the handshake deadline"},
@@ -72,8 +72,8 @@ func TestLineHandshakeDeadline(t *testing.T) {
 
 func TestLineFlood(t *testing.T) {
 	clock := testkit.NewClock()
-	n := testkit.StartNode(t, node.Config{Now: clock.Now, Sleep: clock.Sleep,
-		RateLimit: chat.RateLimit{Rate: 1, Burst: 3, FloodAfter: 10 * time.Second}})
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Now: clock.Now, Sleep: clock.Sleep,
+		RateLimit: chat.RateLimit{Rate: 1, Burst: 3, FloodAfter: 10 * time.Second}}})
 	alice := testkit.DialLine(t, n.Addr("line"), "alice")
 	flood := testkit.DialLine(t, n.Addr("line"), "flood")
 	alice.Expect("flood joined")

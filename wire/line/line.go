@@ -6,28 +6,16 @@ package line
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/server"
 	"github.com/parleychat/parley/wire/render"
 )
-
-// maxNameAttempts is how many names a client may try before it is dropped.
-const maxNameAttempts = 5
-
-// Handler serves the line protocol.
-type Handler struct {
-	Hub *chat.Hub
-	// Location is the time zone of timestamps; default time.Local.
-	Location *time.Location
-}
-
-var _ server.Handler = (*Handler)(nil)
 
 // ErrLineTooLong is returned by Reader.ReadLine for a line over the limit;
 // the rest of that line has been discarded and reading may go on.
@@ -136,113 +124,118 @@ func stripTelnet(b []byte) []byte {
 	return out
 }
 
-// ServeConn runs one line connection until it ends.
-func (h *Handler) ServeConn(ctx context.Context, c *server.Conn) {
-	limits := c.Limits()
-	lr := NewReader(c.Reader(), limits.MaxLineBytes)
-	loc := h.Location
+// Framing splits a stream into lines, for a server listener. A line over
+// MaxLineBytes is skipped and refused (the connection goes on).
+func Framing(r *server.Reader, o *server.Options) server.MessageReader {
+	return &lineFramer{lr: NewReader(r, o.MaxLineBytes), max: o.MaxLineBytes}
+}
+
+type lineFramer struct {
+	lr  *Reader
+	max int
+}
+
+func (f *lineFramer) ReadMessage() ([]byte, error) {
+	text, err := f.lr.ReadLine()
+	if errors.Is(err, ErrLineTooLong) {
+		return nil, &engine.BadInput{Err: chat.Errorf(chat.CodeTooLong, "line too long; the limit is %d bytes", f.max)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []byte(text), nil
+}
+
+// Protocol is the line protocol.
+type Protocol struct {
+	// Location is the time zone of timestamps; default time.Local.
+	Location *time.Location
+}
+
+var _ engine.Protocol = (*Protocol)(nil)
+
+// Name returns "line".
+func (p *Protocol) Name() string { return "line" }
+
+// NewClient starts one connection.
+func (p *Protocol) NewClient(env engine.Env) engine.Client {
+	loc := p.Location
 	if loc == nil {
 		loc = time.Local
 	}
-	_ = c.SetReadDeadline(c.HandshakeDeadline())
-	prompt := "What is your name? "
-	if h.Hub.NeedsPassword() {
-		prompt = "Password: "
-	}
-	if c.WriteNow([]byte("Welcome to "+h.Hub.Config().ServerName+". Type /help once you are in.\r\n"+prompt)) != nil {
-		c.Close(server.ReasonWriteError)
-		return
-	}
-	if h.Hub.NeedsPassword() && !h.password(c, lr) {
-		return
-	}
-	enc := &encoder{loc: loc}
-	var s *chat.Session
-	for attempt := 1; s == nil; attempt++ {
-		name, err := lr.ReadLine()
-		if errors.Is(err, ErrLineTooLong) {
-			err = nil
-			name = strings.Repeat("x", chat.MaxNameRunes+1)
-		}
-		if err != nil {
-			if c.Fail(err) == server.ReasonIdle {
-				_ = c.WriteNow([]byte("\r\n! no name within the handshake deadline; goodbye\r\n"))
-				c.Finish(server.ReasonHandshakeTimeout)
-			}
-			return
-		}
-		name = strings.TrimSpace(name)
-		s, err = h.Hub.Register(c, name, chat.ClientInfo{Protocol: "line", Remote: c.RemoteAddr().String()})
-		if err != nil {
-			msg := "! " + chat.ErrorMessage(err)
-			if attempt >= maxNameAttempts || chat.ErrorCode(err) == chat.CodeShutdown {
-				_ = c.WriteNow([]byte(msg + "; goodbye\r\n"))
-				c.Finish(server.ReasonHandshakeFailed)
-				return
-			}
-			_ = c.WriteNow([]byte(msg + "\r\nWhat is your name? "))
-		}
-	}
-	enc.session = s
-	c.SetEncoder(enc)
-	if err := s.Begin(chat.JoinOptions{}); err != nil {
-		c.Deliver(chat.ErrorEvent(err, ""))
-		c.Finish(server.ReasonHandshakeFailed)
-		return
-	}
-	_ = c.SetReadDeadline(time.Time{})
-	for {
-		text, err := lr.ReadLine()
-		if errors.Is(err, ErrLineTooLong) {
-			c.Deliver(chat.ErrorEvent(chat.Errorf(chat.CodeTooLong, "line too long; the limit is %d bytes", limits.MaxLineBytes), ""))
-			continue
-		}
-		if err != nil {
-			s.Leave(c.Fail(err).String())
-			return
-		}
-		if strings.TrimSpace(text) == "" {
-			continue
-		}
-		if !server.Throttle(c, s, "") {
-			return
-		}
-		if err := s.Exec(text, ""); err != nil {
-			c.Deliver(chat.ErrorEvent(err, ""))
-		}
-		if s.Closed() {
-			return
-		}
-	}
+	return &Client{env: env, loc: loc, needPassword: env.Hub.NeedsPassword()}
 }
 
-// password reads and checks the server password (the prompt is written),
-// then asks for the name. On failure it has told the client and finished
-// the connection, and returns false.
-func (h *Handler) password(c *server.Conn, lr *Reader) bool {
-	pw, err := lr.ReadLine()
-	if errors.Is(err, ErrLineTooLong) {
-		pw, err = "", nil
-	}
-	if err != nil {
-		if c.Fail(err) == server.ReasonIdle {
-			_ = c.WriteNow([]byte("\r\n! no password within the handshake deadline; goodbye\r\n"))
-			c.Finish(server.ReasonHandshakeTimeout)
-		}
-		return false
-	}
-	if err := h.Hub.CheckPassword(strings.TrimRight(pw, " \t")); err != nil {
-		c.Logger().Warn("wrong server password", "protocol", "line")
-		_ = c.WriteNow([]byte("! " + chat.ErrorMessage(err) + "; goodbye\r\n"))
-		c.Finish(server.ReasonAuthFailed)
-		return false
-	}
-	return c.WriteNow([]byte("What is your name? ")) == nil
+// Client is one line connection's protocol state: a password prompt when
+// the server has a password, then a name prompt, repeated until a name is
+// accepted.
+type Client struct {
+	env          engine.Env
+	loc          *time.Location
+	needPassword bool   // the password prompt is still open
+	password     string // the password given, carried into the login
 }
 
-// Refuse tells a connection over the limits why it is refused, in one line.
-func (h *Handler) Refuse(c *server.Conn, why *chat.Error) {
-	_ = c.WriteNow([]byte("! " + why.Message + "; goodbye\r\n"))
+var _ engine.Client = (*Client)(nil)
+
+const (
+	namePrompt     = "What is your name? "
+	passwordPrompt = "Password: "
+)
+
+// Greeting welcomes the user and asks for the password or the name.
+func (c *Client) Greeting() []byte {
+	prompt := namePrompt
+	if c.needPassword {
+		prompt = passwordPrompt
+	}
+	return []byte("Welcome to " + c.env.Hub.Config().ServerName + ". Type /help once you are in.\r\n" + prompt)
+}
+
+// Handshake takes the password line, then name lines.
+func (c *Client) Handshake(msg []byte) (*engine.Login, error) {
+	if c.needPassword {
+		pw := strings.TrimRight(string(msg), " \t")
+		if err := c.env.Hub.CheckPassword(pw); err != nil {
+			return nil, err
+		}
+		c.needPassword, c.password = false, pw
+		c.env.Send([]byte(namePrompt))
+		return nil, nil
+	}
+	return &engine.Login{Name: strings.TrimSpace(string(msg)), Password: c.password}, nil
+}
+
+// HandshakeError says what went wrong and prompts again, or says goodbye.
+func (c *Client) HandshakeError(err error, final bool) []byte {
+	msg := "! " + chat.ErrorMessage(err)
+	if engine.IsHandshakeTimeout(err) {
+		what := "name"
+		if c.needPassword {
+			what = "password"
+		}
+		msg = "\r\n! no " + what + " within the handshake deadline"
+	}
+	if final {
+		return []byte(msg + "; goodbye\r\n")
+	}
+	prompt := namePrompt
+	if c.needPassword {
+		prompt = passwordPrompt
+	}
+	return []byte(msg + "\r\n" + prompt)
+}
+
+// Encoder returns the session's renderer.
+func (c *Client) Encoder(s *chat.Session) engine.Encoder { return &encoder{loc: c.loc, session: s} }
+
+// Parse takes one line: a /command or a message; a blank line does nothing.
+func (c *Client) Parse(_ *chat.Session, msg []byte) (chat.Request, error) {
+	text := string(msg)
+	if strings.TrimSpace(text) == "" {
+		return chat.Request{}, nil
+	}
+	return chat.ParseLine(text, "")
 }
 
 var (
@@ -296,7 +289,7 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 			return []byte("-- more history of " + ev.Room + " is stored than shown\r\n")
 		}
 		return nil
-	case chat.KindPong:
+	case chat.KindPong, chat.KindPing:
 		return nil
 	case chat.KindError:
 		return []byte("! " + ev.Err.Message + "\r\n")

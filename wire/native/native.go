@@ -14,6 +14,51 @@ import (
 // Version is the newest native protocol version this package speaks.
 const Version = chat.ProtocolVersion
 
+// Event types (the "type" of what the server sends). Message events (say,
+// me, dm) carry ids; the rest describe changes and replies.
+const (
+	TypeSay        = "say"
+	TypeMe         = "me"
+	TypeDM         = "dm"
+	TypeJoin       = "join"
+	TypePart       = "part"
+	TypeNick       = "nick"
+	TypeTopic      = "topic"
+	TypeNotice     = "notice"
+	TypeMembers    = "members"
+	TypeRooms      = "rooms"
+	TypeError      = "error"
+	TypeWelcome    = "welcome"
+	TypePong       = "pong"
+	TypeBye        = "bye"
+	TypeHistoryEnd = "history_end"
+	TypePing       = "ping"
+)
+
+// Request types that are not event types.
+const (
+	TypeHello   = "hello"   // the first request: name, version, password, resume
+	TypeWho     = "who"     // asks for a members event
+	TypeHistory = "history" // asks for a page of stored messages
+	TypeCommand = "command" // a line of user input, run through the command table
+	TypeQuit    = "quit"    // leave the chat
+)
+
+// More is the Text of a history_end that ends a replay or page cut short
+// at its limit: a history request pages on.
+const More = chat.HistoryMore
+
+// HistoryGone is the Text of a history_end when messages after the resume
+// point were deleted by retention.
+const HistoryGone = string(chat.CodeHistoryGone)
+
+// requestTypes are the typed requests of a session (a hello or a command
+// aside): each is run by the command of the same name in chat's table.
+var requestTypes = map[string]bool{
+	TypeSay: true, TypeMe: true, TypeDM: true, TypeJoin: true, TypePart: true, TypeNick: true,
+	TypeTopic: true, TypeWho: true, TypeRooms: true, TypeHistory: true, TypePing: true, TypePong: true, TypeQuit: true,
+}
+
 // Request is what a client sends. Which fields matter depends on Type; see
 // docs/protocol.md.
 type Request struct {
@@ -112,6 +157,41 @@ func FromChat(ev *chat.Event, withRef bool) Event {
 		out.MaxMessageBytes, out.Motd = w.MaxMessageBytes, w.Motd
 	}
 	return out
+}
+
+// IsMessage reports whether the event is a stored chat message (say, me, dm).
+func (e *Event) IsMessage() bool { return e.Type == TypeSay || e.Type == TypeMe || e.Type == TypeDM }
+
+// kinds maps event types back to the hub's kinds.
+var kinds = func() map[string]chat.Kind {
+	m := map[string]chat.Kind{}
+	for k := chat.KindSay; k.String() != "unknown"; k++ {
+		m[k.String()] = k
+	}
+	return m
+}()
+
+// ToChat converts a wire event back to the hub's event type (the inverse
+// of FromChat), for the renderers of wire/render on the client side. An
+// unknown type has Kind 0.
+func ToChat(ev *Event) *chat.Event {
+	ce := &chat.Event{
+		Message: chat.Message{ID: ev.ID, Kind: kinds[ev.Type], Room: ev.Room, From: ev.From, To: ev.To, Text: ev.Text},
+		Name:    ev.Name, OldName: ev.Old, Reason: ev.Reason, Members: ev.Members, History: ev.History, Ref: ev.Ref,
+	}
+	if ev.TS != nil {
+		ce.Time = *ev.TS
+	}
+	for _, r := range ev.Rooms {
+		ce.Rooms = append(ce.Rooms, chat.RoomInfo{Name: r.Name, Topic: r.Topic, Members: r.Members})
+	}
+	if ev.Type == TypeError {
+		ce.Err = &chat.Error{Code: chat.Code(ev.Code), Message: ev.Message}
+	}
+	if ev.Type == TypeWelcome {
+		ce.Welcome = &chat.Welcome{Server: ev.Server, Version: ev.Version, Name: ev.Name, MaxMessageBytes: ev.MaxMessageBytes, Motd: ev.Motd}
+	}
+	return ce
 }
 
 // Marshal encodes an event as JSON.

@@ -1,4 +1,4 @@
-package frame_test
+package framed_test
 
 import (
 	"fmt"

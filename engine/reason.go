@@ -1,4 +1,4 @@
-package server
+package engine
 
 // CloseReason says why a connection ended. Every disconnect has exactly one,
 // used in logs, in the part message others see, and in tests.

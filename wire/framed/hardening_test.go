@@ -1,4 +1,4 @@
-package frame_test
+package framed_test
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/client"
+	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/node"
 	"github.com/parleychat/parley/server"
@@ -91,7 +92,7 @@ func TestShortPayloadThenClose(t *testing.T) {
 // TestTutorialPassword: the tutorial client gives "name:password" as its
 // username.
 func TestTutorialPassword(t *testing.T) {
-	n := testkit.StartNode(t, node.Config{Password: "open sesame"})
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Password: "open sesame"}})
 	for _, tt := range []struct{ name, first, want string }{
 		{"missing", "alice", "needs a password"},
 		{"wrong", "alice:guess", "wrong password"},
@@ -113,7 +114,7 @@ func TestTutorialPassword(t *testing.T) {
 
 // TestNativePassword: the hello's password field; a wrong one is final.
 func TestNativePassword(t *testing.T) {
-	n := testkit.StartNode(t, node.Config{Password: "open sesame"})
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Password: "open sesame"}})
 	for _, pw := range []string{"", "guess"} {
 		c := testkit.Dial(t, n.Addr("frame"))
 		nc := nativeOn(t, c)
@@ -136,7 +137,7 @@ func TestNativePassword(t *testing.T) {
 func TestTutorialFlood(t *testing.T) {
 	clock := testkit.NewClock()
 	limit := chat.RateLimit{Rate: 1, Burst: 5, FloodAfter: 10 * time.Second}
-	n := testkit.StartNode(t, node.Config{Now: clock.Now, Sleep: clock.Sleep, RateLimit: limit})
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Now: clock.Now, Sleep: clock.Sleep, RateLimit: limit}})
 	cs := joined(t, n, "alice", "bob", "flood")
 	alice, bob, flood := cs[0], cs[1], cs[2]
 	go func() {
@@ -185,7 +186,7 @@ func TestTutorialFlood(t *testing.T) {
 func TestNativeFlood(t *testing.T) {
 	clock := testkit.NewClock()
 	limit := chat.RateLimit{Rate: 1, Burst: 3, FloodAfter: 5 * time.Second}
-	n := testkit.StartNode(t, node.Config{Now: clock.Now, Sleep: clock.Sleep, RateLimit: limit})
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Now: clock.Now, Sleep: clock.Sleep, RateLimit: limit}})
 	bob := welcomed(t, n, "bob")
 	flood := welcomed(t, n, "flood")
 	bob.Expect("flood joins", func(ev native.Event) bool { return ev.Type == "join" && ev.Name == "flood" })
@@ -245,7 +246,7 @@ func TestNativeFlood(t *testing.T) {
 // stays, one that does not is closed as idle. (Tutorial and line clients
 // have no idle deadline: the watching tutorial client stays.)
 func TestNativeIdlePing(t *testing.T) {
-	n := testkit.StartNode(t, node.Config{Server: server.Options{IdleTimeout: 50 * time.Millisecond, PingTimeout: 100 * time.Millisecond}})
+	n := testkit.StartNode(t, node.Config{Session: engine.Options{IdleTimeout: 50 * time.Millisecond, PingTimeout: 100 * time.Millisecond}})
 	watch := joined(t, n, "watch")[0]
 
 	alive := welcomed(t, n, "alive")

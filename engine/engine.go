@@ -1,0 +1,400 @@
+// Package engine is the session engine: it runs every client connection,
+// whatever its protocol and transport, through one life cycle.
+//
+//	greeting → handshake (read messages until the client says who it is:
+//	name, password, what to resume) → login (password check, the name
+//	registered with the hub, the encoder attached, the lobby joined) →
+//	requests (read, rate-limit, parse, run through the command table) →
+//	close with a typed reason, leaving every room on every exit path.
+//
+// The engine owns the handshake deadline, the server password, name retry,
+// the rate limit, idle pings, close reasons and leaving. A front-end (a
+// package under wire/) supplies only a Protocol: how to greet, how to read
+// a login out of the handshake, how to parse one inbound message into a
+// chat.Request and how to render an event into bytes. The transport (TCP
+// stream or WebSocket) is behind the Conn interface, implemented by
+// package server.
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+)
+
+// Encoder renders one event for one connection. It returns nil for events
+// the connection does not show (for example its own messages on a protocol
+// without echo). It runs on the connection's writer goroutine only, so it
+// may keep state. Encoders should use chat.Event.Encoded so that an event
+// shared by many recipients is encoded once per format.
+type Encoder interface {
+	Encode(ev *chat.Event) []byte
+}
+
+// EncoderFunc adapts a function to Encoder.
+type EncoderFunc func(ev *chat.Event) []byte
+
+// Encode calls f(ev).
+func (f EncoderFunc) Encode(ev *chat.Event) []byte { return f(ev) }
+
+// Conn is a message-oriented client connection as the engine uses it: TCP
+// streams (framed, line, raw text, IRC) and WebSockets look the same here.
+// Writes never block: Deliver and Send queue, in order, and a writer drains
+// the queue. server.Conn implements it.
+type Conn interface {
+	chat.Sink // Deliver queues an event, rendered by the encoder when written
+
+	// ReadMessage returns the next inbound message: a frame's payload, a
+	// line, a WebSocket message. A message the framing refuses is a
+	// *BadInput; other errors end the connection.
+	ReadMessage() ([]byte, error)
+	// Send queues bytes to write as they are, in order with events.
+	Send(b []byte)
+	// SetEncoder attaches the encoder of delivered events.
+	SetEncoder(enc Encoder)
+	// SetReadDeadline bounds the reads that follow (zero: no bound); a
+	// read past it fails with an error matching os.ErrDeadlineExceeded.
+	SetReadDeadline(t time.Time) error
+	// HandshakeDeadline is when a client must have logged in.
+	HandshakeDeadline() time.Time
+	// Finish writes what is queued, then closes; the first reason wins.
+	Finish(reason CloseReason)
+	// Fail records why reading stopped (unless a reason is set) and
+	// returns the connection's final reason.
+	Fail(err error) CloseReason
+	// RemoteAddr is the peer's address.
+	RemoteAddr() net.Addr
+	// Logger names the connection in logs.
+	Logger() *slog.Logger
+}
+
+// BadInput is an inbound message the framing refused: too long, or not
+// parseable. Err is told to the client; a Fatal one means the stream can
+// no longer be followed, and the connection closes as a protocol violation.
+type BadInput struct {
+	Err   *chat.Error
+	Fatal bool
+}
+
+// Error returns the client-facing message.
+func (e *BadInput) Error() string { return e.Err.Error() }
+
+// Unwrap returns the domain error.
+func (e *BadInput) Unwrap() error { return e.Err }
+
+// Protocol is a front-end: what the engine needs to know about one wire
+// protocol.
+type Protocol interface {
+	// Name labels the protocol in logs ("line", "framed", ...).
+	Name() string
+	// NewClient starts the protocol state of one connection.
+	NewClient(env Env) Client
+}
+
+// Env is what a protocol's client may use during its handshake.
+type Env struct {
+	Hub  *chat.Hub
+	Send func(b []byte) // queue bytes to the client (prompts, handshake replies)
+}
+
+// Client is one connection's protocol state. The engine calls its methods
+// from the connection's reader goroutine only; the Encoder it returns runs
+// on the writer goroutine.
+type Client interface {
+	// Greeting returns the bytes sent on connect, before anything is read
+	// (nil: the client speaks first).
+	Greeting() []byte
+	// Handshake handles one message before the client has a session. It
+	// returns a Login once the client has said who it is, nil to read on,
+	// or an error to tell the client (see HandshakeError).
+	Handshake(msg []byte) (*Login, error)
+	// HandshakeError renders an error for a client without a session.
+	// final says the connection closes after it; otherwise the client may
+	// try again, and the rendering may prompt for it.
+	HandshakeError(err error, final bool) []byte
+	// Encoder returns the renderer of the session's events; it is attached
+	// before the first event is delivered.
+	Encoder(s *chat.Session) Encoder
+	// Parse turns one inbound message of a session into a request. A
+	// request with no Command does nothing (a blank line); an error is
+	// told to the client, with the request's Ref.
+	Parse(s *chat.Session, msg []byte) (chat.Request, error)
+}
+
+// Login is what a client said about itself in its handshake.
+type Login struct {
+	Name     string
+	Password string // the server password given (checked by the engine)
+	Ref      string // correlation token of the handshake, echoed on its errors
+	// Protocol names the dialect in logs and the member list when it is
+	// more precise than the Protocol's name ("tutorial", "native").
+	Protocol string
+	// History is the default replay on join for this client (see
+	// chat.ClientInfo.History): negative for a protocol that cannot tell
+	// history from live messages.
+	History int
+	// Resume is the last lobby message id the client saw, 0 for none.
+	Resume uint64
+	// Rooms are joined after the lobby, each resumed after its id.
+	Rooms []RoomResume
+	// Pings says the client answers server pings, so an idle one is
+	// pinged and, if silent, disconnected.
+	Pings bool
+	// OneShot says the client cannot try another name: a refused login
+	// ends the connection.
+	OneShot bool
+}
+
+// RoomResume is one room a login joins, resumed after After (0: the usual
+// replay).
+type RoomResume struct {
+	Room  string
+	After uint64
+}
+
+// Options are the engine's timing and retry policies. Zero fields take the
+// defaults.
+type Options struct {
+	IdleTimeout      time.Duration // a pinging client silent this long is pinged; default 2 min, negative disables
+	PingTimeout      time.Duration // a pinged client must send something within this; default 30 s
+	MaxLoginAttempts int           // names or hellos a client may try; default 5
+}
+
+// Defaults of Options.
+const (
+	DefaultIdleTimeout      = 2 * time.Minute
+	DefaultPingTimeout      = 30 * time.Second
+	DefaultMaxLoginAttempts = 5
+)
+
+func (o *Options) setDefaults() {
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = DefaultPingTimeout
+	}
+	if o.MaxLoginAttempts <= 0 {
+		o.MaxLoginAttempts = DefaultMaxLoginAttempts
+	}
+}
+
+// Handler runs connections of one protocol against a hub. It is what a
+// server listener hands each accepted connection to.
+type Handler struct {
+	Hub      *chat.Hub
+	Protocol Protocol
+	Options  Options
+}
+
+// NewHandler returns a handler with the options' defaults filled in.
+func NewHandler(hub *chat.Hub, p Protocol, opt Options) *Handler {
+	opt.setDefaults()
+	return &Handler{Hub: hub, Protocol: p, Options: opt}
+}
+
+// handshakeTimeout is the handshake error of a client that did not log in
+// before the deadline; IsHandshakeTimeout tells it apart.
+type handshakeTimeout struct{ err *chat.Error }
+
+func (e handshakeTimeout) Error() string { return e.err.Error() }
+func (e handshakeTimeout) Unwrap() error { return e.err }
+
+// IsHandshakeTimeout reports whether a handshake error is the deadline
+// passing, so a protocol can word it for the step its client was at.
+func IsHandshakeTimeout(err error) bool {
+	_, ok := err.(handshakeTimeout)
+	return ok
+}
+
+// errHandled means the failure has been told and the connection finished.
+var errHandled = errors.New("engine: handled")
+
+// ServeConn runs one connection until it ends. The server closes the
+// connection after it returns.
+func (h *Handler) ServeConn(ctx context.Context, c Conn) {
+	cl := h.Protocol.NewClient(Env{Hub: h.Hub, Send: c.Send})
+	_ = c.SetReadDeadline(c.HandshakeDeadline())
+	if g := cl.Greeting(); len(g) > 0 {
+		c.Send(g)
+	}
+	s, l := h.handshake(ctx, c, cl)
+	if s == nil {
+		return
+	}
+	h.serve(c, cl, s, l)
+}
+
+// Refuse tells a connection over the server's limits why it is refused, in
+// its own protocol: a client that speaks first has its first message read
+// (within the read deadline the server set) so that the answer is in its
+// dialect.
+func (h *Handler) Refuse(c Conn, why *chat.Error) {
+	cl := h.Protocol.NewClient(Env{Hub: h.Hub, Send: func([]byte) {}})
+	if len(cl.Greeting()) == 0 {
+		if msg, err := c.ReadMessage(); err == nil {
+			_, _ = cl.Handshake(msg)
+		}
+	}
+	c.Send(cl.HandshakeError(why, true))
+}
+
+// handshake reads until the client has a session, and returns it with its
+// login; nil if the connection is done (told why and finished).
+func (h *Handler) handshake(ctx context.Context, c Conn, cl Client) (*chat.Session, *Login) {
+	attempts := 0
+	for {
+		msg, err := c.ReadMessage()
+		var l *Login
+		if err == nil {
+			l, err = cl.Handshake(msg)
+			if err == nil && l == nil {
+				continue // the client has more to say
+			}
+		} else if err = h.handshakeReadFailed(c, err); err == nil {
+			return nil, nil
+		}
+		if err == nil {
+			var s *chat.Session
+			if s, err = h.login(c, cl, l); err == nil {
+				return s, l
+			}
+			if errors.Is(err, errHandled) {
+				return nil, nil
+			}
+		}
+		attempts++
+		final, reason := h.finalError(err, attempts, l)
+		if chat.ErrorCode(err) == chat.CodeAuth {
+			c.Logger().Warn("wrong server password", "protocol", h.Protocol.Name())
+		}
+		c.Send(cl.HandshakeError(err, final))
+		if final {
+			c.Finish(reason)
+			return nil, nil
+		}
+		if ctx.Err() != nil {
+			c.Finish(ReasonServerShutdown)
+			return nil, nil
+		}
+	}
+}
+
+// ErrHandshakeTimeout is the handshake error of a client that has not
+// logged in by the deadline (IsHandshakeTimeout matches it).
+var ErrHandshakeTimeout error = handshakeTimeout{&chat.Error{Code: chat.CodeProtocol, Message: "no name within the handshake deadline; closing the connection"}}
+
+// handshakeReadFailed handles a read error before login. It returns the
+// error to tell the client (the handshake goes on unless it is final), or
+// nil when the connection is done.
+func (h *Handler) handshakeReadFailed(c Conn, err error) error {
+	var bad *BadInput
+	switch {
+	case errors.As(err, &bad):
+		return bad
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ErrHandshakeTimeout
+	}
+	c.Fail(err)
+	return nil
+}
+
+// finalError says whether a handshake error ends the connection, and with
+// what reason.
+func (h *Handler) finalError(err error, attempts int, l *Login) (bool, CloseReason) {
+	var bad *BadInput
+	switch {
+	case errors.As(err, &bad):
+		if bad.Fatal {
+			return true, ReasonProtocolViolation
+		}
+	case IsHandshakeTimeout(err):
+		return true, ReasonHandshakeTimeout
+	}
+	switch chat.ErrorCode(err) {
+	case chat.CodeAuth:
+		return true, ReasonAuthFailed
+	case chat.CodeShutdown:
+		return true, ReasonServerShutdown
+	case chat.CodeBadVersion:
+		return true, ReasonHandshakeFailed
+	}
+	if attempts >= h.Options.MaxLoginAttempts || (l != nil && l.OneShot) {
+		return true, ReasonHandshakeFailed
+	}
+	return false, ReasonNone
+}
+
+// login checks the password, registers the session, attaches the encoder
+// and joins the rooms. On an error before the session exists the caller
+// tells the client; after it, login has (and returns errHandled).
+func (h *Handler) login(c Conn, cl Client, l *Login) (*chat.Session, error) {
+	if err := h.Hub.CheckPassword(l.Password); err != nil {
+		return nil, err
+	}
+	proto := l.Protocol
+	if proto == "" {
+		proto = h.Protocol.Name()
+	}
+	s, err := h.Hub.Register(c, l.Name, chat.ClientInfo{Protocol: proto, Remote: c.RemoteAddr().String(), History: l.History})
+	if err != nil {
+		return nil, err
+	}
+	c.SetEncoder(cl.Encoder(s))
+	_ = c.SetReadDeadline(time.Time{})
+	if err := s.Begin(chat.JoinOptions{After: l.Resume}); err != nil {
+		c.Deliver(chat.ErrorEvent(err, l.Ref))
+		c.Finish(ReasonHandshakeFailed)
+		return nil, errHandled
+	}
+	for _, r := range l.Rooms {
+		if err := s.Join(r.Room, chat.JoinOptions{After: r.After}); err != nil {
+			s.Send(chat.ErrorEvent(err, l.Ref))
+		}
+	}
+	return s, nil
+}
+
+// serve is the request loop of a session.
+func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
+	var idle *idleCheck
+	if l.Pings && h.Options.IdleTimeout > 0 {
+		idle = startIdleCheck(c, s, h.Options.IdleTimeout, h.Options.PingTimeout)
+		defer idle.stop()
+	}
+	for {
+		msg, err := c.ReadMessage()
+		if err != nil {
+			var bad *BadInput
+			if errors.As(err, &bad) {
+				s.Send(chat.ErrorEvent(bad.Err, ""))
+				if !bad.Fatal {
+					continue
+				}
+				c.Logger().Warn("protocol violation", "err", bad.Err)
+				c.Finish(ReasonProtocolViolation)
+			}
+			s.Leave(c.Fail(err).String())
+			return
+		}
+		idle.touch()
+		req, err := cl.Parse(s, msg)
+		if !throttle(c, s, req.Ref) {
+			return
+		}
+		if err == nil && req.Command != "" {
+			err = s.Do(req)
+		}
+		if err != nil {
+			s.Send(chat.ErrorEvent(err, req.Ref))
+		}
+		if s.Closed() {
+			return
+		}
+	}
+}
