@@ -94,7 +94,7 @@ type Event struct {
 	Ref     string     // client's correlation token; only meaningful to Session
 	History bool       // a replayed message, not a live one
 
-	route *pending                // local recipients, set when published on this node
+	route *pending                 // local recipients, set when published on this node
 	enc   atomic.Pointer[encoding] // encodings made so far, newest first
 }
 

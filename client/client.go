@@ -124,11 +124,6 @@ type Event struct {
 	Attempt int           // StateDisconnected, StateReconnecting: attempt number, from 1
 }
 
-// IsMessage reports whether the event is a stored chat message (say, me, dm).
-func (e *Event) IsMessage() bool {
-	return e.Type == "say" || e.Type == "me" || e.Type == "dm"
-}
-
 // ServerError is an error event the server answered a hello with.
 type ServerError struct {
 	Code    string
@@ -289,7 +284,7 @@ const historyRefPrefix = "h"
 // While disconnected it returns ErrNotConnected and sends nothing.
 func (c *Client) Send(req native.Request) (string, error) {
 	if req.Ref == "" {
-		if req.Type == "history" {
+		if req.Type == native.TypeHistory {
 			req.Ref = historyRefPrefix + strconv.FormatUint(c.refs.Add(1), 10)
 		} else {
 			req.Ref = c.NewRef()
@@ -321,43 +316,43 @@ func str(s string) *string { return &s }
 
 // Say sends a message to a room.
 func (c *Client) Say(room, text string) (string, error) {
-	return c.Send(native.Request{Type: "say", Room: room, Text: str(text)})
+	return c.Send(native.Request{Type: native.TypeSay, Room: room, Text: str(text)})
 }
 
 // Me sends an action to a room.
 func (c *Client) Me(room, text string) (string, error) {
-	return c.Send(native.Request{Type: "me", Room: room, Text: str(text)})
+	return c.Send(native.Request{Type: native.TypeMe, Room: room, Text: str(text)})
 }
 
 // DM sends a direct message.
 func (c *Client) DM(to, text string) (string, error) {
-	return c.Send(native.Request{Type: "dm", To: to, Text: str(text)})
+	return c.Send(native.Request{Type: native.TypeDM, To: to, Text: str(text)})
 }
 
 // Join joins a room.
 func (c *Client) Join(room string) (string, error) {
-	return c.Send(native.Request{Type: "join", Room: room})
+	return c.Send(native.Request{Type: native.TypeJoin, Room: room})
 }
 
 // Part leaves a room.
 func (c *Client) Part(room, reason string) (string, error) {
-	return c.Send(native.Request{Type: "part", Room: room, Reason: reason})
+	return c.Send(native.Request{Type: native.TypePart, Room: room, Reason: reason})
 }
 
 // Command runs a /command line through the server's command table.
 func (c *Client) Command(line string) (string, error) {
-	return c.Send(native.Request{Type: "command", Text: str(line)})
+	return c.Send(native.Request{Type: native.TypeCommand, Text: str(line)})
 }
 
 // Ping asks the server for a pong.
-func (c *Client) Ping() (string, error) { return c.Send(native.Request{Type: "ping"}) }
+func (c *Client) Ping() (string, error) { return c.Send(native.Request{Type: native.TypePing}) }
 
 // Quit tells the server the user is leaving and stops reconnecting. The
 // Events channel closes once the server has said goodbye and hung up (or
 // right away if no connection is up); call Close to wait for that.
 func (c *Client) Quit(reason string) error {
 	c.quitting.Store(true)
-	_, err := c.Send(native.Request{Type: "quit", Reason: reason})
+	_, err := c.Send(native.Request{Type: native.TypeQuit, Reason: reason})
 	if err != nil {
 		c.wmu.Lock()
 		if c.conn != nil {
@@ -415,7 +410,7 @@ func (c *Client) setConn(cn *conn, welcome native.Event) bool {
 func (c *Client) hello() native.Request {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	req := native.Request{Type: "hello", Name: c.name, Version: native.Version, Client: c.cfg.Client, Password: c.cfg.Password}
+	req := native.Request{Type: native.TypeHello, Name: c.name, Version: native.Version, Client: c.cfg.Client, Password: c.cfg.Password}
 	for r := range c.joined {
 		if r == chat.DefaultRoom {
 			continue
@@ -474,7 +469,7 @@ func (c *Client) connect(ctx context.Context) (*conn, native.Event, error) {
 			return nil, native.Event{}, &DialError{Addr: c.cfg.Addr, Err: fmt.Errorf("handshake: %w (is this a parley server?)", err)}
 		}
 		switch ev.Type {
-		case "welcome":
+		case native.TypeWelcome:
 			if !stop() {
 				nc.Close()
 				return nil, native.Event{}, &DialError{Addr: c.cfg.Addr, Err: ctx.Err()}
@@ -486,7 +481,7 @@ func (c *Client) connect(ctx context.Context) (*conn, native.Event, error) {
 			cn := &conn{nc: nc, fr: fr, dead: make(chan struct{})}
 			cn.lastRecv.Store(time.Now().UnixNano())
 			return cn, ev, nil
-		case "error":
+		case native.TypeError:
 			nc.Close()
 			if !c.cfg.Raw {
 				SanitizeEvent(&ev)
@@ -624,8 +619,8 @@ func (c *Client) serve(cn *conn) error {
 		if err != nil {
 			return err
 		}
-		if ev.Type == "ping" { // an idle check by the server: answer, show nothing
-			_, _ = c.Send(native.Request{Type: "pong", Ref: ev.Ref})
+		if ev.Type == native.TypePing { // an idle check by the server: answer, show nothing
+			_, _ = c.Send(native.Request{Type: native.TypePong, Ref: ev.Ref})
 			continue
 		}
 		if !c.accept(&ev) {
@@ -637,7 +632,7 @@ func (c *Client) serve(cn *conn) error {
 		if !c.emit(Event{Event: ev}) {
 			return ErrClosed
 		}
-		if ev.Type == "bye" && ev.Reason == chat.ByeGoodbye {
+		if ev.Type == native.TypeBye && ev.Reason == chat.ByeGoodbye {
 			c.quitting.Store(true)
 		}
 	}
@@ -647,12 +642,12 @@ func (c *Client) serve(cn *conn) error {
 // event should be delivered (false for a duplicate).
 func (c *Client) accept(ev *native.Event) bool {
 	switch ev.Type {
-	case "say", "me", "dm":
+	case native.TypeSay, native.TypeMe, native.TypeDM:
 		if ev.ID == 0 {
 			return true
 		}
 		key := ev.Room
-		if ev.Type == "dm" {
+		if ev.Type == native.TypeDM {
 			key = ""
 		}
 		c.mu.Lock()
@@ -670,17 +665,17 @@ func (c *Client) accept(ev *native.Event) bool {
 			// history (a restart without persistence) and counts anew.
 			c.lastSeen[key] = ev.ID
 		}
-	case "join", "part":
+	case native.TypeJoin, native.TypePart:
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if chat.NameKey(ev.Name) == chat.NameKey(c.name) {
-			if ev.Type == "join" {
+			if ev.Type == native.TypeJoin {
 				c.joined[ev.Room] = true
 			} else {
 				delete(c.joined, ev.Room)
 			}
 		}
-	case "nick":
+	case native.TypeNick:
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if chat.NameKey(ev.Old) == chat.NameKey(c.name) {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,14 +17,19 @@ type idleCheck struct {
 	s           *chat.Session
 	idle, grace time.Duration
 	last        atomic.Int64 // unix nanos of the last message read
-	t           *time.Timer
-	pingedAt    int64 // when the ping went out, 0 if none is pending; timer goroutine only
+
+	mu       sync.Mutex // guards the fields below
+	t        *time.Timer
+	pingedAt int64 // when the ping went out, 0 if none is pending
+	stopped  bool
 }
 
 func startIdleCheck(c Conn, s *chat.Session, idle, grace time.Duration) *idleCheck {
 	ic := &idleCheck{c: c, s: s, idle: idle, grace: grace}
 	ic.last.Store(time.Now().UnixNano())
+	ic.mu.Lock()
 	ic.t = time.AfterFunc(idle, ic.fire)
+	ic.mu.Unlock()
 	return ic
 }
 
@@ -34,10 +40,20 @@ func (ic *idleCheck) touch() {
 	}
 }
 
-func (ic *idleCheck) stop() { ic.t.Stop() }
+func (ic *idleCheck) stop() {
+	ic.mu.Lock()
+	ic.stopped = true
+	ic.t.Stop()
+	ic.mu.Unlock()
+}
 
-// fire runs on the timer's goroutine; a timer's runs never overlap.
+// fire runs on the timer's goroutine.
 func (ic *idleCheck) fire() {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if ic.stopped {
+		return
+	}
 	now := time.Now().UnixNano()
 	last := ic.last.Load()
 	if ic.pingedAt != 0 && last < ic.pingedAt {

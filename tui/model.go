@@ -426,9 +426,9 @@ func (m *Model) run(line string) (tea.Cmd, bool) {
 	name, rest, isCmd := chat.ParseCommand(line)
 	if !isCmd {
 		if w.dm {
-			return nil, m.send(native.Request{Type: "dm", To: w.name[1:], Text: strp(rest)})
+			return nil, m.send(native.Request{Type: native.TypeDM, To: w.name[1:], Text: strp(rest)})
 		}
-		return nil, m.send(native.Request{Type: "say", Room: w.name, Text: strp(rest)})
+		return nil, m.send(native.Request{Type: native.TypeSay, Room: w.name, Text: strp(rest)})
 	}
 	args := strings.Fields(rest)
 	arg := func(i int) string {
@@ -462,7 +462,7 @@ func (m *Model) run(line string) (tea.Cmd, bool) {
 			m.closeWindow(m.active)
 			return nil, true
 		}
-		return nil, m.send(native.Request{Type: "part", Room: w.name})
+		return nil, m.send(native.Request{Type: native.TypePart, Room: w.name})
 	case "quit":
 		m.quitting = true
 		_ = m.s.Quit(strings.TrimSpace(rest))
@@ -479,7 +479,7 @@ func (m *Model) run(line string) (tea.Cmd, bool) {
 			}
 			m.wantJoin[key] = true
 		}
-		return nil, m.send(native.Request{Type: "join", Room: room})
+		return nil, m.send(native.Request{Type: native.TypeJoin, Room: room})
 	case "part":
 		room := w.name
 		reason := strings.TrimSpace(rest)
@@ -490,15 +490,15 @@ func (m *Model) run(line string) (tea.Cmd, bool) {
 			m.closeWindow(m.active)
 			return nil, true
 		}
-		return nil, m.send(native.Request{Type: "part", Room: room, Reason: reason})
+		return nil, m.send(native.Request{Type: native.TypePart, Room: room, Reason: reason})
 	case "me":
 		if rest == "" {
 			break
 		}
 		if w.dm {
-			return nil, m.send(native.Request{Type: "dm", To: w.name[1:], Text: strp("* " + m.me + " " + rest)})
+			return nil, m.send(native.Request{Type: native.TypeDM, To: w.name[1:], Text: strp("* " + m.me + " " + rest)})
 		}
-		return nil, m.send(native.Request{Type: "me", Room: w.name, Text: strp(rest)})
+		return nil, m.send(native.Request{Type: native.TypeMe, Room: w.name, Text: strp(rest)})
 	case "msg":
 		if len(args) < 2 {
 			break
@@ -506,13 +506,13 @@ func (m *Model) run(line string) (tea.Cmd, bool) {
 		to := args[0]
 		text := strings.TrimLeft(strings.TrimPrefix(rest, to), " \t")
 		m.switchTo(m.openDM(to))
-		return nil, m.send(native.Request{Type: "dm", To: to, Text: strp(text)})
+		return nil, m.send(native.Request{Type: native.TypeDM, To: to, Text: strp(text)})
 	case "topic":
 		if w.dm {
 			m.errorLine(w, "a conversation has no topic")
 			return nil, true
 		}
-		req := native.Request{Type: "topic", Room: w.name}
+		req := native.Request{Type: native.TypeTopic, Room: w.name}
 		if strings.TrimSpace(rest) != "" {
 			req.Text = strp(rest)
 		} else if w.topic != "" {
@@ -528,10 +528,10 @@ func (m *Model) run(line string) (tea.Cmd, bool) {
 			m.errorLine(w, "usage: /who ROOM")
 			return nil, true
 		}
-		return nil, m.send(native.Request{Type: "who", Room: room})
+		return nil, m.send(native.Request{Type: native.TypeWho, Room: room})
 	}
 	// everything else (and usage errors) goes through the server's table
-	return nil, m.send(native.Request{Type: "command", Text: strp(line)})
+	return nil, m.send(native.Request{Type: native.TypeCommand, Text: strp(line)})
 }
 
 // send sends req, showing an error in the current window if it fails.
@@ -686,7 +686,7 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 	switch ev.Type {
 	case client.TypeState:
 		return m.stateChange(ev)
-	case "welcome":
+	case native.TypeWelcome:
 		first := m.server == "" || m.me == ""
 		m.me, m.server = ev.Name, ev.Server
 		if first || len(m.cur().entries) == 0 {
@@ -695,16 +695,16 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 				m.system(m.windows[0], ev.Motd)
 			}
 		}
-	case "say", "me":
+	case native.TypeSay, native.TypeMe:
 		w := m.room(ev.Room)
 		e := entry{kind: kSay, ts: m.ts(ev), from: ev.From, text: ev.Text, history: ev.History, own: m.isMe(ev.From)}
-		if ev.Type == "me" {
+		if ev.Type == native.TypeMe {
 			e.kind = kMe
 		}
 		e.mention = !e.own && mentions(ev.Text, m.me)
 		m.add(w, e)
 		return m.notify(w, e)
-	case "dm":
+	case native.TypeDM:
 		peer := ev.From
 		if m.isMe(ev.From) {
 			peer = ev.To
@@ -714,7 +714,7 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 		e.mention = !e.own
 		m.add(w, e)
 		return m.notify(w, e)
-	case "join":
+	case native.TypeJoin:
 		existed := m.find(ev.Room) >= 0
 		w := m.room(ev.Room)
 		if m.isMe(ev.Name) {
@@ -722,7 +722,7 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 				delete(m.wantJoin, ev.Room)
 				m.switchTo(m.find(ev.Room))
 			}
-			if ref, err := m.s.Send(native.Request{Type: "who", Room: ev.Room}); err == nil {
+			if ref, err := m.s.Send(native.Request{Type: native.TypeWho, Room: ev.Room}); err == nil {
 				m.quietRefs[ref] = true
 			}
 			if !existed {
@@ -732,7 +732,7 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 		}
 		w.members = addName(w.members, ev.Name)
 		m.system(w, ev.Name+" joined "+ev.Room)
-	case "part":
+	case native.TypePart:
 		i := m.find(ev.Room)
 		if i < 0 {
 			return nil
@@ -749,13 +749,13 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 			return nil
 		}
 		w.members = removeName(w.members, ev.Name)
-		m.system(w, render.Notice(toChat(ev), false))
-	case "nick":
+		m.system(w, render.Notice(native.ToChat(&ev.Event), false))
+	case native.TypeNick:
 		own := m.isMe(ev.Old)
 		if own {
 			m.me = ev.Name
 		}
-		text := render.Notice(toChat(ev), own)
+		text := render.Notice(native.ToChat(&ev.Event), own)
 		shown := false
 		for _, w := range m.windows {
 			if hasName(w.members, ev.Old) {
@@ -770,7 +770,7 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 		if own && !shown {
 			m.system(m.cur(), text)
 		}
-	case "topic":
+	case native.TypeTopic:
 		w := m.room(ev.Room)
 		w.topic = ev.Text
 		if ev.Text == "" {
@@ -780,13 +780,13 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 		} else {
 			m.system(w, "topic: "+ev.Text)
 		}
-	case "notice":
+	case native.TypeNotice:
 		w := m.cur()
 		if i := m.find(ev.Room); i >= 0 && ev.Room != "" {
 			w = m.windows[i]
 		}
 		m.system(w, ev.Text)
-	case "members":
+	case native.TypeMembers:
 		if i := m.find(ev.Room); i >= 0 {
 			m.windows[i].members = sortNames(ev.Members)
 		}
@@ -794,16 +794,16 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 			delete(m.quietRefs, ev.Ref)
 			return nil
 		}
-		m.system(m.cur(), render.Notice(toChat(ev), false))
-	case "rooms":
-		m.system(m.cur(), render.Notice(toChat(ev), false))
-	case "error":
+		m.system(m.cur(), render.Notice(native.ToChat(&ev.Event), false))
+	case native.TypeRooms:
+		m.system(m.cur(), render.Notice(native.ToChat(&ev.Event), false))
+	case native.TypeError:
 		if m.quietRefs[ev.Ref] {
 			delete(m.quietRefs, ev.Ref)
 			return nil
 		}
 		m.errorLine(m.cur(), ev.Message)
-	case "history_end":
+	case native.TypeHistoryEnd:
 		i := m.find(ev.Room)
 		if i < 0 {
 			return nil
@@ -813,12 +813,12 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 			m.add(w, entry{kind: kDivider, text: "end of history"})
 		}
 		switch ev.Text {
-		case string(chat.CodeHistoryGone):
+		case native.HistoryGone:
 			m.errorLine(w, "older messages of "+ev.Room+" are no longer kept: some were missed while you were away")
-		case "more":
+		case native.More:
 			m.system(w, "more history of "+ev.Room+" is stored than shown")
 		}
-	case "bye":
+	case native.TypeBye:
 		if ev.Reason == chat.ByeGoodbye {
 			m.quitting = true
 			return tea.Quit
@@ -871,19 +871,6 @@ func (m *Model) stateChange(ev *client.Event) tea.Cmd {
 		m.quitting = true
 	}
 	return nil
-}
-
-func toChat(ev *client.Event) *chat.Event {
-	ce := &chat.Event{Message: chat.Message{Room: ev.Room, From: ev.From, Text: ev.Text}, Name: ev.Name, OldName: ev.Old, Reason: ev.Reason, Members: ev.Members}
-	for k := chat.KindSay; k <= chat.KindHistoryEnd; k++ {
-		if k.String() == ev.Type {
-			ce.Kind = k
-		}
-	}
-	for _, r := range ev.Rooms {
-		ce.Rooms = append(ce.Rooms, chat.RoomInfo{Name: r.Name, Topic: r.Topic, Members: r.Members})
-	}
-	return ce
 }
 
 func hasName(list []string, n string) bool {

@@ -171,21 +171,21 @@ func (p *printer) event(ev *client.Event) {
 		p.line(s)
 	}
 	switch ev.Type {
-	case "welcome":
+	case native.TypeWelcome:
 		p.me = ev.Name
-	case "join":
+	case native.TypeJoin:
 		if p.own(ev.Name) {
 			p.current = ev.Room
 		}
-	case "part":
+	case native.TypePart:
 		if p.own(ev.Name) && ev.Room == p.current {
 			p.current = ""
 		}
-	case "nick":
+	case native.TypeNick:
 		if p.own(ev.Old) {
 			p.me = ev.Name
 		}
-	case "notice":
+	case native.TypeNotice:
 		if strings.HasPrefix(ev.Text, "you are in "+ev.Room+";") {
 			p.current = ev.Room // joined again: it is current now
 		}
@@ -211,7 +211,7 @@ func Format(ev *client.Event, me, current string, loc *time.Location, addr strin
 	text := client.SanitizeLine(ev.Text)
 	from := client.SanitizeLine(ev.From)
 	switch ev.Type {
-	case "say", "me":
+	case native.TypeSay, native.TypeMe:
 		if own && !ev.History {
 			return ""
 		}
@@ -219,34 +219,34 @@ func Format(ev *client.Event, me, current string, loc *time.Location, addr strin
 		if ev.Room != current && !ev.History {
 			room = "#" + client.SanitizeLine(ev.Room) + " "
 		}
-		if ev.Type == "me" {
+		if ev.Type == native.TypeMe {
 			return hist + room + stamp + "* " + from + " " + text
 		}
 		return hist + room + stamp + "<" + from + "> " + text
-	case "dm":
+	case native.TypeDM:
 		if own && chat.NameKey(ev.To) != chat.NameKey(me) {
 			return hist + stamp + "-> *" + client.SanitizeLine(ev.To) + "* " + text
 		}
 		return hist + stamp + "*" + from + "* " + text
-	case "welcome":
+	case native.TypeWelcome:
 		s := "-- welcome, " + client.SanitizeLine(ev.Name) + "! connected to " + client.SanitizeLine(ev.Server) + " at " + addr + "; /help lists the commands"
 		if ev.Motd != "" {
 			s += "\n-- " + client.SanitizeLine(ev.Motd)
 		}
 		return s
-	case "history_end":
+	case native.TypeHistoryEnd:
 		switch ev.Text {
-		case string(chat.CodeHistoryGone):
+		case native.HistoryGone:
 			return "-- older messages of " + client.SanitizeLine(ev.Room) + " are no longer kept; some were missed"
-		case "more":
+		case native.More:
 			return "-- more history of " + client.SanitizeLine(ev.Room) + " is stored than shown"
 		}
 		return ""
-	case "pong":
+	case native.TypePong:
 		return ""
-	case "error":
+	case native.TypeError:
 		return "! " + client.SanitizeLine(ev.Message)
-	case "bye":
+	case native.TypeBye:
 		if ev.Reason == chat.ByeGoodbye {
 			return "-- goodbye"
 		}
@@ -264,12 +264,12 @@ func Format(ev *client.Event, me, current string, loc *time.Location, addr strin
 		}
 		return ""
 	}
-	ce := ToChat(&ev.Event)
+	ce := native.ToChat(&ev.Event)
 	var mine bool
 	switch ev.Type {
-	case "join", "part":
+	case native.TypeJoin, native.TypePart:
 		mine = chat.NameKey(ev.Name) == chat.NameKey(me)
-	case "nick":
+	case native.TypeNick:
 		mine = chat.NameKey(ev.Old) == chat.NameKey(me)
 	}
 	s := render.Notice(ce, mine)
@@ -277,29 +277,4 @@ func Format(ev *client.Event, me, current string, loc *time.Location, addr strin
 		return ""
 	}
 	return "-- " + client.SanitizeLine(s)
-}
-
-// ToChat converts a wire event to the hub's event type, for the shared
-// renderers of wire/render.
-func ToChat(ev *native.Event) *chat.Event {
-	ce := &chat.Event{
-		Message: chat.Message{ID: ev.ID, Room: ev.Room, From: ev.From, To: ev.To, Text: ev.Text},
-		Name:    ev.Name, OldName: ev.Old, Reason: ev.Reason, Members: ev.Members, History: ev.History,
-	}
-	if ev.TS != nil {
-		ce.Time = *ev.TS
-	}
-	for k := chat.KindSay; k <= chat.KindHistoryEnd; k++ {
-		if k.String() == ev.Type {
-			ce.Kind = k
-			break
-		}
-	}
-	for _, r := range ev.Rooms {
-		ce.Rooms = append(ce.Rooms, chat.RoomInfo{Name: r.Name, Topic: r.Topic, Members: r.Members})
-	}
-	if ev.Type == "error" {
-		ce.Err = &chat.Error{Code: chat.Code(ev.Code), Message: ev.Message}
-	}
-	return ce
 }

@@ -28,7 +28,9 @@ var _ engine.Protocol = (*Protocol)(nil)
 func (p *Protocol) Name() string { return "tutorial" }
 
 // NewClient starts one connection.
-func (p *Protocol) NewClient(env engine.Env) engine.Client { return &Client{hub: env.Hub, history: p.History} }
+func (p *Protocol) NewClient(env engine.Env) engine.Client {
+	return &Client{hub: env.Hub, history: p.History}
+}
 
 // Client is one tutorial connection's protocol state.
 type Client struct {
