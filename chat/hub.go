@@ -21,8 +21,9 @@ const (
 	DefaultAnnounceLimit   = 1000
 	DefaultCommitTimeout   = 500 * time.Millisecond
 	DefaultMaxHeldBytes    = 4 << 20
-	defaultCommitQueue     = 8192
+	DefaultCommitQueue     = 8192
 	maxCommitBatch         = 1024
+	fanoutBatches          = 4 // committed batches that may wait for fan-out
 	// DefaultRoom is the room every session starts in.
 	DefaultRoom = "lobby"
 	// ProtocolVersion is the native protocol version this hub speaks.
@@ -60,6 +61,9 @@ type Config struct {
 	// history replay runs outside the room lock; default 4 MiB. Messages
 	// past it are fetched again from the store afterwards, so none is lost.
 	MaxHeldBytes int
+	// CommitQueue is how many accepted messages may wait for the Log;
+	// default 8192.
+	CommitQueue int
 }
 
 // Hub is the chat core: it owns rooms and sessions, hands messages to the
@@ -96,7 +100,9 @@ type Hub struct {
 	stallMu     sync.Mutex
 	stalledAt   time.Time // when a full queue was first seen; zero when not stalled
 
-	committed chan struct{} // closed when the committer has drained
+	fanoutQ   chan []*Event // committed batches, in order, for the fan-out goroutine
+	spare     chan []*Event // emptied batch slices going back to the committer
+	committed chan struct{} // closed when the committer and the fan-out have drained
 }
 
 // pending is one entry of the commit queue: a message, or a name fence.
@@ -161,6 +167,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.MaxHeldBytes <= 0 {
 		cfg.MaxHeldBytes = DefaultMaxHeldBytes
 	}
+	if cfg.CommitQueue <= 0 {
+		cfg.CommitQueue = DefaultCommitQueue
+	}
 	last, err := cfg.Log.LastID(context.Background())
 	if err != nil {
 		return nil, err
@@ -176,7 +185,9 @@ func New(cfg Config) (*Hub, error) {
 		sessions:  make(map[uint64]*Session),
 		names:     make(map[string]*Session),
 		rooms:     make(map[string]*Room),
-		commitQ:   make(chan pending, defaultCommitQueue),
+		commitQ:   make(chan pending, cfg.CommitQueue),
+		fanoutQ:   make(chan []*Event, fanoutBatches),
+		spare:     make(chan []*Event, fanoutBatches+1),
 		committed: make(chan struct{}),
 	}
 	h.lastCommitted.Store(last)
@@ -186,6 +197,7 @@ func New(cfg Config) (*Hub, error) {
 	h.broker.Subscribe(h.deliver)
 	h.rooms[DefaultRoom] = newRoom(DefaultRoom, last)
 	go h.commitLoop()
+	go h.fanoutLoop()
 	return h, nil
 }
 
@@ -454,11 +466,13 @@ func (h *Hub) noteProgress() {
 	h.stalledAt = time.Time{}
 }
 
-// commitLoop is the single committer: it takes every queued message, hands
-// them to the Log in batches (group commit: one Append gives a batch its
-// ids and stores it) and then to the broker, in order.
+// commitLoop is the single committer: it takes every queued message and
+// hands them to the Log in batches (group commit: one Append gives a batch
+// its ids and stores it), then passes each committed batch, in order, to
+// the fan-out goroutine, so that delivering one batch overlaps storing the
+// next.
 func (h *Hub) commitLoop() {
-	defer close(h.committed)
+	defer close(h.fanoutQ)
 	batch := make([]pending, 0, maxCommitBatch)
 	msgs := make([]Message, 0, maxCommitBatch)
 	for p := range h.commitQ {
@@ -490,6 +504,12 @@ func (h *Hub) commitLoop() {
 		if err != nil {
 			h.log.Error("store append failed; messages refused", "count", len(msgs), "err", err)
 		}
+		var out []*Event
+		select {
+		case out = <-h.spare:
+		default:
+			out = make([]*Event, 0, len(batch))
+		}
 		i := 0
 		for _, q := range batch {
 			if q.name != nil {
@@ -505,11 +525,31 @@ func (h *Hub) commitLoop() {
 			q.ev.ID = msgs[i].ID
 			i++
 			h.lastCommitted.Store(q.ev.ID)
-			h.broker.Publish(q.ev)
+			out = append(out, q.ev)
 		}
 		clear(batch)
 		h.placeLateNames()
 		h.noteProgress()
+		if len(out) > 0 {
+			h.fanoutQ <- out
+		}
+	}
+}
+
+// fanoutLoop hands committed messages to the broker, in id order.
+func (h *Hub) fanoutLoop() {
+	defer close(h.committed)
+	for evs := range h.fanoutQ {
+		for _, ev := range evs {
+			h.broker.Publish(ev)
+		}
+		clear(evs)
+		if cap(evs) <= maxCommitBatch {
+			select {
+			case h.spare <- evs[:0]:
+			default:
+			}
+		}
 	}
 }
 
