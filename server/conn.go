@@ -129,8 +129,9 @@ func (c *Conn) enqueue(it item, size int) {
 		return
 	}
 	if c.queued+size > c.server.opts.MaxQueueBytes && len(c.queue) > 0 {
+		queued, events := c.queued, len(c.queue)
 		c.mu.Unlock()
-		c.Logger().Warn("disconnecting slow consumer", "queued_bytes", c.queued, "queued_events", len(c.queue))
+		c.Logger().Warn("disconnecting slow consumer", "queued_bytes", queued, "queued_events", events)
 		c.Close(engine.ReasonSlowConsumer)
 		return
 	}
