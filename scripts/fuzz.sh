@@ -17,6 +17,7 @@ targets=(
 	"./wire/line FuzzReadLine"
 	"./wire/native FuzzDecodeRequest"
 	"./wire/native FuzzDecodeEvent"
+	"./wire/native FuzzProtocol"
 	"./chat FuzzParseCommand"
 	"./chat FuzzExec"
 	"./chat FuzzCleanText"

@@ -1,9 +1,11 @@
 package framed_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/node"
 	"github.com/parleychat/parley/wire/native"
@@ -199,4 +201,55 @@ func TestNativeMixedWithTutorial(t *testing.T) {
 	}
 	nat.Send(native.Request{Type: "say", Text: text("from native")})
 	tut.Expect("nat", "from native")
+}
+
+// TestNativeReplies: the replies of typed requests and of /commands are the
+// same events (one command table), stamped by the hub's clock; a join with
+// "after" for a room the client is already in replays what is after it; a
+// full history page says "more".
+func TestNativeReplies(t *testing.T) {
+	clock := testkit.NewClock()
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Now: clock.Now}})
+	alice := welcomed(t, n, "alice")
+	alice.Send(native.Request{Type: "topic", Room: "lobby", Text: text("release friday")})
+	alice.ExpectType("topic")
+
+	alice.Send(native.Request{Type: "topic", Room: "lobby", Ref: "typed"})
+	typed := alice.Expect("typed reply", func(ev native.Event) bool { return ev.Ref == "typed" })
+	alice.Send(native.Request{Type: "command", Text: text("/topic"), Ref: "cmd"})
+	cmd := alice.Expect("command reply", func(ev native.Event) bool { return ev.Ref == "cmd" })
+	for _, ev := range []native.Event{typed, cmd} {
+		if ev.Type != "topic" || ev.Text != "release friday" || ev.From != "alice" || ev.TS == nil || !ev.TS.Equal(clock.Now()) {
+			t.Fatalf("topic reply %+v, want a topic event at %v", ev, clock.Now())
+		}
+	}
+
+	var ids []uint64
+	for i := range 3 {
+		alice.Send(native.Request{Type: "say", Text: text(fmt.Sprint("m", i)), Ref: fmt.Sprint("s", i)})
+		ids = append(ids, alice.Expect("echo", func(ev native.Event) bool { return ev.Type == "say" && ev.Ref == fmt.Sprint("s", i) }).ID)
+	}
+	alice.Send(native.Request{Type: "join", Room: "lobby", After: ids[0], Ref: "resume"})
+	var replayed []uint64
+	for {
+		ev := alice.Expect("replay", func(ev native.Event) bool { return ev.History })
+		if ev.Type == "history_end" {
+			break
+		}
+		replayed = append(replayed, ev.ID)
+	}
+	if fmt.Sprint(replayed) != fmt.Sprint(ids[1:]) {
+		t.Fatalf("join after %d in a joined room replayed %v, want %v", ids[0], replayed, ids[1:])
+	}
+
+	alice.Send(native.Request{Type: "history", Room: "lobby", Limit: 2, Ref: "page"})
+	end := alice.Expect("page end", func(ev native.Event) bool { return ev.Type == "history_end" && ev.Ref == "page" })
+	if end.Text != native.More {
+		t.Fatalf("a full page ended with %q, want %q", end.Text, native.More)
+	}
+	alice.Send(native.Request{Type: "history", Room: "lobby", Limit: 50, Ref: "all"})
+	end = alice.Expect("page end", func(ev native.Event) bool { return ev.Type == "history_end" && ev.Ref == "all" })
+	if end.Text != "" {
+		t.Fatalf("a short page ended with %q", end.Text)
+	}
 }

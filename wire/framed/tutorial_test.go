@@ -9,6 +9,7 @@ import (
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/node"
 	"github.com/parleychat/parley/wire/frame"
+	"github.com/parleychat/parley/wire/native"
 )
 
 // joined connects tutorial clients one by one and waits until each earlier
@@ -211,4 +212,30 @@ func TestTutorialEscapesStripped(t *testing.T) {
 	cs[1].Expect("alice", "]0;pwnedred [31mtext2Jevil")
 	cs[0].Send("bad \xff\xfe utf-8")
 	cs[1].Expect("alice", "bad \ufffd\ufffd utf-8")
+}
+
+// TestTutorialNoHistoryOnJoin: tutorial clients get no replay on any path
+// by which they join a room (their protocol cannot tell history from live
+// messages): not at connect, not on /join. With --tutorial-history they do.
+func TestTutorialNoHistoryOnJoin(t *testing.T) {
+	for _, replay := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tutorial-history=%v", replay), func(t *testing.T) {
+			n := testkit.StartNode(t, node.Config{TutorialHistory: replay})
+			nat := testkit.DialNative(t, n.Addr("frame"), "nat")
+			nat.ExpectType("welcome")
+			nat.Send(native.Request{Type: "join", Room: "dev"})
+			nat.Send(native.Request{Type: "say", Room: "dev", Text: text("old news"), Ref: "old"})
+			nat.Expect("echo", func(ev native.Event) bool { return ev.Ref == "old" && ev.Type == "say" })
+
+			tut := testkit.DialTutorial(t, n.Addr("frame"), "tut")
+			testkit.WaitMembers(t, n, "lobby", 2)
+			tut.Send("/join dev")
+			testkit.WaitMembers(t, n, "dev", 2)
+			nat.Send(native.Request{Type: "say", Room: "dev", Text: text("live news")})
+			if replay {
+				tut.Expect("nat", "old news")
+			}
+			tut.Expect("nat", "live news") // fails on any other pair: no old news
+		})
+	}
 }

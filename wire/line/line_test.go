@@ -92,6 +92,8 @@ func TestLineChat(t *testing.T) {
 	alice.Expect("-- you joined dev")
 	alice.Send("/topic all things dev")
 	alice.Expect("-- alice set the topic of dev: all things dev")
+	alice.Send("/topic")
+	alice.Expect("-- topic of dev: all things dev (set by alice)")
 	bob.Send("/rooms")
 	bob.Expect("-- #dev (1 members): all things dev")
 	bob.Send("still in lobby")

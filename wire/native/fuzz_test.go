@@ -2,10 +2,14 @@ package native
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
+	"github.com/parleychat/parley/store/memory"
 )
 
 // FuzzDecodeRequest: no payload panics the server's JSON decoder, and every
@@ -58,3 +62,53 @@ func FuzzDecodeEvent(f *testing.F) {
 		_ = Marshal(ev) // must not panic either
 	})
 }
+
+// FuzzProtocol: the native engine's handshake and request parser take any
+// payload without panicking, refuse with a client-safe domain error, and
+// every request they accept runs through the hub's command table without a
+// panic or an internal error.
+func FuzzProtocol(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"hello","name":"alice","version":1,"rooms":["dev","#x","../.."],"since":{"lobby":3,"dev":1}}`,
+		`{"type":"say","text":"hi","ref":"1"}`, `{"type":"topic","room":"lobby"}`, `{"type":"topic","text":""}`,
+		`{"type":"history","after":1,"before":9,"limit":-5}`, `{"type":"command","text":"/who lobby"}`,
+		`{"type":"join","room":"dev","after":5}`, `{"type":"part","reason":"\u001b[2Kbye"}`, `{"type":"hello"}`,
+		`{"type":"nick","name":"bob"}`, `{"type":"dm","to":"alice","text":"hey"}`, `{"type":"rooms"}`, `{"type":"j"}`,
+		`{"type":"quit","reason":"x"}`, `{"type":"ping","ref":"p"}`, `{"type":"pong"}`, `{"type":"who"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	hub, err := chat.New(chat.Config{Store: memory.New(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		f.Fatal(err)
+	}
+	p := NewProtocol(nil)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		c := p.NewClient(engine.Env{Hub: hub, Send: func([]byte) {}})
+		if _, err := c.Handshake(payload); err != nil && chat.ErrorCode(err) == chat.CodeInternal {
+			t.Fatalf("Handshake(%q) = %v", payload, err)
+		}
+		if len(c.HandshakeError(chat.Errorf(chat.CodeInvalid, "x"), false)) == 0 {
+			t.Fatal("empty handshake error")
+		}
+		s, err := hub.Register(discardSink{}, "fuzzer", chat.ClientInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Leave("done")
+		if err := s.Begin(chat.JoinOptions{History: -1}); err != nil {
+			t.Fatal(err)
+		}
+		req, err := c.Parse(s, payload)
+		if err == nil && req.Command != "" {
+			err = s.Do(req)
+		}
+		if err != nil && chat.ErrorCode(err) == chat.CodeInternal && err != chat.ErrClosed {
+			t.Fatalf("Parse/Do(%q) = %v", payload, err)
+		}
+	})
+}
+
+type discardSink struct{}
+
+func (discardSink) Deliver(*chat.Event) {}

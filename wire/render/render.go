@@ -30,6 +30,9 @@ func Notice(ev *chat.Event, own bool) string {
 		if ev.Text == "" {
 			return "no topic is set in " + ev.Room
 		}
+		if ev.Session == 0 { // the room's state (a reply, or on join), not a change
+			return "topic of " + ev.Room + ": " + ev.Text + " (set by " + ev.From + ")"
+		}
 		return ev.From + " set the topic of " + ev.Room + ": " + ev.Text
 	case chat.KindNotice:
 		return ev.Text
