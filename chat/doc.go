@@ -7,8 +7,11 @@
 // bytes; persistence and multi-node fan-out plug in through the Store and
 // Broker interfaces declared here.
 //
-// Lock order (outermost first): Hub.mu, Room.mu, Session.mu, then whatever a
-// Sink locks inside Deliver. Hub.seqMu is the innermost lock: it is held
-// only to assign ids and queue a message for commit (or read the last id),
-// and no other lock is taken while it is held.
+// Lock order (outermost first): Hub.mu, Room.mu, Session.mu, Session's
+// hold lock, then whatever a Sink locks inside Deliver. Hub.qmu is
+// read-held only to put a message on the commit queue and write-held only
+// to close it; no other lock is held while it is waited for (a name fence,
+// queued under Hub.mu, only tries it). No lock is held while the store is
+// called: history replays run outside the room lock with the joiner's
+// live events held (see docs/architecture.md).
 package chat

@@ -54,8 +54,11 @@ type Config struct {
 	// (Who) is always complete.
 	AnnounceLimit int
 	// CommitTimeout is how long a message may wait for room in a full
-	// commit queue (the store is behind or stalled) before its sender is
-	// told "unavailable"; default 500 ms. Nothing but the sender waits.
+	// commit queue while the pipeline makes no progress at all (the store
+	// is stalled) before its sender is told "unavailable"; default 500 ms.
+	// While messages are being stored and delivered, a sender of a full
+	// queue just waits its turn (backpressure). Nothing but the sender
+	// waits.
 	CommitTimeout time.Duration
 	// MaxHeldBytes bounds the live events held for a session while a
 	// history replay runs outside the room lock; default 4 MiB. Messages
@@ -92,6 +95,7 @@ type Hub struct {
 
 	lastCommitted atomic.Uint64 // id of the newest stored message
 	processed     atomic.Uint64 // queue entries the committer has taken
+	progress      atomic.Uint64 // counts batches taken and messages fanned out: the pipeline is moving
 
 	lateMu    sync.Mutex
 	lateNames []lateName // name fences that found the queue full
@@ -426,19 +430,25 @@ func (h *Hub) publish(p pending) error {
 		return nil
 	default:
 	}
-	h.noteFull()
 	t := time.NewTimer(h.cfg.CommitTimeout)
 	defer t.Stop()
-	select {
-	case h.commitQ <- p:
-		return nil
-	case <-t.C:
-		return errCommitFull
+	for {
+		moved := h.progress.Load()
+		select {
+		case h.commitQ <- p:
+			return nil
+		case <-t.C:
+		}
+		if h.progress.Load() == moved {
+			h.noteFull()
+			return errCommitFull
+		}
+		t.Reset(h.cfg.CommitTimeout)
 	}
 }
 
-// noteFull logs, once per episode, that the commit queue is full: the store
-// is stalled or far behind.
+// noteFull logs, once per episode, that the commit queue is full and
+// nothing has moved for CommitTimeout: the store is stalled.
 func (h *Hub) noteFull() {
 	h.stallMu.Lock()
 	defer h.stallMu.Unlock()
@@ -490,6 +500,7 @@ func (h *Hub) commitLoop() {
 			}
 		}
 		h.processed.Add(uint64(len(batch)))
+		h.progress.Add(1)
 		msgs = msgs[:0]
 		for _, q := range batch {
 			if q.ev != nil {
@@ -542,6 +553,7 @@ func (h *Hub) fanoutLoop() {
 	for evs := range h.fanoutQ {
 		for _, ev := range evs {
 			h.broker.Publish(ev)
+			h.progress.Add(1)
 		}
 		clear(evs)
 		if cap(evs) <= maxCommitBatch {

@@ -36,7 +36,7 @@ func (l RateLimit) withDefaults() RateLimit {
 
 // ErrFlooding is returned by Session.Admit when a client has kept sending
 // over the rate limit for too long. The front-end tells the client, ends
-// the session and closes the connection (server.ReasonRateLimited).
+// the session and closes the connection (engine.ReasonRateLimited).
 var ErrFlooding = &Error{Code: CodeRateLimited, Message: "flooding: over the message rate limit for too long; disconnecting"}
 
 // limiter is a session's token bucket. The zero value is ready: the bucket

@@ -34,8 +34,8 @@ type Conn struct {
 
 	mu          sync.Mutex
 	enc         engine.Encoder
-	queue       []item
-	spare       []item
+	queue       []*chat.Event // events, and raw bytes as events of no kind (see rawEvent)
+	spare       []*chat.Event
 	bufs        net.Buffers
 	queued      int // bytes estimated in queue
 	writing     bool
@@ -47,11 +47,19 @@ type Conn struct {
 	writerWG    sync.WaitGroup
 }
 
-// item is one queued write: an event for the encoder, or bytes as they are.
-type item struct {
-	ev  *chat.Event
-	raw []byte
+// rawFormat is the encoding slot of bytes queued by Send: they travel in
+// the queue as an event of no kind whose only encoding is those bytes, so
+// that the queue stays a slice of pointers (it is on the fan-out path).
+var rawFormat = chat.NewFormat()
+
+func rawEvent(b []byte) *chat.Event {
+	ev := &chat.Event{}
+	ev.Encoded(rawFormat, func(*chat.Event) []byte { return b })
+	return ev
 }
+
+// isRaw reports whether a queued event carries raw bytes.
+func isRaw(ev *chat.Event) bool { return ev.Kind == 0 }
 
 var _ engine.Conn = (*Conn)(nil)
 
@@ -112,17 +120,17 @@ func (c *Conn) SetEncoder(enc engine.Encoder) {
 
 // Deliver queues ev for writing. It never blocks. If the queue would pass
 // the byte bound the connection is closed as a slow consumer.
-func (c *Conn) Deliver(ev *chat.Event) { c.enqueue(item{ev: ev}, ev.Size()) }
+func (c *Conn) Deliver(ev *chat.Event) { c.enqueue(ev, ev.Size()) }
 
 // Send queues b to be written as it is, in order with delivered events
 // (handshake prompts and replies, which no encoder renders).
 func (c *Conn) Send(b []byte) {
 	if len(b) > 0 {
-		c.enqueue(item{raw: b}, len(b))
+		c.enqueue(rawEvent(b), len(b))
 	}
 }
 
-func (c *Conn) enqueue(it item, size int) {
+func (c *Conn) enqueue(ev *chat.Event, size int) {
 	c.mu.Lock()
 	if c.closed || c.finishing {
 		c.mu.Unlock()
@@ -135,7 +143,7 @@ func (c *Conn) enqueue(it item, size int) {
 		c.Close(engine.ReasonSlowConsumer)
 		return
 	}
-	c.queue = append(c.queue, it)
+	c.queue = append(c.queue, ev)
 	c.queued += size
 	c.startWriterLocked()
 	c.mu.Unlock()
@@ -144,7 +152,7 @@ func (c *Conn) enqueue(it item, size int) {
 // startWriterLocked starts the writer if there is something it can write:
 // raw bytes always, events once an encoder is attached. Caller holds c.mu.
 func (c *Conn) startWriterLocked() {
-	if c.writing || len(c.queue) == 0 || (c.enc == nil && c.queue[0].ev != nil) {
+	if c.writing || len(c.queue) == 0 || (c.enc == nil && !isRaw(c.queue[0])) {
 		return
 	}
 	c.writing = true
@@ -158,7 +166,7 @@ func (c *Conn) writeLoop() {
 	defer c.writerWG.Done()
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 || c.closed || (c.enc == nil && c.queue[0].ev != nil) {
+		if len(c.queue) == 0 || c.closed || (c.enc == nil && !isRaw(c.queue[0])) {
 			c.writing = false
 			c.releaseBuffersLocked()
 			finish := c.finishing && !c.closed
@@ -173,17 +181,14 @@ func (c *Conn) writeLoop() {
 		if enc == nil {
 			// No encoder yet: only the raw bytes before the first event.
 			n := 0
-			for n < len(batch) && batch[n].ev == nil {
+			for n < len(batch) && isRaw(batch[n]) {
 				n++
 			}
 			batch, c.queue = batch[:n], append(c.spare[:0], batch[n:]...)
 			c.spare = nil
 			c.queued = 0
-			for _, it := range c.queue {
-				c.queued += len(it.raw)
-				if it.ev != nil {
-					c.queued += it.ev.Size()
-				}
+			for _, ev := range c.queue {
+				c.queued += ev.Size()
 			}
 		} else {
 			c.queue, c.spare = c.spare[:0], nil
@@ -194,16 +199,16 @@ func (c *Conn) writeLoop() {
 		c.mu.Unlock()
 
 		var bye *chat.Event
-		for _, it := range batch {
-			if it.ev == nil {
-				bufs = append(bufs, it.raw)
+		for _, ev := range batch {
+			if isRaw(ev) {
+				bufs = append(bufs, ev.Encoded(rawFormat, nil))
 				continue
 			}
-			if b := enc.Encode(it.ev); len(b) > 0 {
+			if b := enc.Encode(ev); len(b) > 0 {
 				bufs = append(bufs, b)
 			}
-			if it.ev.Kind == chat.KindBye {
-				bye = it.ev
+			if ev.Kind == chat.KindBye {
+				bye = ev
 				break
 			}
 		}
