@@ -52,7 +52,9 @@ var textEncoder = engine.EncoderFunc(func(ev *chat.Event) []byte {
 	return []byte(ev.Kind.String() + " " + ev.Text + "\n")
 })
 
-func say(text string) *chat.Event { return &chat.Event{Message: chat.Message{Kind: chat.KindSay, Text: text}} }
+func say(text string) *chat.Event {
+	return &chat.Event{Message: chat.Message{Kind: chat.KindSay, Text: text}}
+}
 
 func readLines(t *testing.T, nc net.Conn, n int) []string {
 	t.Helper()
