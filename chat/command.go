@@ -108,12 +108,16 @@ func commandTable() []*Command {
 				if r.HasText {
 					return s.SetTopic(r.Room, r.Text)
 				}
-				key, topic, by, err := s.Topic(r.Room)
+				key, topic, by, at, err := s.Topic(r.Room)
 				if err != nil {
 					return err
 				}
-				// Session 0: the room's state, not a change someone made.
-				s.Send(&Event{Message: Message{Kind: KindTopic, Room: key, From: by, Text: topic, Time: s.hub.now()}, Ref: r.Ref})
+				if at.IsZero() {
+					at = s.hub.now()
+				}
+				// Session 0: the room's state (stamped when it was set), not a
+				// change someone made.
+				s.Send(&Event{Message: Message{Kind: KindTopic, Room: key, From: by, Text: topic, Time: at}, Ref: r.Ref})
 				return nil
 			}},
 		{Name: "history", Help: "a page of stored messages of a room, or of your direct messages", Hidden: true,

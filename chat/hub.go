@@ -200,6 +200,18 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.broker.Subscribe(h.deliver)
 	h.rooms[DefaultRoom] = newRoom(DefaultRoom, last)
+	topics, err := cfg.Store.Topics(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range topics {
+		r := h.rooms[t.Room]
+		if r == nil {
+			r = newRoom(t.Room, last)
+			h.rooms[t.Room] = r
+		}
+		r.topic, r.topicBy, r.topicAt = t.Text, t.By, t.At
+	}
 	go h.commitLoop()
 	go h.fanoutLoop()
 	return h, nil

@@ -1,6 +1,9 @@
 package chat
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Sink receives the events addressed to one session, in order.
 //
@@ -9,6 +12,14 @@ import "context"
 // front-end then calls Session.Leave.
 type Sink interface {
 	Deliver(ev *Event)
+}
+
+// Topic is a room's topic as stored: its text, who set it and when.
+type Topic struct {
+	Room string // room key
+	Text string
+	By   string
+	At   time.Time
 }
 
 // HistoryQuery selects stored messages of one room, or the direct messages of
@@ -45,6 +56,10 @@ type Store interface {
 	Log
 	// History returns the messages matching q, oldest first.
 	History(ctx context.Context, q HistoryQuery) ([]Message, error)
+	// SetTopic stores a room's topic, replacing the one before.
+	SetTopic(ctx context.Context, t Topic) error
+	// Topics returns every stored topic (rooms without one are left out).
+	Topics(ctx context.Context) ([]Topic, error)
 	// PrunedThrough returns the highest id of a message of room that
 	// retention has deleted (0 if none): every message with a larger id is
 	// still there. Resuming from an older id has a gap.

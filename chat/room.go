@@ -3,11 +3,13 @@ package chat
 import (
 	"sort"
 	"sync"
+	"time"
 )
 
 // Room is a named set of sessions that see each other's messages. Rooms are
-// created on first join and kept while the server runs, so a room's topic
-// and its delivery position survive it being empty.
+// created on first join (or at start, for rooms with a stored topic) and
+// kept while the server runs, so a room's topic and its delivery position
+// survive it being empty.
 type Room struct {
 	name string // room key
 
@@ -16,6 +18,8 @@ type Room struct {
 	index     map[uint64]int // session id -> position in members
 	topic     string
 	topicBy   string
+	topicAt   time.Time // when the topic was set
+	topicMu   sync.Mutex // serialises topic changes while they are stored; taken before mu
 	delivered uint64 // id of the newest message fanned out; every id ≤ this is stored
 }
 

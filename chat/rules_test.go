@@ -76,9 +76,16 @@ func TestCleanText(t *testing.T) {
 		{"héllo 王芳 🌸", "héllo 王芳 🌸", ""},
 		{"tab\tand\nnewline", "tab\tand\nnewline", ""},
 		{"crlf\r\nline", "crlf\nline", ""},
-		{"\x1b[31mred\x1b[0m", "[31mred[0m", ""},
-		{"osc \x1b]0;title\x07 end", "osc ]0;title end", ""},
-		{"c1 \u009b2J csi", "c1 2J csi", ""},
+		{"\x1b[31mred\x1b[0m", "red", ""},                          // whole sequences go: no "[31m" debris
+		{"osc \x1b]0;title\x07 end", "osc  end", ""},               // OSC up to BEL
+		{"osc \x1b]0;title\x1b\\ st", "osc  st", ""},               // OSC up to ST
+		{"dcs \x1bPq#0;2;0;0;0\x1b\\ end", "dcs  end", ""},         // DCS (sixel) up to ST
+		{"c1 \u009b2J csi", "c1  csi", ""},                         // 8-bit CSI
+		{"reset \x1bc!", "reset !", ""},                            // two-byte ESC sequence
+		{"charset \x1b(B!", "charset !", ""},                       // nF: intermediate, final
+		{"lone \x1b\u00e9", "lone \u00e9", ""},                     // a lone ESC before text
+		{"unfinished \x1b[31", "unfinished ", ""},                  // CSI cut short
+		{"csi then control \x1b[3\x01x", "csi then control x", ""}, // malformed CSI: the rest is text
 		{"del\x7f", "del", ""},
 		{"bidi \u202egnp.exe", "bidi gnp.exe", ""},
 		{"isolate \u2066x\u2069", "isolate x", ""},

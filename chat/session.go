@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Session is one registered user connection in the hub. Front-ends call its
@@ -333,7 +334,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 	if !already && r.add(s) {
 		r.announce(h, s, &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}, len(r.members), true)
 		if r.topic != "" {
-			s.deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: h.now(), Text: r.topic}})
+			s.deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: r.topicAt, Text: r.topic}})
 		}
 	}
 	r.mu.Unlock()
@@ -543,10 +544,11 @@ func (s *Session) Nick(name string) error {
 	return nil
 }
 
-// SetTopic sets the topic of a room ("" for the current one) and tells its
-// members.
+// SetTopic sets the topic of a room ("" for the current one), stores it
+// (who set it and when), and tells the room's members. Only the setter
+// waits for the store.
 func (s *Session) SetTopic(room, topic string) error {
-	topic, err := CleanText(topic, 512)
+	topic, err := CleanLine(topic, MaxTopicBytes)
 	if err != nil {
 		return err
 	}
@@ -554,23 +556,31 @@ func (s *Session) SetTopic(room, topic string) error {
 	if err != nil {
 		return err
 	}
-	name := s.Name()
+	h := s.hub
+	name, now := s.Name(), h.now()
+	r.topicMu.Lock()
+	defer r.topicMu.Unlock()
+	if err := h.store.SetTopic(context.Background(), Topic{Room: key, Text: topic, By: name, At: now}); err != nil {
+		h.log.Error("storing a topic failed", "room", key, "err", err)
+		return Errorf(CodeUnavailable, "the topic could not be stored; try again")
+	}
 	r.mu.Lock()
-	r.topic, r.topicBy = topic, name
-	r.broadcast(&Event{Message: Message{Kind: KindTopic, Room: key, From: name, Time: s.hub.now(), Text: topic}, Session: s.id})
+	r.topic, r.topicBy, r.topicAt = topic, name, now
+	r.broadcast(&Event{Message: Message{Kind: KindTopic, Room: key, From: name, Time: now, Text: topic}, Session: s.id})
 	r.mu.Unlock()
 	return nil
 }
 
-// Topic returns the topic of a room ("" for the current one) and who set it.
-func (s *Session) Topic(room string) (key, topic, by string, err error) {
+// Topic returns the topic of a room ("" for the current one), who set it
+// and when.
+func (s *Session) Topic(room string) (key, topic, by string, at time.Time, err error) {
 	key, r, err := s.member(room)
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", time.Time{}, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return key, r.topic, r.topicBy, nil
+	return key, r.topic, r.topicBy, r.topicAt, nil
 }
 
 // Who returns the members of a room ("" for the current one), sorted. Any

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/wire/native"
 )
 
@@ -12,9 +13,10 @@ import (
 // cannot move the cursor, change colours, set the window title, reorder text
 // or do anything else to the terminal:
 //
-//   - escape sequences are removed whole: CSI (ESC [ ... final byte), OSC,
-//     DCS, SOS, PM and APC strings (up to BEL or ESC \), and two-byte ESC
-//     sequences; a lone ESC is removed;
+//   - escape sequences are removed whole (chat.EscapeEnd, the same rule the
+//     server applies): CSI (ESC [ ... final byte), OSC, DCS, SOS, PM and APC
+//     strings (up to BEL or ESC \), two-byte ESC sequences, and their 8-bit
+//     forms; a lone ESC is removed;
 //   - C0 controls other than newline are removed, except tab, which becomes
 //     a space; carriage return, DEL and C1 controls (U+0080-U+009F,
 //     including the 8-bit CSI) are removed;
@@ -33,8 +35,8 @@ func Sanitize(s string) string {
 	b.Grow(len(s))
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c == 0x1b {
-			i = skipEscape(s, i)
+		if end := chat.EscapeEnd(s, i); end > i {
+			i = end
 			continue
 		}
 		if c < utf8.RuneSelf {
@@ -108,50 +110,6 @@ func dropRune(r rune) bool {
 		return true
 	}
 	return false
-}
-
-// skipEscape returns the index just past the escape sequence starting with
-// the ESC at s[i].
-func skipEscape(s string, i int) int {
-	i++ // ESC
-	if i >= len(s) {
-		return i
-	}
-	switch s[i] {
-	case '[': // CSI: parameters and intermediates, then a final byte
-		for i++; i < len(s); i++ {
-			if c := s[i]; c >= 0x40 && c <= 0x7e {
-				return i + 1
-			} else if c < 0x20 || c >= 0x7f {
-				return i // malformed: stop here, the rest is text
-			}
-		}
-		return i
-	case ']', 'P', 'X', '^', '_': // OSC, DCS, SOS, PM, APC: a string up to BEL or ST
-		for i++; i < len(s); i++ {
-			if s[i] == 0x07 {
-				return i + 1
-			}
-			if s[i] == 0x1b {
-				if i+1 < len(s) && s[i+1] == '\\' {
-					return i + 2
-				}
-				return i
-			}
-		}
-		return i
-	}
-	if s[i] < 0x20 || s[i] >= 0x7f {
-		return i // a lone ESC before a control or non-ASCII: drop the ESC only
-	}
-	// nF sequences: intermediates 0x20-0x2f then a final byte
-	for i < len(s) && s[i] >= 0x20 && s[i] <= 0x2f {
-		i++
-	}
-	if i < len(s) {
-		i++
-	}
-	return i
 }
 
 // SanitizeEvent sanitizes every text field of an event in place.

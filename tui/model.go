@@ -512,12 +512,9 @@ func (m *Model) run(line string) (tea.Cmd, bool) {
 			m.errorLine(w, "a conversation has no topic")
 			return nil, true
 		}
-		req := native.Request{Type: native.TypeTopic, Room: w.name}
+		req := native.Request{Type: native.TypeTopic, Room: w.name} // without text: ask the server, never the cache
 		if strings.TrimSpace(rest) != "" {
 			req.Text = strp(rest)
-		} else if w.topic != "" {
-			m.system(w, "topic of "+w.name+": "+w.topic)
-			return nil, true
 		}
 		return nil, m.send(req)
 	case "who":
@@ -718,6 +715,10 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 		existed := m.find(ev.Room) >= 0
 		w := m.room(ev.Room)
 		if m.isMe(ev.Name) {
+			// The room's state comes again after a (re)join: its topic, if
+			// it has one, follows this event; what was cached may be stale
+			// (the server may have restarted without it).
+			w.topic = ""
 			if m.wantJoin[ev.Room] {
 				delete(m.wantJoin, ev.Room)
 				m.switchTo(m.find(ev.Room))

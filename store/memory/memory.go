@@ -22,6 +22,7 @@ type Store struct {
 	mu     sync.RWMutex
 	lastID uint64
 	logs   map[string]*roomLog // room key -> log; "" holds direct messages
+	topics map[string]chat.Topic
 }
 
 type roomLog struct {
@@ -36,7 +37,29 @@ func New(perRoom int) *Store {
 	if perRoom <= 0 {
 		perRoom = DefaultPerRoom
 	}
-	return &Store{perRoom: perRoom, logs: make(map[string]*roomLog)}
+	return &Store{perRoom: perRoom, logs: make(map[string]*roomLog), topics: make(map[string]chat.Topic)}
+}
+
+// SetTopic keeps the topic of a room.
+func (s *Store) SetTopic(_ context.Context, t chat.Topic) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.topics[t.Room] = t
+	return nil
+}
+
+// Topics returns every topic kept, by room.
+func (s *Store) Topics(context.Context) ([]chat.Topic, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]chat.Topic, 0, len(s.topics))
+	for _, t := range s.topics {
+		if t.Text != "" {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
+	return out, nil
 }
 
 // Append stores msgs, giving each message without an id the next one.

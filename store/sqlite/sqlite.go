@@ -44,8 +44,9 @@ const lockName = "parley.lock"
 // applicationID marks a SQLite file as a parley database ("PRLY").
 const applicationID = 0x50524c59
 
-// schemaVersion is the user_version of the current schema.
-const schemaVersion = 1
+// schemaVersion is the user_version of the current schema: 1 had
+// messages and rooms; 2 added the rooms' topics.
+const schemaVersion = 2
 
 // DefaultPruneInterval is how often age retention runs when Options leaves
 // it zero.
@@ -281,10 +282,23 @@ CREATE INDEX IF NOT EXISTS messages_dm_from ON messages(from_key, id) WHERE room
 CREATE INDEX IF NOT EXISTS messages_dm_to ON messages(to_key, id) WHERE room = '';
 CREATE TABLE IF NOT EXISTS rooms (
 	room           TEXT PRIMARY KEY,
-	pruned_through INTEGER NOT NULL DEFAULT 0 -- highest id retention deleted
-) WITHOUT ROWID;
-PRAGMA user_version = %d;`, applicationID, schemaVersion))
+	pruned_through INTEGER NOT NULL DEFAULT 0, -- highest id retention deleted
+	topic          TEXT    NOT NULL DEFAULT '',
+	topic_by       TEXT    NOT NULL DEFAULT '',
+	topic_at       INTEGER NOT NULL DEFAULT 0  -- Unix nanoseconds
+) WITHOUT ROWID;`, applicationID))
 	if err != nil {
+		return err
+	}
+	if ver == 1 {
+		// Version 1 made rooms without the topic columns.
+		for _, col := range []string{`topic TEXT NOT NULL DEFAULT ''`, `topic_by TEXT NOT NULL DEFAULT ''`, `topic_at INTEGER NOT NULL DEFAULT 0`} {
+			if _, err := s.w.ExecContext(ctx, `ALTER TABLE rooms ADD COLUMN `+col); err != nil {
+				return fmt.Errorf("upgrade the schema from version 1: %w", err)
+			}
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 		return err
 	}
 	// Full integrity checks are O(size); quick_check on the schema pages
@@ -434,6 +448,45 @@ func (s *Store) Append(ctx context.Context, msgs []chat.Message) error {
 		}
 	}
 	return nil
+}
+
+// SetTopic stores the topic of a room.
+func (s *Store) SetTopic(ctx context.Context, t chat.Topic) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed {
+		return errors.New("sqlite store: closed")
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO rooms(room, topic, topic_by, topic_at) VALUES(?, ?, ?, ?)
+		ON CONFLICT(room) DO UPDATE SET topic = excluded.topic, topic_by = excluded.topic_by, topic_at = excluded.topic_at`,
+		t.Room, t.Text, t.By, t.At.UnixNano())
+	if err != nil {
+		return fmt.Errorf("sqlite store: set topic: %w", err)
+	}
+	if _, known := s.count[t.Room]; !known {
+		s.count[t.Room] = 0
+	}
+	return nil
+}
+
+// Topics returns the topic of every room that has one.
+func (s *Store) Topics(ctx context.Context) ([]chat.Topic, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT room, topic, topic_by, topic_at FROM rooms WHERE topic != '' ORDER BY room`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: topics: %w", err)
+	}
+	defer rows.Close()
+	var out []chat.Topic
+	for rows.Next() {
+		var t chat.Topic
+		var at int64
+		if err := rows.Scan(&t.Room, &t.Text, &t.By, &at); err != nil {
+			return nil, fmt.Errorf("sqlite store: topics: %w", err)
+		}
+		t.At = time.Unix(0, at)
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }
 
 // LastID returns the highest id ever stored, including pruned ones.

@@ -368,3 +368,47 @@ func TestOddDataDirNames(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgradeFromVersion1: a database written by the schema before topics
+// opens, keeps its messages and ids, and stores topics from then on, also
+// across a reopen.
+func TestUpgradeFromVersion1(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`PRAGMA journal_mode = WAL;
+PRAGMA application_id = 1347570777;
+CREATE TABLE messages (id INTEGER PRIMARY KEY, room TEXT NOT NULL, kind INTEGER NOT NULL, ts INTEGER NOT NULL,
+	sender TEXT NOT NULL, recipient TEXT NOT NULL DEFAULT '', from_key TEXT NOT NULL DEFAULT '', to_key TEXT NOT NULL DEFAULT '', body TEXT NOT NULL);
+CREATE INDEX messages_room_id ON messages(room, id);
+CREATE TABLE rooms (room TEXT PRIMARY KEY, pruned_through INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+INSERT INTO messages(id, room, kind, ts, sender, body) VALUES (41, 'lobby', 1, 0, 'alice', 'from version 1');
+INSERT INTO rooms(room) VALUES ('lobby');
+PRAGMA user_version = 1;`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(dir, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open a version 1 database: %v", err)
+	}
+	if last, err := s.LastID(ctx); err != nil || last != 41 {
+		t.Fatalf("LastID = %d, %v", last, err)
+	}
+	if err := s.SetTopic(ctx, chat.Topic{Room: "lobby", Text: "upgraded", By: "bob", At: time.Unix(5, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, dir, sqlite.Options{})
+	topics, err := s.Topics(ctx)
+	if err != nil || len(topics) != 1 || topics[0].Text != "upgraded" || topics[0].By != "bob" || !topics[0].At.Equal(time.Unix(5, 0)) {
+		t.Fatalf("topics after reopen: %+v, %v", topics, err)
+	}
+	msgs, err := s.History(ctx, chat.HistoryQuery{Room: "lobby", Limit: 10})
+	if err != nil || len(msgs) != 1 || msgs[0].Text != "from version 1" {
+		t.Fatalf("history after the upgrade: %+v, %v", msgs, err)
+	}
+}

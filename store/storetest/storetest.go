@@ -26,6 +26,59 @@ func Run(t *testing.T, open Opener) {
 	t.Run("DirectMessages", func(t *testing.T) { testDMs(t, open(t, 0)) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, open(t, 10)) })
 	t.Run("ConcurrentReads", func(t *testing.T) { testConcurrent(t, open(t, 50)) })
+	t.Run("Topics", func(t *testing.T) { testTopics(t, open(t, 0)) })
+	t.Run("AssignsIDs", func(t *testing.T) { testAssignsIDs(t, open(t, 0)) })
+}
+
+func testTopics(t *testing.T, s chat.Store) {
+	if got, err := s.Topics(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("topics of an empty store: %v, %v", got, err)
+	}
+	set := func(room, text, by string, at time.Time) {
+		t.Helper()
+		if err := s.SetTopic(ctx, chat.Topic{Room: room, Text: text, By: by, At: at}); err != nil {
+			t.Fatalf("set topic: %v", err)
+		}
+	}
+	set("lobby", "first", "alice", epoch)
+	set("dev", "release on friday 🌸", "Chloé", epoch.Add(time.Second))
+	set("lobby", "second", "bob", epoch.Add(time.Hour))
+	got, err := s.Topics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []chat.Topic{{Room: "dev", Text: "release on friday 🌸", By: "Chloé", At: epoch.Add(time.Second)}, {Room: "lobby", Text: "second", By: "bob", At: epoch.Add(time.Hour)}}
+	if len(got) != len(want) {
+		t.Fatalf("topics %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Room != want[i].Room || got[i].Text != want[i].Text || got[i].By != want[i].By || !got[i].At.Equal(want[i].At) {
+			t.Errorf("topic %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// testAssignsIDs: messages without an id get the next ones, in order,
+// written back; an explicit id must be above the last one.
+func testAssignsIDs(t *testing.T, s chat.Store) {
+	appendAll(t, s, Msg(0, "lobby"), Msg(0, "dev"), Msg(0, "lobby"))
+	msgs := []chat.Message{Msg(0, "lobby"), Msg(0, "lobby")}
+	if err := s.Append(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	last, err := s.LastID(ctx)
+	if err != nil || msgs[0].ID == 0 || msgs[1].ID != msgs[0].ID+1 || last != msgs[1].ID {
+		t.Fatalf("assigned %d, %d; LastID %d, %v", msgs[0].ID, msgs[1].ID, last, err)
+	}
+	if err := s.Append(ctx, []chat.Message{Msg(last, "lobby")}); err == nil {
+		t.Fatal("an explicit id that is not above the last was accepted")
+	}
+	if err := s.Append(ctx, []chat.Message{Msg(last+10, "lobby"), Msg(0, "lobby")}); err != nil {
+		t.Fatalf("an explicit id above the last: %v", err)
+	}
+	if got, _ := s.LastID(ctx); got != last+11 {
+		t.Fatalf("LastID %d after an explicit id and the next, want %d", got, last+11)
+	}
 }
 
 var ctx = context.Background()

@@ -208,8 +208,9 @@ func TestTutorialCommandsAndNotices(t *testing.T) {
 func TestTutorialEscapesStripped(t *testing.T) {
 	n := testkit.StartNode(t, node.Config{})
 	cs := joined(t, n, "alice", "bob")
-	cs[0].Send("\x1b]0;pwned\x07red \x1b[31mtext\u009b2J\u202eevil")
-	cs[1].Expect("alice", "]0;pwnedred [31mtext2Jevil")
+	// Whole sequences go, not just their ESC: no "[31m" debris is left.
+	cs[0].Send("\x1b]0;pwned\x07red \x1b[31mtext\x1b[0m\u009b2J\u202eevil \x1bc!")
+	cs[1].Expect("alice", "red textevil !")
 	cs[0].Send("bad \xff\xfe utf-8")
 	cs[1].Expect("alice", "bad \ufffd\ufffd utf-8")
 }
