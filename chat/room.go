@@ -18,9 +18,9 @@ type Room struct {
 	index     map[uint64]int // session id -> position in members
 	topic     string
 	topicBy   string
-	topicAt   time.Time // when the topic was set
+	topicAt   time.Time  // when the topic was set
 	topicMu   sync.Mutex // serialises topic changes while they are stored; taken before mu
-	delivered uint64 // id of the newest message fanned out; every id ≤ this is stored
+	delivered uint64     // id of the newest message fanned out; every id ≤ this is stored
 }
 
 func newRoom(key string, delivered uint64) *Room {
