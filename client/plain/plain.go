@@ -16,6 +16,7 @@ package plain
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -32,13 +33,36 @@ type Options struct {
 	// Location for timestamps; default time.Local.
 	Location *time.Location
 	// Drain bounds how long Run waits at the end of input for the server
-	// to confirm what was sent and say goodbye; default 5s.
+	// to confirm what was sent (and, while disconnected, to come back so
+	// that what was typed meanwhile can be sent) before it says goodbye;
+	// default 30s.
 	Drain time.Duration
+	// MaxQueued bounds the lines typed while disconnected that are kept to
+	// be sent after the reconnect; default 10000. Past it a line is
+	// refused with a message.
+	MaxQueued int
+}
+
+// NotSentError is what Run returns when some lines were finally not sent:
+// the outbox was full, or the input ended and the server did not come back
+// within the drain time. A script can rely on a nil error meaning every
+// line was sent.
+type NotSentError struct{ Lines int }
+
+func (e *NotSentError) Error() string {
+	if e.Lines == 1 {
+		return "1 line was not sent"
+	}
+	return fmt.Sprintf("%d lines were not sent", e.Lines)
 }
 
 // Run drives c from in and writes events to out until in ends (EOF: every
-// line sent is confirmed, then the client quits), the user types /quit, the
-// client stops, or ctx is done. It does not close c.
+// line is sent and confirmed, then the client quits), the user types /quit,
+// the client stops, or ctx is done. It does not close c.
+//
+// Lines typed while the client is disconnected are queued (up to
+// MaxQueued) and sent after the reconnect, in order, once. If any line is
+// finally not sent, Run says so and returns a *NotSentError.
 //
 // Lines are read by a goroutine that ends when in reaches EOF or fails;
 // callers whose input may stay open after Run returns should close it.
@@ -47,7 +71,10 @@ func Run(ctx context.Context, c *client.Client, in io.Reader, out io.Writer, opt
 		opt.Location = time.Local
 	}
 	if opt.Drain <= 0 {
-		opt.Drain = 5 * time.Second
+		opt.Drain = 30 * time.Second
+	}
+	if opt.MaxQueued <= 0 {
+		opt.MaxQueued = 10000
 	}
 	lines := make(chan string)
 	stopRead := make(chan struct{})
@@ -67,10 +94,9 @@ func Run(ctx context.Context, c *client.Client, in io.Reader, out io.Writer, opt
 
 	w := bufio.NewWriter(out)
 	defer w.Flush()
-	p := &printer{w: w, loc: opt.Location, me: c.Name(), addr: c.Addr()}
-	pending := map[string]bool{} // refs of lines not yet confirmed
-	pingRef := ""                // the ping sent at EOF
-	var drain <-chan time.Time   // set once we are finishing
+	r := &runner{c: c, p: &printer{w: w, loc: opt.Location, me: c.Name(), addr: c.Addr()}, max: opt.MaxQueued,
+		pending: map[string]string{}, uncertain: map[string]int{}, connected: true}
+	var drain <-chan time.Time // set once we are finishing
 	quit := func(reason string) {
 		if err := c.Quit(reason); err != nil {
 			drain = time.After(0)
@@ -78,17 +104,34 @@ func Run(ctx context.Context, c *client.Client, in io.Reader, out io.Writer, opt
 			drain = time.After(opt.Drain)
 		}
 	}
+	finish := func() error {
+		if len(r.outbox) > 0 {
+			r.p.line(fmt.Sprintf("! %d line(s) typed while disconnected were not sent: the server did not come back in time", len(r.outbox)))
+		}
+		uncertain := 0
+		for _, n := range r.uncertain {
+			uncertain += n
+		}
+		if uncertain > 0 {
+			r.p.line(fmt.Sprintf("! %d message(s) sent just before the connection dropped were never confirmed and may be lost", uncertain))
+		}
+		w.Flush()
+		if n := len(r.outbox) + r.refused + uncertain; n > 0 {
+			return &NotSentError{Lines: n}
+		}
+		return nil
+	}
 	finishing := false
 	events := c.Events()
 	for {
-		if finishing && len(pending) == 0 && pingRef == "" && !c.Quitting() {
+		if finishing && len(r.pending) == 0 && r.pingRef == "" && len(r.outbox) == 0 && !c.Quitting() {
 			quit("")
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-drain:
-			return nil
+			return finish()
 		case line, ok := <-lines:
 			if !ok {
 				lines = nil
@@ -97,57 +140,141 @@ func Run(ctx context.Context, c *client.Client, in io.Reader, out io.Writer, opt
 				}
 				finishing = true
 				drain = time.After(opt.Drain)
-				ref, err := c.Ping()
-				if err == nil {
-					pingRef = ref
+				if ref, err := c.Ping(); err == nil {
+					r.pingRef = ref
 				}
 				continue
 			}
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
-			cmd := ""
-			name, rest, isCmd := chat.ParseCommand(line)
-			if isCmd {
-				if c := chat.LookupCommand(name); c != nil {
-					cmd = c.Name
+			if name, rest, isCmd := chat.ParseCommand(line); isCmd {
+				if cmd := chat.LookupCommand(name); cmd != nil && cmd.Name == "quit" {
+					finishing = true
+					lines = nil
+					if len(r.outbox) == 0 {
+						quit(rest)
+					} else {
+						r.quitAfter, r.quitReason = true, rest
+					}
+					continue
 				}
 			}
-			if cmd == "quit" {
-				finishing = true
-				lines = nil
-				quit(rest)
-				continue
-			}
-			ref, err := c.Command(line)
-			if err != nil {
-				p.line("! not sent (" + err.Error() + "): " + client.SanitizeLine(line))
-				w.Flush()
-				continue
-			}
-			if !isCmd || cmd == "me" || cmd == "msg" {
-				pending[ref] = true // confirmed by its echo (or an error)
-			}
+			r.submit(line)
 		case ev, ok := <-events:
 			if !ok {
-				return nil
+				return finish()
+			}
+			if ev.History && (ev.Type == native.TypeSay || ev.Type == native.TypeMe) && r.p.own(ev.From) && r.uncertain[ev.Text] > 0 {
+				r.uncertain[ev.Text]-- // it was stored after all
 			}
 			if ev.Ref != "" {
-				delete(pending, ev.Ref)
-				if ev.Ref == pingRef {
-					pingRef = ""
+				delete(r.pending, ev.Ref)
+				if ev.Ref == r.pingRef {
+					r.pingRef = ""
 				}
 			}
-			if ev.Type == client.TypeState && ev.State == client.StateDisconnected {
-				pingRef = "" // the pong will not come; what was sent is resolved or lost
-				clear(pending)
+			if ev.Type == client.TypeState {
+				switch ev.State {
+				case client.StateDisconnected:
+					r.connected = false
+					r.pingRef = "" // the pong will not come
+					// What was sent and not confirmed is uncertain until the
+					// resume replay after the reconnect shows it stored.
+					for _, text := range r.pending {
+						if text != "" {
+							r.uncertain[text]++
+						}
+					}
+					clear(r.pending)
+				case client.StateConnected:
+					r.connected = true
+				}
 			}
-			p.event(&ev)
+			r.p.event(&ev)
+			if ev.Type == native.TypeWelcome && r.connected {
+				r.flush() // after the welcome of a reconnect: the session is up again
+				if finishing && r.pingRef == "" {
+					if ref, err := c.Ping(); err == nil {
+						r.pingRef = ref
+					}
+				}
+				if r.quitAfter && len(r.outbox) == 0 {
+					quit(r.quitReason)
+				}
+			}
 			if len(events) == 0 {
 				w.Flush()
 			}
 		}
 	}
+}
+
+// runner is Run's state: what was sent and awaits confirmation, and what
+// was typed while disconnected.
+type runner struct {
+	c          *client.Client
+	p          *printer
+	max        int
+	pending    map[string]string // refs of lines not yet confirmed -> the message text ("" for a DM)
+	uncertain  map[string]int    // texts sent but not confirmed when the connection dropped
+	pingRef    string            // the ping sent at EOF
+	connected  bool
+	outbox     []string // typed while disconnected, to send after the reconnect
+	refused    int      // lines dropped because the outbox was full
+	quitAfter  bool     // /quit was typed while lines were still queued
+	quitReason string
+}
+
+// submit sends a line now, or queues it while disconnected.
+func (r *runner) submit(line string) {
+	if r.connected && len(r.outbox) == 0 && r.send(line) {
+		return
+	}
+	if len(r.outbox) >= r.max {
+		r.refused++
+		r.p.line(fmt.Sprintf("! not sent (%d lines already wait for the server to come back): %s", r.max, client.SanitizeLine(line)))
+		return
+	}
+	r.outbox = append(r.outbox, line)
+}
+
+// send sends one line; false if the client is not connected (the line is
+// then still to send).
+func (r *runner) send(line string) bool {
+	ref, err := r.c.Command(line)
+	if errors.Is(err, client.ErrNotConnected) {
+		r.connected = false
+		return false
+	}
+	if err != nil {
+		r.refused++
+		r.p.line("! not sent (" + err.Error() + "): " + client.SanitizeLine(line))
+		return true
+	}
+	// Messages are confirmed by their echo (or an error); the text is what
+	// a resume replay would show if the echo was lost with the connection.
+	name, rest, isCmd := chat.ParseCommand(line)
+	switch cmd := chat.LookupCommand(name); {
+	case !isCmd:
+		r.pending[ref] = rest
+	case cmd != nil && cmd.Name == "me":
+		r.pending[ref] = strings.TrimSpace(rest)
+	case cmd != nil && cmd.Name == "msg":
+		r.pending[ref] = ""
+	}
+	return true
+}
+
+// flush sends what was queued while disconnected, in order.
+func (r *runner) flush() {
+	for len(r.outbox) > 0 {
+		if !r.send(r.outbox[0]) {
+			return
+		}
+		r.outbox = r.outbox[1:]
+	}
+	r.outbox = nil
 }
 
 // printer formats events as lines.
