@@ -72,6 +72,7 @@ type RoomInfo struct {
 // Welcome is what a session learns when it is registered.
 type Welcome struct {
 	Server          string // server name
+	Software        string // server software and version: "parley v1.2.3"
 	Version         int    // native protocol version spoken
 	Name            string // the session's accepted name
 	MaxMessageBytes int    // longest message text accepted

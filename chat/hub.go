@@ -33,6 +33,7 @@ const (
 // Config configures a Hub. Every field has a usable zero value except Store.
 type Config struct {
 	ServerName      string              // shown in welcomes; default "parley"
+	Version         string              // the server software's version, shown in welcomes
 	Motd            string              // message of the day shown on connect
 	Store           Store               // where messages are kept and read back; required
 	Log             Log                 // what orders messages and assigns their ids; default Store
@@ -227,6 +228,15 @@ func (b *localBroker) Subscribe(deliver func(*Event)) { b.deliver = deliver }
 // Config returns the hub's effective configuration.
 func (h *Hub) Config() Config { return h.cfg }
 
+// Software returns the server software and its version ("parley v1.2.3"),
+// or "parley" when no version is configured.
+func (h *Hub) Software() string {
+	if h.cfg.Version == "" {
+		return "parley"
+	}
+	return "parley " + h.cfg.Version
+}
+
 // Now returns the time on the hub's clock (Config.Now), which stamps every
 // event.
 func (h *Hub) Now() time.Time { return h.now() }
@@ -283,7 +293,7 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 func (s *Session) Begin(join JoinOptions) error {
 	h := s.hub
 	s.sink.Deliver(&Event{Message: Message{Kind: KindWelcome, Time: h.now()}, Session: s.id, Welcome: &Welcome{
-		Server: h.cfg.ServerName, Version: ProtocolVersion, Name: s.Name(),
+		Server: h.cfg.ServerName, Software: h.Software(), Version: ProtocolVersion, Name: s.Name(),
 		MaxMessageBytes: h.cfg.MaxMessageBytes, Motd: h.cfg.Motd,
 	}})
 	if err := s.Join(DefaultRoom, join); err != nil {

@@ -124,6 +124,7 @@ func SanitizeEvent(ev *native.Event) {
 	ev.Message = Sanitize(ev.Message)
 	ev.Code = SanitizeLine(ev.Code)
 	ev.Server = SanitizeLine(ev.Server)
+	ev.Software = SanitizeLine(ev.Software)
 	ev.Motd = Sanitize(ev.Motd)
 	for i, m := range ev.Members {
 		ev.Members[i] = SanitizeLine(m)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/parleychat/parley/chat"
@@ -23,8 +24,15 @@ import (
 // Config is everything a node needs. Zero values take defaults, except the
 // listen addresses: an empty address disables that front-end.
 type Config struct {
-	FrameAddr string // framed protocol (tutorial + native), e.g. 127.0.0.1:1234
-	LineAddr  string // line protocol (nc, telnet), e.g. 127.0.0.1:1235
+	FrameAddr    string // framed protocol (tutorial + native), e.g. 127.0.0.1:1234
+	LineAddr     string // line protocol (nc, telnet), e.g. 127.0.0.1:1235
+	FrameTLSAddr string // framed protocol over TLS, beside the plain one (needs a certificate)
+	LineTLSAddr  string // line protocol over TLS, beside the plain one
+
+	// Optional names the listeners ("frame", "line", ...) whose address
+	// could not be bound is a warning, not an error: the defaults, which
+	// another program may hold. Start fails only if none listens.
+	Optional []string
 
 	TutorialHistory bool // replay history to tutorial clients too
 
@@ -34,10 +42,35 @@ type Config struct {
 	Session     engine.Options // session policies: idle pings, login attempts
 	Logger      *slog.Logger   // for everything; default slog.Default()
 
-	TLSCertFile string // PEM certificate (chain) and key: serve every front-end over TLS
+	// TLSCertFile and TLSKeyFile are a PEM certificate (chain) and its key.
+	// With no TLS listener address set, every front-end is served over TLS;
+	// with one, the plain listeners stay plain and the TLS ones are added.
+	TLSCertFile string
 	TLSKeyFile  string
 	TLS         *tls.Config // used instead of the files when set
 }
+
+// Listener names, for Addr and Config.Optional.
+const (
+	ListenFrame    = "frame"
+	ListenLine     = "line"
+	ListenFrameTLS = "frame-tls"
+	ListenLineTLS  = "line-tls"
+)
+
+// ListenError is a listener that could not be bound.
+type ListenError struct {
+	Listener string // "frame", "line", ...
+	Addr     string
+	Err      error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("listen for the %s protocol on %s: %v", e.Listener, e.Addr, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ListenError) Unwrap() error { return e.Err }
 
 // Node is a running server.
 type Node struct {
@@ -45,7 +78,10 @@ type Node struct {
 	Server *server.Server
 	log    *slog.Logger
 	addrs  map[string]net.Addr
+	tls    map[string]bool
 	store  chat.Store
+	// Skipped are the optional listeners that could not be bound.
+	Skipped []*ListenError
 }
 
 // Start builds the hub, opens every configured listener and starts serving.
@@ -53,7 +89,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.FrameAddr == "" && cfg.LineAddr == "" {
+	if cfg.FrameAddr == "" && cfg.LineAddr == "" && cfg.FrameTLSAddr == "" && cfg.LineTLSAddr == "" {
 		return nil, errors.New("node: no listen address configured")
 	}
 	if cfg.TLS == nil && (cfg.TLSCertFile != "" || cfg.TLSKeyFile != "") {
@@ -79,29 +115,63 @@ func Start(cfg Config) (*Node, error) {
 		}
 		return nil, err
 	}
-	n := &Node{Hub: hub, Server: server.New(cfg.Server), log: cfg.Logger, addrs: map[string]net.Addr{}, store: cfg.Hub.Store}
+	n := &Node{Hub: hub, Server: server.New(cfg.Server), log: cfg.Logger, addrs: map[string]net.Addr{}, tls: map[string]bool{}, store: cfg.Hub.Store}
+	framedH := engine.NewHandler(hub, framed.New(cfg.TutorialHistory), cfg.Session)
+	lineH := engine.NewHandler(hub, &line.Protocol{}, cfg.Session)
+	separateTLS := cfg.FrameTLSAddr != "" || cfg.LineTLSAddr != ""
+	if separateTLS && cfg.TLS == nil {
+		return nil, n.fail(errors.New("a TLS listener needs a certificate (-tls-cert and -tls-key)"))
+	}
+	plainTLS := cfg.TLS // the plain addresses are TLS too when no TLS address is given
+	if separateTLS {
+		plainTLS = nil
+	}
 	listeners := []server.Listener{
-		{Name: "frame", Addr: cfg.FrameAddr, Framing: framed.Framing, Handler: engine.NewHandler(hub, framed.New(cfg.TutorialHistory), cfg.Session)},
-		{Name: "line", Addr: cfg.LineAddr, Framing: line.Framing, Handler: engine.NewHandler(hub, &line.Protocol{}, cfg.Session)},
+		{Name: ListenFrame, Addr: cfg.FrameAddr, TLS: plainTLS, Framing: framed.Framing, Handler: framedH},
+		{Name: ListenLine, Addr: cfg.LineAddr, TLS: plainTLS, Framing: line.Framing, Handler: lineH},
+		{Name: ListenFrameTLS, Addr: cfg.FrameTLSAddr, TLS: cfg.TLS, Framing: framed.Framing, Handler: framedH},
+		{Name: ListenLineTLS, Addr: cfg.LineTLSAddr, TLS: cfg.TLS, Framing: line.Framing, Handler: lineH},
 	}
 	for _, l := range listeners {
 		if l.Addr == "" {
 			continue
 		}
-		l.TLS = cfg.TLS
 		a, err := n.Server.Listen(l)
 		if err != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = n.Shutdown(ctx)
-			cancel()
-			return nil, fmt.Errorf("listen for the %s protocol on %s: %w", l.Name, l.Addr, err)
+			le := &ListenError{Listener: l.Name, Addr: l.Addr, Err: err}
+			if slices.Contains(cfg.Optional, l.Name) {
+				n.log.Warn("a default address is not available; that listener is off", "protocol", l.Name, "addr", l.Addr, "err", err)
+				n.Skipped = append(n.Skipped, le)
+				continue
+			}
+			return nil, n.fail(le)
 		}
 		n.addrs[l.Name] = a
+		n.tls[l.Name] = l.TLS != nil
+	}
+	if len(n.addrs) == 0 {
+		errs := []error{errors.New("no listener could be started")}
+		for _, e := range n.Skipped {
+			errs = append(errs, e)
+		}
+		return nil, n.fail(errors.Join(errs...))
 	}
 	return n, nil
 }
 
-// Addr returns the bound address of a front-end ("frame", "line"), or nil.
+// fail shuts down what Start began and returns err.
+func (n *Node) fail(err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = n.Shutdown(ctx)
+	return err
+}
+
+// TLS reports whether a listener ("frame", "line", ...) serves TLS.
+func (n *Node) TLS(name string) bool { return n.tls[name] }
+
+// Addr returns the bound address of a listener ("frame", "line",
+// "frame-tls", "line-tls"), or nil if it is not listening.
 func (n *Node) Addr(name string) net.Addr { return n.addrs[name] }
 
 // Shutdown stops accepting, tells every client the server is going away,

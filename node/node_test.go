@@ -2,8 +2,11 @@ package node_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,5 +135,40 @@ func TestShutdownTellsClients(t *testing.T) {
 	}
 	if n.Server.Conns() != 0 {
 		t.Fatalf("%d connections left", n.Server.Conns())
+	}
+}
+
+// TestTakenAddresses: an optional (default) address that is taken leaves
+// that listener off and the rest serving; an explicit one is an error
+// naming the listener; when nothing can listen, Start fails.
+func TestTakenAddresses(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+
+	n, err := node.Start(node.Config{FrameAddr: "127.0.0.1:0", LineAddr: addr, Optional: []string{node.ListenLine}, Logger: quiet()})
+	if err != nil {
+		t.Fatalf("a taken optional address stopped the server: %v", err)
+	}
+	if n.Addr(node.ListenLine) != nil || n.Addr(node.ListenFrame) == nil || len(n.Skipped) != 1 || n.Skipped[0].Listener != node.ListenLine {
+		t.Fatalf("listening on %v and %v, skipped %v", n.Addr(node.ListenFrame), n.Addr(node.ListenLine), n.Skipped)
+	}
+	c := testkit.DialTutorial(t, n.Addr(node.ListenFrame), "still-works")
+	c.Send("/who")
+	c.ExpectNotice("members of lobby")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.Shutdown(ctx)
+
+	_, err = node.Start(node.Config{FrameAddr: "127.0.0.1:0", LineAddr: addr, Logger: quiet()})
+	var le *node.ListenError
+	if !errors.As(err, &le) || le.Listener != node.ListenLine || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("an explicit taken address: %v", err)
+	}
+	if _, err = node.Start(node.Config{LineAddr: addr, Optional: []string{node.ListenLine}, Logger: quiet()}); err == nil {
+		t.Fatal("a server with no listener at all started")
 	}
 }

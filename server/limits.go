@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/netip"
 	"syscall"
@@ -157,7 +158,14 @@ func (s *Server) handshake(c *Conn) bool {
 	}
 	_ = tc.SetDeadline(c.HandshakeDeadline())
 	if err := tc.HandshakeContext(s.ctx); err != nil {
-		c.debug("TLS handshake failed", "err", err)
+		var plain tls.RecordHeaderError
+		if errors.As(err, &plain) {
+			// Worth telling the operator: a tutorial program or nc pointed
+			// at a TLS port, which closes on them without a word.
+			c.Logger().Warn("a client spoke plain text to a TLS port; closing it (point plain clients at a plain listener)")
+		} else {
+			c.debug("TLS handshake failed", "err", err)
+		}
 		c.Close(engine.ReasonHandshakeFailed)
 		return false
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -106,6 +107,15 @@ func join(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var se *client.ServerError
 		if errors.As(err, &se) {
 			return fmt.Errorf("the server at %s refused to let you in: %s", o.addr, se.Message)
+		}
+		var unknown x509.UnknownAuthorityError
+		var invalid x509.CertificateInvalidError
+		var hostname x509.HostnameError
+		if errors.As(err, &unknown) || errors.As(err, &invalid) || errors.As(err, &hostname) {
+			return fmt.Errorf("%w\nthe server's certificate is not trusted here (a self-signed one?): install it, or, if you accept that anyone in between could read and change the chat, connect with --insecure", err)
+		}
+		if o.tls && errors.As(err, new(tls.RecordHeaderError)) {
+			return fmt.Errorf("%w\nthe server does not speak TLS on %s: leave out --tls, or use its TLS port", err, o.addr)
 		}
 		return err
 	}

@@ -188,3 +188,23 @@ func TestJoinUsage(t *testing.T) {
 		t.Fatalf("stderr %q", stderr.String())
 	}
 }
+
+// TestJoinTLSHints: a certificate the client does not trust, and --tls to
+// a plain port, each fail with a hint of what to do.
+func TestJoinTLSHints(t *testing.T) {
+	cert := testkit.SelfSignedCert(t)
+	secure := testkit.StartNode(t, node.Config{TLSCertFile: cert.CertFile, TLSKeyFile: cert.KeyFile})
+	_, stderr, done := plainJoin(t, strings.NewReader(""), "alice", "--tls", "--addr", secure.Addr("frame").String())
+	if code := waitExit(t, done); code != 1 || !strings.Contains(stderr.String(), "--insecure") {
+		t.Fatalf("exit %d, stderr %q: no --insecure hint", code, stderr.String())
+	}
+	_, _, done = plainJoin(t, strings.NewReader(""), "alice", "--tls", "--insecure", "--addr", secure.Addr("frame").String())
+	if code := waitExit(t, done); code != 0 {
+		t.Fatalf("--insecure: exit %d", code)
+	}
+	plainNode := testkit.StartNode(t, node.Config{})
+	_, stderr, done = plainJoin(t, strings.NewReader(""), "bob", "--tls", "--addr", plainNode.Addr("frame").String())
+	if code := waitExit(t, done); code != 1 || !strings.Contains(stderr.String(), "does not speak TLS") {
+		t.Fatalf("exit %d, stderr %q: no hint that the port is plain", code, stderr.String())
+	}
+}

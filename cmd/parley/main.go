@@ -1,6 +1,8 @@
 // Command parley is a chat server and terminal client.
 //
 //	parley serve         run a server
+//	parley join NAME     chat from the terminal
+//	parley version       print the version
 //	parley help          list the subcommands
 package main
 
@@ -12,9 +14,50 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"sort"
+	"strings"
 	"syscall"
 )
+
+// version is the release, set at build time with
+// -ldflags "-X main.version=v1.2.3"; otherwise it comes from the module and
+// VCS information the Go toolchain records.
+var version = ""
+
+// Version returns parley's version: the release, or the module version and
+// commit it was built from ("(devel)" and a commit for a local build).
+func Version() string {
+	v := version
+	info, ok := debug.ReadBuildInfo()
+	if v == "" && ok {
+		v = info.Main.Version
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	if ok {
+		var rev, dirty string
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "-dirty"
+				}
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" && !strings.Contains(v, rev) {
+			v += " " + rev + dirty
+		}
+	}
+	return v
+}
 
 // subcommand is one verb of the parley binary.
 type subcommand struct {
@@ -38,8 +81,16 @@ func main() {
 
 // run executes one command line and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
 		usage(stdout)
+		return 0
+	case "version", "-version", "--version", "-v":
+		fmt.Fprintf(stdout, "parley %s (%s, %s/%s)\n", Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	}
 	sc, ok := subcommands[args[0]]
@@ -75,5 +126,6 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, subcommands[n].summary)
 	}
+	fmt.Fprintf(w, "  %-8s %s\n", "version", "print the version")
 	fmt.Fprintln(w, "\nRun 'parley COMMAND -h' for a command's flags.")
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/peterbourgon/ff/v3"
@@ -28,8 +30,10 @@ func init() {
 func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	cfg := &node.Config{}
 	o := &serveOptions{}
-	fs.StringVar(&cfg.FrameAddr, "frame-listen", "127.0.0.1:1234", "address of the framed protocol (tutorial and native clients); empty to disable")
-	fs.StringVar(&cfg.LineAddr, "line-listen", "127.0.0.1:1235", "address of the line protocol (nc, telnet); empty to disable")
+	fs.StringVar(&cfg.FrameAddr, "frame-listen", "127.0.0.1:1234", "address of the framed protocol (tutorial and native clients); empty or off to disable")
+	fs.StringVar(&cfg.LineAddr, "line-listen", "127.0.0.1:1235", "address of the line protocol (nc, telnet); empty or off to disable")
+	fs.StringVar(&cfg.FrameTLSAddr, "frame-tls-listen", "", "address of the framed protocol over TLS, beside the plain one (needs -tls-cert; e.g. 127.0.0.1:1244)")
+	fs.StringVar(&cfg.LineTLSAddr, "line-tls-listen", "", "address of the line protocol over TLS, beside the plain one (needs -tls-cert; e.g. 127.0.0.1:1245)")
 	fs.StringVar(&cfg.Hub.ServerName, "name", "parley", "server name shown to clients")
 	fs.StringVar(&cfg.Hub.Motd, "motd", "", "message of the day shown on connect")
 	fs.IntVar(&cfg.Hub.HistoryOnJoin, "history", chat.DefaultHistoryOnJoin, "messages replayed when joining a room (0 for none)")
@@ -56,13 +60,20 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.DurationVar(&cfg.Server.KeepAlive, "tcp-keepalive", server.DefaultKeepAlive, "TCP keepalive idle time on every connection (negative disables)")
 	fs.DurationVar(&cfg.Session.IdleTimeout, "idle-timeout", engine.DefaultIdleTimeout, "a native client silent this long is sent a ping (negative disables)")
 	fs.DurationVar(&cfg.Session.PingTimeout, "ping-timeout", engine.DefaultPingTimeout, "a pinged native client that sends nothing within this is disconnected")
-	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate file: serve every front-end over TLS 1.2+ (needs -tls-key)")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate file (needs -tls-key): serve every listener over TLS 1.2+, or, with -frame-tls-listen or -line-tls-listen, add TLS listeners beside the plain ones")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key file of -tls-cert")
 	fs.StringVar(&cfg.Hub.Password, "password", "", "server password every client must give (prefer PARLEY_PASSWORD: arguments are visible to other local users)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.config, "config", "", "read flags from this file: one 'flag value' per line, # for comments (flags on the command line and PARLEY_* variables win)")
 	return cfg, o
+}
+
+// listenFlags maps each listener to the flag that sets its address.
+var listenFlags = map[string]string{
+	node.ListenFrame: "frame-listen", node.ListenLine: "line-listen",
+	node.ListenFrameTLS: "frame-tls-listen", node.ListenLineTLS: "line-tls-listen",
 }
 
 type serveOptions struct {
@@ -70,16 +81,31 @@ type serveOptions struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
+	config          string
+}
+
+// envName is the environment variable of a flag: PARLEY_FRAME_LISTEN for
+// -frame-listen.
+func envName(flagName string) string {
+	return "PARLEY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // parseFlags parses args, then PARLEY_* environment variables for flags not
-// given (PARLEY_FRAME_LISTEN for -frame-listen, and so on).
+// given (PARLEY_FRAME_LISTEN for -frame-listen, and so on), then the -config
+// file if the flag set has that flag. A variable set to the empty string
+// sets its flag empty (PARLEY_LINE_LISTEN= turns the line port off), which
+// the flag library alone would skip.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
-	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("PARLEY")); err != nil {
+	opts := []ff.Option{ff.WithEnvVarPrefix("PARLEY")}
+	if fs.Lookup("config") != nil {
+		opts = append(opts, ff.WithConfigFileFlag("config"), ff.WithConfigFileParser(ff.PlainParser))
+	}
+	if err := ff.Parse(fs, args, opts...); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
+		fmt.Fprintln(stderr, err)
 		return errUsage
 	}
 	if fs.NArg() > 0 {
@@ -87,7 +113,41 @@ func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 		fs.Usage()
 		return errUsage
 	}
+	onCommandLine := flagsIn(args)
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && v == "" && !onCommandLine[f.Name] {
+			_ = fs.Set(f.Name, "") // a flag that cannot be empty keeps its value
+		}
+	})
 	return nil
+}
+
+// flagsIn returns the names of the flags given in args.
+func flagsIn(args []string) map[string]bool {
+	set := map[string]bool{}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name := strings.TrimLeft(a, "-")
+		if i := strings.IndexByte(name, '='); i >= 0 {
+			name = name[:i]
+		}
+		set[name] = true
+	}
+	return set
+}
+
+// disabled reports whether a listen address turns its listener off.
+func disabled(addr string) bool {
+	switch strings.ToLower(strings.TrimSpace(addr)) {
+	case "", "off", "none", "-":
+		return true
+	}
+	return false
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -109,8 +169,27 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("parley serve", flag.ContinueOnError)
 	cfg, o := serveFlags(fs)
 	prof := profileFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: parley serve [flags]")
+		fmt.Fprintln(stderr, "\nEvery flag can also be set with a PARLEY_* environment variable (PARLEY_FRAME_LISTEN for")
+		fmt.Fprintln(stderr, "-frame-listen; an empty value sets it empty) or in a -config file; the command line wins,")
+		fmt.Fprintln(stderr, "then the environment, then the file.")
+		fs.PrintDefaults()
+	}
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, addr := range []*string{&cfg.FrameAddr, &cfg.LineAddr, &cfg.FrameTLSAddr, &cfg.LineTLSAddr} {
+		if disabled(*addr) {
+			*addr = ""
+		}
+	}
+	for name, flagName := range listenFlags {
+		if !set[flagName] {
+			cfg.Optional = append(cfg.Optional, name) // a default another program may hold
+		}
 	}
 	if cfg.Hub.HistoryOnJoin == 0 {
 		cfg.Hub.HistoryOnJoin = -1 // the flag's 0 means none; the hub's 0 means its default
@@ -132,25 +211,47 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return errors.New("-tls-cert and -tls-key go together")
 	}
+	cfg.Hub.Version = Version()
+	log.Info("starting parley", "version", cfg.Hub.Version)
 	n, err := node.Start(*cfg)
 	if err != nil {
+		var le *node.ListenError
+		if errors.As(err, &le) {
+			hint := ""
+			if errors.Is(err, syscall.EADDRINUSE) {
+				hint = " (another server, or another program, holds it)"
+			}
+			return fmt.Errorf("%w%s; choose another address with --%s, or turn it off with --%s off", err, hint, listenFlags[le.Listener], listenFlags[le.Listener])
+		}
 		return err
 	}
-	if cfg.TLS != nil || cfg.TLSCertFile != "" {
-		fmt.Fprintln(stdout, "parley: TLS on every port")
+	for _, l := range []struct{ name, what string }{
+		{node.ListenFrame, "framed protocol (tutorial and native clients)"},
+		{node.ListenLine, "line protocol (nc, telnet)"},
+		{node.ListenFrameTLS, "framed protocol (tutorial and native clients)"},
+		{node.ListenLineTLS, "line protocol (nc, telnet)"},
+	} {
+		if a := n.Addr(l.name); a != nil {
+			tls := ""
+			if n.TLS(l.name) {
+				tls = " over TLS"
+			}
+			fmt.Fprintf(stdout, "parley: %s%s on %s\n", l.what, tls, a)
+		}
 	}
-	if a := n.Addr("frame"); a != nil {
-		fmt.Fprintf(stdout, "parley: framed protocol (tutorial and native clients) on %s\n", a)
+	for _, le := range n.Skipped {
+		fmt.Fprintf(stdout, "parley: not serving the %s protocol: %s is not available (%v); move it with --%s ADDR or turn it off with --%s off\n",
+			le.Listener, le.Addr, errors.Unwrap(le), listenFlags[le.Listener], listenFlags[le.Listener])
 	}
-	if a := n.Addr("line"); a != nil {
-		fmt.Fprintf(stdout, "parley: line protocol (nc, telnet) on %s\n", a)
+	if cfg.Hub.Password != "" {
+		fmt.Fprintln(stdout, "parley: clients need the server password")
 	}
 	if cfg.StoreKind == node.StoreSQLite {
 		fmt.Fprintf(stdout, "parley: history kept in %s\n", filepath.Join(cfg.DataDir, sqlite.FileName))
 	} else {
 		fmt.Fprintln(stdout, "parley: history kept in memory only")
 	}
-	fmt.Fprintln(stdout, "parley: press Ctrl-C to stop")
+	fmt.Fprintf(stdout, "parley: version %s, pid %d; press Ctrl-C to stop\n", cfg.Hub.Version, os.Getpid())
 	<-ctx.Done()
 	log.Info("shutting down", "timeout", o.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)

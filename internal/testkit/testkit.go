@@ -190,7 +190,13 @@ type Native struct {
 // fields merged in. It does not wait for the welcome.
 func DialNative(t testing.TB, addr net.Addr, name string) *Native {
 	t.Helper()
-	c := Dial(t, addr)
+	return NativeOn(t, Dial(t, addr), name)
+}
+
+// NativeOn sends a hello for name on an open connection (a TLS one, say)
+// and returns the client. It does not wait for the welcome.
+func NativeOn(t testing.TB, c net.Conn, name string) *Native {
+	t.Helper()
 	n := &Native{t: t, Conn: c, r: frame.NewReader(bufio.NewReader(c), 1<<20)}
 	n.Send(native.Request{Type: "hello", Name: name, Version: native.Version})
 	return n

@@ -189,7 +189,7 @@ func (c *Client) Greeting() []byte {
 	if c.needPassword {
 		prompt = passwordPrompt
 	}
-	return []byte("Welcome to " + c.env.Hub.Config().ServerName + ". Type /help once you are in.\r\n" + prompt)
+	return []byte("Welcome to " + c.env.Hub.Config().ServerName + " (" + c.env.Hub.Software() + "). Type /help once you are in.\r\n" + prompt)
 }
 
 // Handshake takes the password line, then name lines.

@@ -105,6 +105,7 @@ type Event struct {
 
 	// welcome
 	Server          string `json:"server,omitempty"`
+	Software        string `json:"software,omitempty"`
 	Version         int    `json:"version,omitempty"`
 	MaxMessageBytes int    `json:"max_message_bytes,omitempty"`
 	Motd            string `json:"motd,omitempty"`
@@ -153,7 +154,7 @@ func FromChat(ev *chat.Event, withRef bool) Event {
 		out.Code, out.Message = string(ev.Err.Code), ev.Err.Message
 	}
 	if w := ev.Welcome; w != nil {
-		out.Server, out.Version, out.Name = w.Server, w.Version, w.Name
+		out.Server, out.Software, out.Version, out.Name = w.Server, w.Software, w.Version, w.Name
 		out.MaxMessageBytes, out.Motd = w.MaxMessageBytes, w.Motd
 	}
 	return out
@@ -189,7 +190,7 @@ func ToChat(ev *Event) *chat.Event {
 		ce.Err = &chat.Error{Code: chat.Code(ev.Code), Message: ev.Message}
 	}
 	if ev.Type == TypeWelcome {
-		ce.Welcome = &chat.Welcome{Server: ev.Server, Version: ev.Version, Name: ev.Name, MaxMessageBytes: ev.MaxMessageBytes, Motd: ev.Motd}
+		ce.Welcome = &chat.Welcome{Server: ev.Server, Software: ev.Software, Version: ev.Version, Name: ev.Name, MaxMessageBytes: ev.MaxMessageBytes, Motd: ev.Motd}
 	}
 	return ce
 }
