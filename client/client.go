@@ -264,6 +264,18 @@ func (c *Client) Welcome() native.Event {
 	return c.welcome
 }
 
+// RequestedRooms returns the rooms Config.Rooms asked for, as room keys,
+// in the order given.
+func (c *Client) RequestedRooms() []string {
+	var out []string
+	for _, r := range c.cfg.Rooms {
+		if k, err := chat.ValidateRoom(r); err == nil && !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // LastSeen returns the highest message id seen in room (its key).
 func (c *Client) LastSeen(room string) uint64 {
 	c.mu.Lock()

@@ -35,6 +35,7 @@ type Sender interface {
 // Options configure a Model.
 type Options struct {
 	Addr     string              // server address, shown in the header
+	Focus    string              // a room to show once it is joined (parley join --room dev); "" for the lobby
 	Name     string              // the user's nickname
 	Server   string              // server name from the welcome
 	Events   <-chan client.Event // events to read; nil when a test feeds them
@@ -115,6 +116,7 @@ type Model struct {
 
 	quietRefs map[string]bool // who requests made by the client itself
 	wantJoin  map[string]bool // rooms the user asked to join: switch to them
+	lastRoom  string          // the room window last shown, for /who in a conversation
 	quitting  bool
 }
 
@@ -143,6 +145,9 @@ func New(s Sender, opt Options) *Model {
 		quietRefs: map[string]bool{}, wantJoin: map[string]bool{},
 	}
 	m.windows = []*window{{name: chat.DefaultRoom}}
+	if opt.Focus != "" && opt.Focus != chat.DefaultRoom {
+		m.wantJoin[opt.Focus] = true
+	}
 	return m
 }
 
@@ -228,6 +233,9 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	}
 	switch s {
 	case "ctrl+c", "ctrl+d":
+		if m.quitting {
+			return m, tea.Quit // a second Ctrl-C: no more waiting
+		}
 		m.quitting = true
 		_ = m.s.Quit("")
 		return m, tea.Quit
@@ -281,6 +289,9 @@ func (m *Model) switchTo(i int) {
 	m.active = i
 	w := m.cur()
 	w.unread, w.mention = 0, false
+	if !w.dm {
+		m.lastRoom = w.name
+	}
 }
 
 func (m *Model) scroll(n int) {
@@ -522,8 +533,13 @@ func (m *Model) run(line string) (tea.Cmd, bool) {
 		if a := arg(0); a != "" {
 			room = strings.TrimPrefix(a, "#")
 		} else if w.dm {
-			m.errorLine(w, "usage: /who ROOM")
-			return nil, true
+			// A conversation has no member list: show the room the user
+			// came from.
+			room = m.lastRoom
+			if room == "" || m.find(room) < 0 {
+				m.errorLine(w, "this is a conversation with "+w.name[1:]+", not a room: /who ROOM lists a room's members")
+				return nil, true
+			}
 		}
 		return nil, m.send(native.Request{Type: native.TypeWho, Room: room})
 	}

@@ -443,3 +443,52 @@ func TestPastedKeyNamesAreText(t *testing.T) {
 		t.Fatalf("sent %+v", r)
 	}
 }
+
+// TestNewcomerCommands: --room opens its window once joined; /who in a
+// conversation lists the room the user came from; /topic asks the server
+// (never a cache, which a restart may have made stale); a rejoin after a
+// reconnect forgets the cached topic until the server says it again.
+func TestNewcomerCommands(t *testing.T) {
+	x := &harness{t: t, s: &fakeSender{}, now: t0}
+	x.m = New(x.s, Options{Addr: "127.0.0.1:1234", Name: "alice", Focus: "dev", Now: func() time.Time { return x.now }, Location: time.UTC})
+	x.m.Update(tea.WindowSizeMsg{Width: 80, Height: 20})
+	x.ev(native.Event{Type: "welcome", Name: "alice", Server: "parley", Version: 1})
+	x.ev(native.Event{Type: "join", Room: "lobby", Name: "alice"})
+	x.ev(native.Event{Type: "join", Room: "dev", Name: "alice"})
+	if x.m.cur().name != "dev" {
+		t.Fatalf("window %q, want dev (--room dev)", x.m.cur().name)
+	}
+	x.ev(native.Event{Type: "topic", Room: "dev", From: "bob", Text: "release friday"})
+	x.enter("/topic")
+	if r := x.s.last(); r.Type != "topic" || r.Room != "dev" || r.Text != nil {
+		t.Fatalf("/topic sent %+v, want a topic query to the server", r)
+	}
+	x.ev(native.Event{Type: "join", Room: "dev", Name: "alice"}) // the rejoin after a reconnect
+	if w := x.m.cur(); w.topic != "" {
+		t.Fatalf("topic %q kept after a rejoin that did not confirm it", w.topic)
+	}
+
+	x.enter("/msg bob hi")
+	if x.m.cur().name != "@bob" {
+		t.Fatalf("window %q", x.m.cur().name)
+	}
+	x.enter("/who")
+	if r := x.s.last(); r.Type != "who" || r.Room != "dev" {
+		t.Fatalf("/who in a conversation sent %+v, want the members of dev", r)
+	}
+}
+
+// TestSecondCtrlCQuitsAtOnce: the first Ctrl-C says goodbye to the server
+// and quits; a second one (if the first is slow) quits too.
+func TestSecondCtrlCQuitsAtOnce(t *testing.T) {
+	x := newHarness(t, 80, 20)
+	for i := range 2 {
+		_, cmd := x.m.Update(tea.KeyMsg{Type: tea.KeyCtrlC})
+		if cmd == nil || cmd() != tea.Quit() {
+			t.Fatalf("Ctrl-C %d did not quit", i+1)
+		}
+	}
+	if !x.s.quit {
+		t.Fatal("the server was not told goodbye")
+	}
+}

@@ -288,7 +288,7 @@ func Run(ctx context.Context, c *client.Client) error {
 	var bellMu sync.Mutex
 	var lastBell time.Time
 	m := New(c, Options{
-		Addr: c.Addr(), Name: c.Name(), Server: c.Server(), Events: c.Events(),
+		Addr: c.Addr(), Name: c.Name(), Server: c.Server(), Events: c.Events(), Focus: first(c.RequestedRooms()),
 		Bell: func() {
 			bellMu.Lock()
 			defer bellMu.Unlock()
@@ -305,4 +305,11 @@ func Run(ctx context.Context, c *client.Client) error {
 		return nil
 	}
 	return err
+}
+
+func first(list []string) string {
+	if len(list) == 0 {
+		return ""
+	}
+	return list[0]
 }

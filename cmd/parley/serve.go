@@ -253,7 +253,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "parley: version %s, pid %d; press Ctrl-C to stop\n", cfg.Hub.Version, os.Getpid())
 	<-ctx.Done()
-	log.Info("shutting down", "timeout", o.shutdownTimeout)
+	log.Info("shutting down (Ctrl-C again to stop at once)", "timeout", o.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	if err := n.Shutdown(sctx); err != nil {

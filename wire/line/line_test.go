@@ -95,7 +95,7 @@ func TestLineChat(t *testing.T) {
 	alice.Send("/topic")
 	alice.Expect("-- topic of dev: all things dev (set by alice)")
 	bob.Send("/rooms")
-	bob.Expect("-- #dev (1 members): all things dev")
+	bob.Expect("-- #dev (1 member): all things dev")
 	bob.Send("still in lobby")
 	alice.Expect("#lobby [") // another room than alice's current one is labelled
 	bob.Send("/who")

@@ -57,7 +57,11 @@ func Notice(ev *chat.Event, own bool) string {
 
 // Room renders one room list entry: "dev (3 members): topic".
 func Room(r chat.RoomInfo) string {
-	s := r.Name + " (" + strconv.Itoa(r.Members) + " members)"
+	members := " members)"
+	if r.Members == 1 {
+		members = " member)"
+	}
+	s := r.Name + " (" + strconv.Itoa(r.Members) + members
 	if r.Topic != "" {
 		s += ": " + r.Topic
 	}
