@@ -25,22 +25,7 @@ func CleanText(s string, maxBytes int) (string, error) {
 		return "", Errorf(CodeTooLong, "message is %d bytes; the limit is %d", len(s), maxBytes)
 	}
 	if needsCleaning(s) {
-		var b strings.Builder
-		b.Grow(len(s))
-		for i := 0; i < len(s); {
-			if end := EscapeEnd(s, i); end > i {
-				i = end
-				continue
-			}
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b.WriteRune(utf8.RuneError)
-			} else if keepRune(r) {
-				b.WriteString(s[i : i+size])
-			}
-			i += size
-		}
-		s = b.String()
+		s = Strip(s)
 		if maxBytes > 0 && len(s) > maxBytes {
 			return "", Errorf(CodeTooLong, "message is %d bytes; the limit is %d", len(s), maxBytes)
 		}
@@ -49,6 +34,33 @@ func CleanText(s string, maxBytes int) (string, error) {
 		return "", Errorf(CodeEmpty, "message is empty")
 	}
 	return s, nil
+}
+
+// Strip applies the cleaning part of the text rule (see CleanText) with no
+// length limit and no error: what it returns holds no escape sequence, no
+// control character but tab and newline, no bidi control and no invalid
+// UTF-8. Renderers apply it again to whatever they show, as a second line
+// of defence. Clean text is returned as is, without allocating.
+func Strip(s string) string {
+	if !needsCleaning(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		if end := EscapeEnd(s, i); end > i {
+			i = end
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else if keepRune(r) {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func needsCleaning(s string) bool {

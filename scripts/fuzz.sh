@@ -22,6 +22,7 @@ targets=(
 	"./chat FuzzExec"
 	"./chat FuzzCleanText"
 	"./chat FuzzValidateName"
+	"./wire/render FuzzRender"
 	"./client FuzzSanitize"
 	"./server FuzzReader"
 )

@@ -264,19 +264,19 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 		if s == nil || ev.Room == s.Current() {
 			return ev.Encoded(fmtLine, func(ev *chat.Event) []byte { return []byte(e.message(ev, "")) })
 		}
-		return ev.Encoded(fmtLineRoom, func(ev *chat.Event) []byte { return []byte(e.message(ev, "#"+ev.Room+" ")) })
+		return ev.Encoded(fmtLineRoom, func(ev *chat.Event) []byte { return []byte(e.message(ev, "#"+render.SafeLine(ev.Room)+" ")) })
 	case chat.KindDM:
 		prefix := ""
 		if ev.History {
 			prefix = "(history) "
 		}
 		if own && ev.To != ev.From {
-			return []byte(prefix + e.stamp(ev) + " -> *" + ev.To + "* " + indent(ev.Text) + "\r\n")
+			return []byte(prefix + e.stamp(ev) + " -> *" + render.SafeLine(ev.To) + "* " + indent(ev.Text) + "\r\n")
 		}
-		return []byte(prefix + e.stamp(ev) + " *" + ev.From + "* " + indent(ev.Text) + "\r\n")
+		return []byte(prefix + e.stamp(ev) + " *" + render.SafeLine(ev.From) + "* " + indent(ev.Text) + "\r\n")
 	case chat.KindWelcome:
 		w := ev.Welcome
-		text := "-- welcome, " + w.Name + "! You are in " + chat.DefaultRoom + ". /help lists the commands; plain lines are messages.\r\n"
+		text := "-- welcome, " + render.SafeLine(w.Name) + "! You are in " + chat.DefaultRoom + ". /help lists the commands; plain lines are messages.\r\n"
 		if w.Motd != "" {
 			text += "-- " + indent(w.Motd) + "\r\n"
 		}
@@ -284,22 +284,22 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 	case chat.KindHistoryEnd:
 		switch ev.Text {
 		case string(chat.CodeHistoryGone):
-			return []byte("-- older messages of " + ev.Room + " are no longer kept\r\n")
-		case "more":
-			return []byte("-- more history of " + ev.Room + " is stored than shown\r\n")
+			return []byte("-- older messages of " + render.SafeLine(ev.Room) + " are no longer kept\r\n")
+		case chat.HistoryMore:
+			return []byte("-- more history of " + render.SafeLine(ev.Room) + " is stored than shown\r\n")
 		}
 		return nil
 	case chat.KindPong, chat.KindPing:
 		return nil
 	case chat.KindError:
-		return []byte("! " + ev.Err.Message + "\r\n")
+		return []byte("! " + indent(ev.Err.Message) + "\r\n")
 	case chat.KindRooms:
 		if len(ev.Rooms) == 0 {
 			return []byte("-- no rooms yet\r\n")
 		}
 		var b strings.Builder
 		for _, r := range ev.Rooms {
-			b.WriteString("-- #" + render.Room(r) + "\r\n")
+			b.WriteString("-- #" + render.SafeLine(render.Room(r)) + "\r\n")
 		}
 		return []byte(b.String())
 	}
@@ -318,14 +318,19 @@ func (e *encoder) stamp(ev *chat.Event) string {
 }
 
 func (e *encoder) message(ev *chat.Event, prefix string) string {
+	from := render.SafeLine(ev.From)
 	if ev.Kind == chat.KindMe {
-		return prefix + e.stamp(ev) + " * " + ev.From + " " + indent(ev.Text) + "\r\n"
+		return prefix + e.stamp(ev) + " * " + from + " " + indent(ev.Text) + "\r\n"
 	}
-	return prefix + e.stamp(ev) + " <" + ev.From + "> " + indent(ev.Text) + "\r\n"
+	return prefix + e.stamp(ev) + " <" + from + "> " + indent(ev.Text) + "\r\n"
 }
 
-// indent keeps a multi-line text readable: continuation lines are indented.
+// indent makes text safe for a terminal (render.Safe: the second line of
+// defence behind the hub's text rule) and keeps a multi-line text readable
+// and unforgeable: continuation lines are indented, so none can pass for
+// another line of output.
 func indent(s string) string {
+	s = render.Safe(s)
 	if !strings.Contains(s, "\n") {
 		return s
 	}

@@ -74,3 +74,20 @@ func who(name string, own bool) string {
 	}
 	return name
 }
+
+// Safe is what text renderers apply to every client-supplied string they
+// write, as a second line of defence behind the text rule the hub applies
+// when text comes in (chat.CleanText): escape sequences, controls other
+// than newline and tab, bidi controls and invalid UTF-8 cannot reach a
+// terminal even if an event carried them.
+func Safe(s string) string { return chat.Strip(s) }
+
+// SafeLine is Safe for text that must stay on one line (names, reasons):
+// newlines and tabs become spaces.
+func SafeLine(s string) string {
+	s = chat.Strip(s)
+	if strings.ContainsAny(s, "\n\t") {
+		s = strings.NewReplacer("\n", " ", "\t", " ").Replace(s)
+	}
+	return s
+}

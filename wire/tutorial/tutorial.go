@@ -82,6 +82,11 @@ func (c *Client) Parse(_ *chat.Session, msg []byte) (chat.Request, error) {
 	return chat.ParseLine(string(msg), "")
 }
 
+// ContinuationIndent starts the second and later lines of a message's text
+// for tutorial clients. A name holds no space, so an indented line cannot
+// be taken for a line "name > text" from someone else.
+const ContinuationIndent = "    "
+
 var (
 	fmtMessage     = chat.NewFormat() // (sender, text) pair
 	fmtRoomMessage = chat.NewFormat() // the same, text prefixed with the room
@@ -152,8 +157,15 @@ func message(ev *chat.Event, prefix string) []byte {
 	return pair(ev.From, prefix+ev.Text)
 }
 
-// pair encodes (user, text) as two frames.
+// pair encodes (user, text) as two frames. Both are made safe for a
+// terminal (render.Safe), and a text of several lines has its continuation
+// lines indented: the tutorial's client prints "user > text", so a line
+// break must not let a message pass a line off as another user's.
 func pair(user, text string) []byte {
+	user, text = render.SafeLine(user), render.Safe(text)
+	if strings.Contains(text, "\n") {
+		text = strings.ReplaceAll(text, "\n", "\n"+ContinuationIndent)
+	}
 	b := make([]byte, 0, 2*frame.HeaderLen+len(user)+len(text))
 	b = frame.AppendStringFrame(b, user)
 	return frame.AppendStringFrame(b, text)
