@@ -2,6 +2,7 @@ package chat
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -19,6 +20,7 @@ type Request struct {
 	Text    string // message text, action, or the new topic
 	HasText bool   // Text was given (a topic request without it asks for the topic)
 	Reason  string // why, for part and quit
+	Cursor  string // rooms, who: list the names after this one (the last of the page before)
 	After   uint64 // join: resume after this id; history: only ids > After
 	Before  uint64 // history: only ids < Before
 	Limit   int    // join: messages to replay; history: page size
@@ -71,19 +73,47 @@ func commandTable() []*Command {
 				return Request{Room: a[0], Reason: strings.TrimSpace(strings.TrimPrefix(rest, a[0]))}
 			},
 			run: func(s *Session, r Request) error { return s.Part(r.Room, r.Reason) }},
-		{Name: "rooms", Aliases: []string{"list"}, Help: "list the rooms",
+		{Name: "rooms", Aliases: []string{"list"}, Args: "[AFTER]", Help: "list the rooms (a long list: the rooms after AFTER)",
+			parse: func(a []string, _ string) Request {
+				if len(a) == 0 {
+					return Request{}
+				}
+				return Request{Cursor: strings.TrimPrefix(a[0], "#")}
+			},
 			run: func(s *Session, r Request) error {
-				s.Send(&Event{Message: Message{Kind: KindRooms, Time: s.hub.now()}, Rooms: s.Rooms(), Ref: r.Ref})
+				rooms, more, err := s.Rooms(r.Cursor, r.Limit)
+				if err != nil {
+					return err
+				}
+				ev := &Event{Message: Message{Kind: KindRooms, Time: s.hub.now()}, Rooms: rooms, Ref: r.Ref}
+				if more {
+					ev.Text = HistoryMore
+				}
+				s.Send(ev)
 				return nil
 			}},
-		{Name: "who", Aliases: []string{"names"}, Args: "[ROOM]", Help: "list the members of a room (default: the current one)",
-			parse: roomArg,
+		{Name: "who", Aliases: []string{"names"}, Args: "[ROOM] [AFTER]", Help: "list the members of a room (default: the current one; a long list: those after AFTER)",
+			parse: func(a []string, _ string) Request {
+				r := Request{}
+				if len(a) > 0 {
+					r.Room = a[0]
+				}
+				if len(a) > 1 {
+					r.Cursor = a[1]
+				}
+				return r
+			},
 			run: func(s *Session, r Request) error {
 				key, names, err := s.Who(r.Room)
 				if err != nil {
 					return err
 				}
-				s.Send(&Event{Message: Message{Kind: KindMembers, Room: key, Time: s.hub.now()}, Members: names, Ref: r.Ref})
+				page, more := pageNames(names, r.Cursor, r.Limit)
+				ev := &Event{Message: Message{Kind: KindMembers, Room: key, Time: s.hub.now()}, Members: page, Ref: r.Ref}
+				if more {
+					ev.Text = HistoryMore
+				}
+				s.Send(ev)
 				return nil
 			}},
 		{Name: "say", Args: "TEXT", Help: "send a message to the current room (what a line without a command does)", MinArgs: 1, Hidden: true,
@@ -183,8 +213,34 @@ func (s *Session) sendHistory(r Request) error {
 }
 
 // HistoryMore is the Text of a history_end that ends a replay or page cut
-// short at its limit: more is stored, and a history request pages on.
+// short at its limit (more is stored, and a history request pages on), and
+// of a rooms or members reply cut short (ask again with the last name as
+// the cursor).
 const HistoryMore = "more"
+
+// pageNames returns the sorted names after cursor, at most limit of them
+// (MaxListEntries if 0 or more) and about MaxListBytes, and whether more
+// follow.
+func pageNames(names []string, cursor string, limit int) ([]string, bool) {
+	if cursor != "" {
+		i := sort.SearchStrings(names, cursor)
+		if i < len(names) && names[i] == cursor {
+			i++
+		}
+		names = names[i:]
+	}
+	if limit <= 0 || limit > MaxListEntries {
+		limit = MaxListEntries
+	}
+	size := 0
+	for i, n := range names {
+		size += len(n) + 4
+		if i == limit || size > MaxListBytes {
+			return names[:i], true
+		}
+	}
+	return names, false
+}
 
 // LookupCommand finds a command by name or alias, without the slash.
 func LookupCommand(name string) *Command {

@@ -16,6 +16,7 @@ const (
 	DefaultHistoryOnJoin   = 50
 	DefaultMaxMessageBytes = 64 * 1024
 	DefaultMaxRooms        = 10000
+	DefaultMaxSessionRooms = 100
 	DefaultMaxHistory      = 1000
 	DefaultMaxResume       = 10000
 	DefaultAnnounceLimit   = 1000
@@ -45,7 +46,8 @@ type Config struct {
 	MaxHistory      int                 // most messages one history request or join replay returns; default 1000
 	MaxResume       int                 // most messages one resume replays before saying "more"; default 10000
 	MaxMessageBytes int                 // longest message text; default 64 KiB
-	MaxRooms        int                 // most rooms that may exist at once; default 10000
+	MaxRooms        int                 // most rooms with members at once (empty rooms are freed); default 10000
+	MaxSessionRooms int                 // most rooms one session may be in; default 100
 	Password        string              // server password clients must give before they get a session; empty for none
 	RateLimit       RateLimit           // per-session request rate limit; zero for none
 	// AnnounceLimit is the room size above which joins, parts and quits are
@@ -95,6 +97,7 @@ type Hub struct {
 	qclosed bool
 
 	lastCommitted atomic.Uint64 // id of the newest stored message
+	lastDelivered atomic.Uint64 // id of the newest message fanned out: every id up to it is stored and delivered
 	processed     atomic.Uint64 // queue entries the committer has taken
 	progress      atomic.Uint64 // counts batches taken and messages fanned out: the pipeline is moving
 
@@ -163,6 +166,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.MaxRooms <= 0 {
 		cfg.MaxRooms = DefaultMaxRooms
 	}
+	if cfg.MaxSessionRooms <= 0 {
+		cfg.MaxSessionRooms = DefaultMaxSessionRooms
+	}
 	if cfg.AnnounceLimit == 0 {
 		cfg.AnnounceLimit = DefaultAnnounceLimit
 	}
@@ -196,23 +202,12 @@ func New(cfg Config) (*Hub, error) {
 		committed: make(chan struct{}),
 	}
 	h.lastCommitted.Store(last)
+	h.lastDelivered.Store(last)
 	if h.broker == nil {
 		h.broker = &localBroker{}
 	}
 	h.broker.Subscribe(h.deliver)
 	h.rooms[DefaultRoom] = newRoom(DefaultRoom, last)
-	topics, err := cfg.Store.Topics(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range topics {
-		r := h.rooms[t.Room]
-		if r == nil {
-			r = newRoom(t.Room, last)
-			h.rooms[t.Room] = r
-		}
-		r.topic, r.topicBy, r.topicAt = t.Text, t.By, t.At
-	}
 	go h.commitLoop()
 	go h.fanoutLoop()
 	return h, nil
@@ -339,20 +334,62 @@ func (h *Hub) Sessions() int {
 	return len(h.sessions)
 }
 
-// Rooms lists the rooms that have members or a topic, by name.
-func (h *Hub) Rooms() []RoomInfo {
+// List pages: a rooms or members reply holds at most this many entries and
+// about this many bytes, so that no reply outgrows a frame; a reply cut
+// short says HistoryMore and the client asks for the names after its last.
+const (
+	MaxListEntries = 500
+	MaxListBytes   = 32 << 10
+)
+
+// Rooms lists the rooms that have members or a stored topic, by name: at
+// most limit of them (MaxListEntries if 0 or more) whose names come after
+// after ("" for the first), and whether more follow. It reads the store's
+// topics, on the caller's goroutine.
+func (h *Hub) Rooms(after string, limit int) ([]RoomInfo, bool, error) {
+	topics, err := h.store.Topics(context.Background())
+	if err != nil {
+		h.log.Error("reading topics failed", "err", err)
+		return nil, false, Errorf(CodeUnavailable, "the room list is unavailable right now")
+	}
+	byName := make(map[string]RoomInfo, len(topics))
+	for _, t := range topics {
+		byName[t.Room] = RoomInfo{Name: t.Room, Topic: t.Text}
+	}
 	h.mu.RLock()
-	list := make([]RoomInfo, 0, len(h.rooms))
 	for _, r := range h.rooms {
 		r.mu.Lock()
-		if len(r.members) > 0 || r.topic != "" {
-			list = append(list, RoomInfo{Name: r.name, Topic: r.topic, Members: len(r.members)})
+		info := byName[r.name]
+		info.Name, info.Members = r.name, len(r.members)
+		if r.topicLoaded {
+			info.Topic = r.topic
 		}
 		r.mu.Unlock()
+		if info.Members > 0 || info.Topic != "" {
+			byName[r.name] = info
+		} else {
+			delete(byName, r.name)
+		}
 	}
 	h.mu.RUnlock()
+	list := make([]RoomInfo, 0, len(byName))
+	for _, info := range byName {
+		if info.Name > after {
+			list = append(list, info)
+		}
+	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	return list
+	if limit <= 0 || limit > MaxListEntries {
+		limit = MaxListEntries
+	}
+	size := 0
+	for i, info := range list {
+		size += len(info.Name) + len(info.Topic) + 32
+		if i == limit || size > MaxListBytes {
+			return list[:i], true, nil
+		}
+	}
+	return list, false, nil
 }
 
 // room returns the room with the given key, creating it if create is set.
@@ -371,9 +408,56 @@ func (h *Hub) room(key string, create bool) (*Room, error) {
 	if len(h.rooms) >= h.cfg.MaxRooms {
 		return nil, Errorf(CodeUnavailable, "the server has too many rooms; try an existing one")
 	}
-	r = newRoom(key, h.lastCommitted.Load())
+	// Every message up to the last delivered one is stored, and any later
+	// one for this room (it may have been freed and made anew) is
+	// delivered to it by name: a replay up to here misses nothing.
+	r = newRoom(key, h.lastDelivered.Load())
 	h.rooms[key] = r
 	return r, nil
+}
+
+// freeIfEmpty forgets a room nobody is in (the lobby stays): a room holds
+// nothing the store does not keep (its history and topic are loaded again
+// when someone joins), so empty rooms cost no memory and count against no
+// limit.
+func (h *Hub) freeIfEmpty(r *Room) {
+	if r.name == DefaultRoom {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.members) == 0 && !r.dead && h.rooms[r.name] == r {
+		r.dead = true
+		delete(h.rooms, r.name)
+	}
+}
+
+// loadTopic reads a room's stored topic the first time the room is used
+// after it was made (at start, or anew after it was freed). Only the
+// caller waits for the store; Room.topicMu keeps a topic being set from
+// racing with it.
+func (h *Hub) loadTopic(r *Room) {
+	r.topicMu.Lock()
+	defer r.topicMu.Unlock()
+	r.mu.Lock()
+	loaded := r.topicLoaded
+	r.mu.Unlock()
+	if loaded {
+		return
+	}
+	t, ok, err := h.store.Topic(context.Background(), r.name)
+	if err != nil {
+		h.log.Error("reading a topic failed", "room", r.name, "err", err)
+		return // tried again at the next join
+	}
+	r.mu.Lock()
+	if ok {
+		r.topic, r.topicBy, r.topicAt = t.Text, t.By, t.At
+	}
+	r.topicLoaded = true
+	r.mu.Unlock()
 }
 
 // noName is the nameSince of a session whose name fence has not been
@@ -575,6 +659,7 @@ func (h *Hub) fanoutLoop() {
 	for evs := range h.fanoutQ {
 		for _, ev := range evs {
 			h.broker.Publish(ev)
+			h.lastDelivered.Store(ev.ID)
 			h.progress.Add(1)
 		}
 		clear(evs)
@@ -596,12 +681,25 @@ func (h *Hub) deliver(ev *Event) {
 		p = h.resolve(ev)
 	}
 	if p.room != nil {
-		p.room.mu.Lock()
-		for _, m := range p.room.members {
+		r := p.room
+		r.mu.Lock()
+		for r.dead {
+			// Freed while the message was on its way (its sender left and
+			// the room emptied); a room of that name made since gets it.
+			r.mu.Unlock()
+			h.mu.RLock()
+			r = h.rooms[ev.Room]
+			h.mu.RUnlock()
+			if r == nil {
+				return
+			}
+			r.mu.Lock()
+		}
+		for _, m := range r.members {
 			m.deliver(ev)
 		}
-		p.room.delivered = ev.ID
-		p.room.mu.Unlock()
+		r.delivered = max(r.delivered, ev.ID)
+		r.mu.Unlock()
 		return
 	}
 	if p.to != nil {

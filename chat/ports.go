@@ -60,6 +60,8 @@ type Store interface {
 	SetTopic(ctx context.Context, t Topic) error
 	// Topics returns every stored topic (rooms without one are left out).
 	Topics(ctx context.Context) ([]Topic, error)
+	// Topic returns the stored topic of one room; ok is false if it has none.
+	Topic(ctx context.Context, room string) (t Topic, ok bool, err error)
 	// PrunedThrough returns the highest id of a message of room that
 	// retention has deleted (0 if none): every message with a larger id is
 	// still there. Resuming from an older id has a gap.

@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// Room is a named set of sessions that see each other's messages. Rooms are
-// created on first join (or at start, for rooms with a stored topic) and
-// kept while the server runs, so a room's topic and its delivery position
-// survive it being empty.
+// Room is a named set of sessions that see each other's messages. A room
+// exists while it has members (the lobby always): it is made on the first
+// join and freed when the last member leaves, since everything it had to
+// keep (its history, its topic) is in the store.
 type Room struct {
 	name string // room key
 
@@ -18,9 +18,16 @@ type Room struct {
 	index     map[uint64]int // session id -> position in members
 	topic     string
 	topicBy   string
-	topicAt   time.Time  // when the topic was set
-	topicMu   sync.Mutex // serialises topic changes while they are stored; taken before mu
-	delivered uint64     // id of the newest message fanned out; every id ≤ this is stored
+	topicAt   time.Time // when the topic was set
+	delivered uint64    // id of the newest message fanned out; every id ≤ this is stored
+	// topicLoaded says the stored topic has been read (or set) since the
+	// room was made.
+	topicLoaded bool
+	// dead says the room was freed (it emptied): whoever holds it must
+	// look the room up again by name. Set under Hub.mu and mu.
+	dead bool
+
+	topicMu sync.Mutex // serialises loading and setting the topic, which wait for the store; taken before mu
 }
 
 func newRoom(key string, delivered uint64) *Room {

@@ -303,46 +303,70 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 		return err
 	}
 	h := s.hub
-	r, err := h.room(key, true)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	already := s.joined(key) != nil
-	if !already {
-		s.addRoom(r)
-	}
-	s.current = key
-	name := s.name
-	s.mu.Unlock()
 	if opt.History == 0 {
 		opt.History = s.info.History
 	}
-	if already && opt.After == 0 {
-		s.Send(&Event{Message: Message{Kind: KindNotice, Room: key, Time: h.now(), Text: "you are in " + key + "; it is now your current room"}})
+	for {
+		// Refuse before the room is made: a refused join must not leave
+		// an empty room behind.
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		if n := len(s.rooms); s.joined(key) == nil && n >= h.cfg.MaxSessionRooms {
+			s.mu.Unlock()
+			return Errorf(CodeInvalid, "you are in %d rooms, the most one may be in; /part one first", n)
+		}
+		s.mu.Unlock()
+		r, err := h.room(key, true)
+		if err != nil {
+			return err
+		}
+		h.loadTopic(r)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			h.freeIfEmpty(r)
+			return ErrClosed
+		}
+		already := s.joined(key) != nil
+		if already {
+			s.current = key
+		}
+		name := s.name
+		s.mu.Unlock()
+		if already && opt.After == 0 {
+			s.Send(&Event{Message: Message{Kind: KindNotice, Room: key, Time: h.now(), Text: "you are in " + key + "; it is now your current room"}})
+			return nil
+		}
+
+		s.holdLive()
+		r.mu.Lock()
+		if r.dead { // freed since the lookup: make it anew
+			r.mu.Unlock()
+			s.releaseLive()
+			continue
+		}
+		upTo := r.delivered // every id up to here is stored; later ones arrive live, held
+		if !already && r.add(s) {
+			s.mu.Lock()
+			s.addRoom(r)
+			s.current = key
+			s.mu.Unlock()
+			r.announce(h, s, &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}, len(r.members), true)
+			if r.topic != "" {
+				s.deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: r.topicAt, Text: r.topic}})
+			}
+		}
+		r.mu.Unlock()
+		if err := s.replay(key, upTo, opt); err != nil {
+			h.log.Error("history replay failed", "room", key, "session", s.id, "err", err)
+			s.sink.Deliver(errorEvent(Errorf(CodeUnavailable, "history of %s is unavailable right now", key), ""))
+		}
+		s.releaseLive()
 		return nil
 	}
-
-	s.holdLive()
-	defer s.releaseLive()
-	r.mu.Lock()
-	upTo := r.delivered // every id up to here is stored; later ones arrive live, held
-	if !already && r.add(s) {
-		r.announce(h, s, &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}, len(r.members), true)
-		if r.topic != "" {
-			s.deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: r.topicAt, Text: r.topic}})
-		}
-	}
-	r.mu.Unlock()
-	if err := s.replay(key, upTo, opt); err != nil {
-		h.log.Error("history replay failed", "room", key, "session", s.id, "err", err)
-		s.sink.Deliver(errorEvent(Errorf(CodeUnavailable, "history of %s is unavailable right now", key), ""))
-	}
-	return nil
 }
 
 // replay delivers the stored history of room (key) up to id upTo straight
@@ -425,7 +449,11 @@ func (s *Session) Part(room, reason string) error {
 	r.mu.Lock()
 	r.announce(s.hub, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: s.hub.now()}, Session: s.id, Name: name, Reason: reason}, len(r.members), true)
 	r.remove(s)
+	empty := len(r.members) == 0
 	r.mu.Unlock()
+	if empty {
+		s.hub.freeIfEmpty(r)
+	}
 	return nil
 }
 
@@ -565,22 +593,38 @@ func (s *Session) SetTopic(room, topic string) error {
 		return Errorf(CodeUnavailable, "the topic could not be stored; try again")
 	}
 	r.mu.Lock()
-	r.topic, r.topicBy, r.topicAt = topic, name, now
+	r.topic, r.topicBy, r.topicAt, r.topicLoaded = topic, name, now, true
 	r.broadcast(&Event{Message: Message{Kind: KindTopic, Room: key, From: name, Time: now, Text: topic}, Session: s.id})
 	r.mu.Unlock()
 	return nil
 }
 
 // Topic returns the topic of a room ("" for the current one), who set it
-// and when.
+// and when. Any room may be asked about, joined or not: topics are public,
+// as the room list shows.
 func (s *Session) Topic(room string) (key, topic, by string, at time.Time, err error) {
-	key, r, err := s.member(room)
-	if err != nil {
-		return "", "", "", time.Time{}, err
+	key = s.Current()
+	if room != "" {
+		if key, err = ValidateRoom(room); err != nil {
+			return "", "", "", time.Time{}, err
+		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return key, r.topic, r.topicBy, r.topicAt, nil
+	if key == "" {
+		return "", "", "", time.Time{}, Errorf(CodeNotMember, "you are not in any room; name one")
+	}
+	h := s.hub
+	if r, _ := h.room(key, false); r != nil {
+		h.loadTopic(r)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return key, r.topic, r.topicBy, r.topicAt, nil
+	}
+	t, _, err := h.store.Topic(context.Background(), key)
+	if err != nil {
+		h.log.Error("reading a topic failed", "room", key, "err", err)
+		return "", "", "", time.Time{}, Errorf(CodeUnavailable, "the topic of %s is unavailable right now", key)
+	}
+	return key, t.Text, t.By, t.At, nil
 }
 
 // Who returns the members of a room ("" for the current one), sorted. Any
@@ -598,15 +642,17 @@ func (s *Session) Who(room string) (string, []string, error) {
 	}
 	r, _ := s.hub.room(key, false)
 	if r == nil {
-		return "", nil, Errorf(CodeRoomInvalid, "there is no room called %s", key)
+		return key, nil, nil // nobody is in it
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return key, r.names(), nil
 }
 
-// Rooms lists the rooms with members or a topic.
-func (s *Session) Rooms() []RoomInfo { return s.hub.Rooms() }
+// Rooms lists the rooms with members or a topic (see Hub.Rooms).
+func (s *Session) Rooms(after string, limit int) ([]RoomInfo, bool, error) {
+	return s.hub.Rooms(after, limit)
+}
 
 // History returns stored messages: of a room the session is in (q.Room), or
 // the session's own direct messages (q.Room empty), at most the hub's
@@ -675,7 +721,11 @@ func (s *Session) Leave(reason string) {
 		r.mu.Lock()
 		r.remove(s)
 		r.announce(h, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason}, len(r.members)+1, false)
+		empty := len(r.members) == 0
 		r.mu.Unlock()
+		if empty {
+			h.freeIfEmpty(r)
+		}
 	}
 	h.log.Info("session ended", "session", s.id, "name", name, "protocol", s.info.Protocol, "remote", s.info.Remote, "reason", reason, "sessions", n)
 }

@@ -323,3 +323,49 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFreedRoomLosesNothing: a room is freed when its last member leaves;
+// a message still on its way to it reaches whoever joins the room anew,
+// exactly once (not also in the joiner's replay).
+func TestFreedRoomLosesNothing(t *testing.T) {
+	st := newGatedStore()
+	h, err := chat.New(chat.Config{Store: st, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.open(); _ = h.Shutdown(context.Background(), "test over") })
+	alice, _ := connect(t, h, "alice")
+	bob, bobSink := connect(t, h, "bob")
+	if err := alice.Join("tmp", chat.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st.close()
+	if err := alice.Say("tmp", "in flight", ""); err != nil {
+		t.Fatal(err)
+	}
+	<-st.entered
+	if err := alice.Part("tmp", ""); err != nil {
+		t.Fatal(err)
+	}
+	if rooms, _, _ := h.Rooms("", 0); len(rooms) != 1 {
+		t.Fatalf("the empty room was not freed: %+v", rooms)
+	}
+	if err := bob.Join("tmp", chat.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st.open()
+	bobSink.wait(t, "the message in flight", func(ev *chat.Event) bool { return ev.Text == "in flight" })
+	if err := alice.Say("", "sync", ""); err != nil { // in the lobby: after it, nothing more is on its way
+		t.Fatal(err)
+	}
+	bobSink.wait(t, "the sync message", func(ev *chat.Event) bool { return ev.Text == "sync" })
+	n := 0
+	for _, ev := range bobSink.snapshot() {
+		if ev.Text == "in flight" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("bob got the message %d times", n)
+	}
+}

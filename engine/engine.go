@@ -163,6 +163,7 @@ type Options struct {
 	IdleTimeout      time.Duration // a pinging client silent this long is pinged; default 2 min, negative disables
 	PingTimeout      time.Duration // a pinged client must send something within this; default 30 s
 	MaxLoginAttempts int           // names or hellos a client may try; default 5
+	MaxLoginRooms    int           // rooms one login may ask to join besides the lobby; default 50
 }
 
 // Defaults of Options.
@@ -170,6 +171,7 @@ const (
 	DefaultIdleTimeout      = 2 * time.Minute
 	DefaultPingTimeout      = 30 * time.Second
 	DefaultMaxLoginAttempts = 5
+	DefaultMaxLoginRooms    = 50
 )
 
 func (o *Options) setDefaults() {
@@ -181,6 +183,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxLoginAttempts <= 0 {
 		o.MaxLoginAttempts = DefaultMaxLoginAttempts
+	}
+	if o.MaxLoginRooms <= 0 {
+		o.MaxLoginRooms = DefaultMaxLoginRooms
 	}
 }
 
@@ -352,7 +357,17 @@ func (h *Handler) login(c Conn, cl Client, l *Login) (*chat.Session, error) {
 		c.Finish(ReasonHandshakeFailed)
 		return nil, errHandled
 	}
-	for _, r := range l.Rooms {
+	rooms := l.Rooms
+	if len(rooms) > h.Options.MaxLoginRooms {
+		s.Send(chat.ErrorEvent(chat.Errorf(chat.CodeInvalid, "a login may join at most %d rooms; the other %d were not joined", h.Options.MaxLoginRooms, len(rooms)-h.Options.MaxLoginRooms), l.Ref))
+		rooms = rooms[:h.Options.MaxLoginRooms]
+	}
+	for _, r := range rooms {
+		// Each join costs what a join request costs: a login cannot be
+		// used to create rooms faster than the rate limit allows.
+		if !throttle(c, s, l.Ref) {
+			return nil, errHandled
+		}
 		if err := s.Join(r.Room, chat.JoinOptions{After: r.After}); err != nil {
 			s.Send(chat.ErrorEvent(err, l.Ref))
 		}

@@ -117,6 +117,7 @@ type Model struct {
 	quietRefs map[string]bool // who requests made by the client itself
 	wantJoin  map[string]bool // rooms the user asked to join: switch to them
 	lastRoom  string          // the room window last shown, for /who in a conversation
+	pageRefs  map[string]bool // refs of the later pages of a member list
 	quitting  bool
 }
 
@@ -142,7 +143,7 @@ func New(s Sender, opt Options) *Model {
 	m := &Model{
 		s: s, opt: opt, me: opt.Name, server: opt.Server, state: client.StateConnected,
 		input: ti, showMembers: true, width: 80, height: 24,
-		quietRefs: map[string]bool{}, wantJoin: map[string]bool{},
+		quietRefs: map[string]bool{}, wantJoin: map[string]bool{}, pageRefs: map[string]bool{},
 	}
 	m.windows = []*window{{name: chat.DefaultRoom}}
 	if opt.Focus != "" && opt.Focus != chat.DefaultRoom {
@@ -805,9 +806,21 @@ func (m *Model) ingest(ev *client.Event) tea.Cmd {
 		m.system(w, ev.Text)
 	case native.TypeMembers:
 		if i := m.find(ev.Room); i >= 0 {
-			m.windows[i].members = sortNames(ev.Members)
+			if m.pageRefs[ev.Ref] {
+				m.windows[i].members = sortNames(append(m.windows[i].members, ev.Members...))
+			} else {
+				m.windows[i].members = sortNames(ev.Members)
+			}
 		}
-		if m.quietRefs[ev.Ref] {
+		quiet := m.quietRefs[ev.Ref]
+		if ev.Text == native.More && len(ev.Members) > 0 && (quiet || m.pageRefs[ev.Ref]) {
+			// A long member list comes in pages: fetch the next quietly.
+			if ref, err := m.s.Send(native.Request{Type: native.TypeWho, Room: ev.Room, Cursor: ev.Members[len(ev.Members)-1]}); err == nil {
+				m.quietRefs[ref], m.pageRefs[ref] = true, true
+			}
+		}
+		delete(m.pageRefs, ev.Ref)
+		if quiet {
 			delete(m.quietRefs, ev.Ref)
 			return nil
 		}

@@ -61,4 +61,9 @@ func TestTopicSurvivesRestart(t *testing.T) {
 	if !found {
 		t.Fatalf("rooms after the restart: %+v", rooms.Rooms)
 	}
+	// Topics are public, like the room list: a non-member may ask.
+	nat.Send(native.Request{Type: "topic", Room: "dev", Ref: "t"})
+	if ev := nat.Expect("the topic", func(ev native.Event) bool { return ev.Ref == "t" }); ev.Type != "topic" || ev.Text != "release on friday" {
+		t.Fatalf("a non-member's topic request: %+v", ev)
+	}
 }

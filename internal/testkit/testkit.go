@@ -65,7 +65,8 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 func WaitMembers(t testing.TB, n *node.Node, room string, count int) {
 	t.Helper()
 	Eventually(t, fmt.Sprintf("%d members in %s", count, room), func() bool {
-		for _, r := range n.Hub.Rooms() {
+		rooms, _, _ := n.Hub.Rooms("", 0)
+		for _, r := range rooms {
 			if r.Name == room {
 				return r.Members == count
 			}

@@ -48,6 +48,14 @@ func (s *Store) SetTopic(_ context.Context, t chat.Topic) error {
 	return nil
 }
 
+// Topic returns the topic of one room.
+func (s *Store) Topic(_ context.Context, room string) (chat.Topic, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.topics[room]
+	return t, ok && t.Text != "", nil
+}
+
 // Topics returns every topic kept, by room.
 func (s *Store) Topics(context.Context) ([]chat.Topic, error) {
 	s.mu.RLock()

@@ -469,6 +469,21 @@ func (s *Store) SetTopic(ctx context.Context, t chat.Topic) error {
 	return nil
 }
 
+// Topic returns the topic of one room.
+func (s *Store) Topic(ctx context.Context, room string) (chat.Topic, bool, error) {
+	t := chat.Topic{Room: room}
+	var at int64
+	err := s.r.QueryRowContext(ctx, `SELECT topic, topic_by, topic_at FROM rooms WHERE room = ? AND topic != ''`, room).Scan(&t.Text, &t.By, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return chat.Topic{}, false, nil
+	}
+	if err != nil {
+		return chat.Topic{}, false, fmt.Errorf("sqlite store: topic: %w", err)
+	}
+	t.At = time.Unix(0, at)
+	return t, true, nil
+}
+
 // Topics returns the topic of every room that has one.
 func (s *Store) Topics(ctx context.Context) ([]chat.Topic, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT room, topic, topic_by, topic_at FROM rooms WHERE topic != '' ORDER BY room`)

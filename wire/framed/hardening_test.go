@@ -425,3 +425,80 @@ func TestTLS(t *testing.T) {
 		t.Fatal("a TLS 1.1 handshake succeeded")
 	}
 }
+
+// TestRoomTableExhaustion: one client cannot stop everyone creating rooms.
+// A hello may join at most 50 rooms (each join charged to the rate limit),
+// a session may be in at most MaxSessionRooms, and rooms are freed when
+// they empty, so once the attacker has gone new rooms work again.
+func TestRoomTableExhaustion(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{MaxRooms: 40, MaxSessionRooms: 30}})
+	var rooms []string
+	for i := range 6500 {
+		rooms = append(rooms, fmt.Sprintf("a%d", i))
+	}
+	attacker := nativeOn(t, testkit.Dial(t, n.Addr("frame")))
+	attacker.send(native.Request{Type: "hello", Name: "attacker", Version: 1, Rooms: rooms, Ref: "h"})
+	attacker.expect("welcome")
+	if ev := attacker.expect("error"); !strings.Contains(ev.Message, "at most 50 rooms") {
+		t.Fatalf("error %+v", ev)
+	}
+	other := testkit.DialNative(t, n.Addr("frame"), "other")
+	other.ExpectType("welcome")
+	attacker.expect("error") // the 30th room would be one too many
+	r, _, _ := n.Hub.Rooms("", 0)
+	if len(r) != 30 { // the lobby and 29 more: 30 rooms for one session
+		t.Fatalf("%d rooms; the session cap of 30 did not hold", len(r))
+	}
+	other.Send(native.Request{Type: "join", Room: "legit", Ref: "j"})
+	if ev := other.Expect("a room of its own", func(ev native.Event) bool { return ev.Type == "join" && ev.Room == "legit" || ev.Type == "error" }); ev.Type == "error" {
+		t.Fatalf("joining a new room: %+v", ev)
+	}
+
+	attacker.c.Close()
+	testkit.WaitMembers(t, n, "a0", 0)
+	testkit.Eventually(t, "the attacker's rooms to be freed", func() bool { r, _, _ := n.Hub.Rooms("", 0); return len(r) == 2 })
+	for i := range 20 { // more than the 40 - 30 the attacker left room for
+		other.Send(native.Request{Type: "join", Room: fmt.Sprintf("after%d", i)})
+	}
+	other.Expect("the last new room", func(ev native.Event) bool { return ev.Type == "join" && ev.Room == "after19" })
+}
+
+// TestListRepliesArePaged: a rooms or members reply holds at most a page
+// (500 names, about 32 KiB); a cut one says "more", and the next page
+// starts after the cursor. No reply outgrows a frame.
+func TestListRepliesArePaged(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{MaxSessionRooms: 2000}})
+	c := testkit.DialNative(t, n.Addr("frame"), "lister")
+	c.ExpectType("welcome")
+	for i := range 1200 {
+		c.Send(native.Request{Type: "join", Room: fmt.Sprintf("r%04d", i)})
+	}
+	c.Expect("the last join", func(ev native.Event) bool { return ev.Type == "join" && ev.Room == "r1199" })
+	var all []string
+	cursor := ""
+	for page := 0; ; page++ {
+		ref := fmt.Sprint("p", page)
+		c.Send(native.Request{Type: "rooms", Cursor: cursor, Ref: ref})
+		ev := c.Expect("a page", func(ev native.Event) bool { return ev.Ref == ref })
+		if len(ev.Rooms) > chat.MaxListEntries {
+			t.Fatalf("a page of %d rooms", len(ev.Rooms))
+		}
+		for _, r := range ev.Rooms {
+			all = append(all, r.Name)
+		}
+		if ev.Text != native.More {
+			break
+		}
+		cursor = ev.Rooms[len(ev.Rooms)-1].Name
+	}
+	if len(all) != 1201 || all[0] != "lobby" && all[0] != "r0000" {
+		t.Fatalf("paged through %d rooms", len(all))
+	}
+	seen := map[string]bool{}
+	for _, r := range all {
+		if seen[r] {
+			t.Fatalf("%s listed twice", r)
+		}
+		seen[r] = true
+	}
+}

@@ -301,6 +301,9 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 		for _, r := range ev.Rooms {
 			b.WriteString("-- #" + render.SafeLine(render.Room(r)) + "\r\n")
 		}
+		if more := render.MoreRooms(ev); more != "" {
+			b.WriteString("--" + render.SafeLine(strings.TrimPrefix(more, ";")) + "\r\n")
+		}
 		return []byte(b.String())
 	}
 	text := render.Notice(ev, own)

@@ -81,6 +81,7 @@ type Request struct {
 	After  uint64  `json:"after,omitempty"`
 	Before uint64  `json:"before,omitempty"`
 	Limit  int     `json:"limit,omitempty"`
+	Cursor string  `json:"cursor,omitempty"` // rooms, who: the names after this one (the next page)
 }
 
 // Event is what the server sends. Which fields are set depends on Type; see

@@ -114,7 +114,7 @@ func (c *Client) Parse(s *chat.Session, msg []byte) (chat.Request, error) {
 // command.
 func (r Request) ToChat() chat.Request {
 	return chat.Request{Command: r.Type, Ref: r.Ref, Room: r.Room, To: r.To, Name: r.Name,
-		Text: r.TextOf(), HasText: r.Text != nil, Reason: r.Reason, After: r.After, Before: r.Before, Limit: r.Limit}
+		Text: r.TextOf(), HasText: r.Text != nil, Reason: r.Reason, After: r.After, Before: r.Before, Limit: r.Limit, Cursor: r.Cursor}
 }
 
 // helloRooms lists the rooms a hello asks to be in besides the lobby: those

@@ -37,7 +37,11 @@ func Notice(ev *chat.Event, own bool) string {
 	case chat.KindNotice:
 		return ev.Text
 	case chat.KindMembers:
-		return "members of " + ev.Room + " (" + strconv.Itoa(len(ev.Members)) + "): " + strings.Join(ev.Members, ", ")
+		s := "members of " + ev.Room + " (" + strconv.Itoa(len(ev.Members)) + "): " + strings.Join(ev.Members, ", ")
+		if ev.Text == chat.HistoryMore && len(ev.Members) > 0 {
+			s += "; more: /who " + ev.Room + " " + ev.Members[len(ev.Members)-1]
+		}
+		return s
 	case chat.KindRooms:
 		if len(ev.Rooms) == 0 {
 			return "no rooms"
@@ -46,13 +50,22 @@ func Notice(ev *chat.Event, own bool) string {
 		for _, r := range ev.Rooms {
 			parts = append(parts, Room(r))
 		}
-		return "rooms: " + strings.Join(parts, "; ")
+		return "rooms: " + strings.Join(parts, "; ") + MoreRooms(ev)
 	case chat.KindError:
 		return "error: " + ev.Err.Message
 	case chat.KindBye:
 		return ev.Reason
 	}
 	return ""
+}
+
+// MoreRooms says how to list the next page of a rooms reply cut short
+// ("; more: /rooms LAST"), or "".
+func MoreRooms(ev *chat.Event) string {
+	if ev.Text != chat.HistoryMore || len(ev.Rooms) == 0 {
+		return ""
+	}
+	return "; more: /rooms " + ev.Rooms[len(ev.Rooms)-1].Name
 }
 
 // Room renders one room list entry: "dev (3 members): topic".
