@@ -32,7 +32,13 @@ type Conn struct {
 	admitted bool      // counted against MaxConns (guarded by server.mu)
 	refused  bool      // over the limits: refused instead of served
 
+	// The message deadline; reader goroutine only (see ReadMessage).
+	inMessage bool      // a message's first byte has arrived and the framing is reading the rest
+	msgEnd    time.Time // the deadline armed for this message; zero if none is
+	msgArmed  bool      // a read deadline was set for this message and must be restored
+
 	mu          sync.Mutex
+	rdeadline   time.Time // the read deadline the handler set (SetReadDeadline)
 	enc         engine.Encoder
 	queue       []*chat.Event // events, and raw bytes as events of no kind (see rawEvent)
 	spare       []*chat.Event
@@ -69,6 +75,7 @@ func newConn(nc net.Conn, s *Server, framing Framing) *Conn {
 		server: s,
 	}
 	c.reader.init(nc, s.readBufs)
+	c.reader.wait = c.armMessageDeadline
 	if framing != nil {
 		c.framer = framing(&c.reader, &s.opts)
 	}
@@ -76,12 +83,66 @@ func newConn(nc net.Conn, s *Server, framing Framing) *Conn {
 }
 
 // ReadMessage reads the next inbound message through the listener's
-// framing. Only the connection's handler goroutine may call it.
+// framing. Waiting for a message is bounded only by the handler's read
+// deadline; once its first byte has arrived, the rest must follow within
+// MessageTimeout, or the connection fails as a protocol violation (a
+// *engine.BadInput). The deadline is armed only when the framing has to
+// wait for more bytes mid-message, so a message that arrived whole costs
+// nothing. Only the connection's handler goroutine may call it.
 func (c *Conn) ReadMessage() ([]byte, error) {
 	if c.framer == nil {
 		return nil, errors.New("server: listener has no framing")
 	}
-	return c.framer.ReadMessage()
+	if c.reader.Buffered() == 0 {
+		if _, err := c.reader.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	c.inMessage = true
+	msg, err := c.framer.ReadMessage()
+	c.inMessage = false
+	if c.msgArmed {
+		hit := !c.msgEnd.IsZero() && !time.Now().Before(c.msgEnd)
+		c.msgArmed, c.msgEnd = false, time.Time{}
+		c.mu.Lock()
+		restore := c.effectiveDeadlineLocked()
+		c.mu.Unlock()
+		_ = c.conn.SetReadDeadline(restore)
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && hit {
+			return nil, &engine.BadInput{Fatal: true, Err: chat.Errorf(chat.CodeProtocol,
+				"a message was started but not finished within %s; closing the connection", c.server.opts.MessageTimeout)}
+		}
+	}
+	return msg, err
+}
+
+// armMessageDeadline bounds the rest of a started message, before a read
+// that may block. Reader goroutine only.
+func (c *Conn) armMessageDeadline() {
+	timeout := c.server.opts.MessageTimeout
+	if !c.inMessage || c.msgArmed || timeout <= 0 {
+		return
+	}
+	c.msgArmed = true
+	end := time.Now().Add(timeout)
+	c.mu.Lock()
+	current := c.effectiveDeadlineLocked()
+	c.mu.Unlock()
+	if current.IsZero() || end.Before(current) {
+		c.msgEnd = end
+		_ = c.conn.SetReadDeadline(end)
+	}
+}
+
+// effectiveDeadlineLocked is the read deadline in force: the handler's,
+// or the end of the linger after Finish if that is sooner. Caller holds
+// c.mu.
+func (c *Conn) effectiveDeadlineLocked() time.Time {
+	t := c.rdeadline
+	if !c.lingerUntil.IsZero() && (t.IsZero() || c.lingerUntil.Before(t)) {
+		t = c.lingerUntil
+	}
+	return t
 }
 
 // Reader returns the buffered reader front-ends read the connection
@@ -107,7 +168,14 @@ func (c *Conn) debug(msg string, args ...any) {
 }
 
 // SetReadDeadline sets the deadline for the next reads; zero clears it.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+// A Finish's drain deadline stays in force if it is sooner.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.rdeadline = t
+	t = c.effectiveDeadlineLocked()
+	c.mu.Unlock()
+	return c.conn.SetReadDeadline(t)
+}
 
 // SetEncoder attaches the encoder that renders queued events. Call it before
 // handing the Conn to the hub as a Sink; events queued before it wait.

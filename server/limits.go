@@ -14,8 +14,9 @@ import (
 
 // Defaults of the connection limits in Options.
 const (
-	DefaultMaxConnsPerIP = 20
-	DefaultKeepAlive     = 30 * time.Second
+	DefaultMaxConnsPerIP  = 20
+	DefaultKeepAlive      = 30 * time.Second
+	DefaultMessageTimeout = 20 * time.Second
 )
 
 // FDReserve is how many file descriptors DefaultMaxConns keeps back from

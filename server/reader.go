@@ -25,6 +25,7 @@ import (
 // reads following a full one, use the pooled buffer.
 type Reader struct {
 	rd     io.Reader
+	wait   func() // called before each read that may block (see Conn.ReadMessage)
 	pool   *BufferPool
 	buf    []byte // inline[:] or a pooled buffer
 	pooled *[]byte
@@ -134,6 +135,9 @@ func (b *Reader) fill() {
 	}
 	for range maxEmptyReads {
 		space := len(b.buf) - b.w
+		if b.wait != nil {
+			b.wait()
+		}
 		n, err := b.rd.Read(b.buf[b.w:])
 		if n < 0 || n > space {
 			panic("server.Reader: invalid read count")
@@ -169,6 +173,9 @@ func (b *Reader) Read(p []byte) (int, error) {
 		if len(p) >= b.pool.size {
 			b.r, b.w = 0, 0
 			b.toInline()
+			if b.wait != nil {
+				b.wait()
+			}
 			n, err := b.rd.Read(p)
 			if n < 0 || n > len(p) {
 				panic("server.Reader: invalid read count")

@@ -27,6 +27,11 @@ type Options struct {
 	SendBuffer    int
 	MaxFrameBytes int          // largest framed payload; default 64 KiB
 	MaxLineBytes  int          // longest line on the line protocol; default 8 KiB
+	// MessageTimeout bounds how long a message may take to arrive once its
+	// first byte has (a frame, a line): past it the connection is closed as
+	// a protocol violation, so a started message cannot pin its buffer
+	// forever; default 20 s, negative for no bound.
+	MessageTimeout time.Duration
 	Logger        *slog.Logger // default slog.Default()
 
 	MaxConns      int           // most open connections in total; default DefaultMaxConns() (the descriptor limit less FDReserve), negative for no limit
@@ -53,6 +58,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxLineBytes <= 0 {
 		o.MaxLineBytes = 8 * 1024
+	}
+	if o.MessageTimeout == 0 {
+		o.MessageTimeout = DefaultMessageTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

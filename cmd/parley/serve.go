@@ -52,6 +52,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.IntVar(&cfg.Server.MaxQueueBytes, "max-queue-bytes", 4<<20, "outbound bytes queued per client before it is dropped as a slow consumer")
 	fs.IntVar(&cfg.Server.SendBuffer, "send-buffer", 64<<10, "kernel send buffer per client in bytes (SO_SNDBUF): bounds the kernel memory a client that stops reading holds, so it is dropped as a slow consumer about -write-timeout after it stopped; 0 leaves the kernel's autotuning (up to 4 MiB per client)")
 	fs.DurationVar(&cfg.Server.WriteTimeout, "write-timeout", 10*time.Second, "a client write blocked longer than this drops the client as a slow consumer")
+	fs.DurationVar(&cfg.Server.MessageTimeout, "message-timeout", server.DefaultMessageTimeout, "a frame or line whose first byte has arrived must be complete within this, or the client is disconnected (negative: no bound)")
 	fs.DurationVar(&cfg.Server.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time a new connection has to send a valid name")
 	fs.IntVar(&cfg.Server.MaxConns, "max-clients", 0, fmt.Sprintf("most connections at once in total; more are refused with a 'server full' error (0: the process's descriptor limit less %d, here %d; -1: no limit)", server.FDReserve, server.DefaultMaxConns()))
 	fs.IntVar(&cfg.Server.MaxConnsPerIP, "max-clients-per-ip", server.DefaultMaxConnsPerIP, "most connections at once from one IP address (-1: no limit); loopback is exempt unless -limit-loopback")

@@ -100,9 +100,15 @@ type Reader struct {
 // small reads.
 func NewReader(r io.Reader, max int) *Reader { return &Reader{r: r, max: max} }
 
-// ReadFrame reads the next frame's payload. It allocates exactly the
-// payload's size, and only after the header has been validated. The error
-// is io.EOF at a clean end between frames, ErrShortFrame in the middle of
+// frameChunk is the most a frame's buffer is grown ahead of the bytes that
+// have arrived: a client that declares 64 KiB and sends one byte pins a
+// few KiB, not 64.
+const frameChunk = 4096
+
+// ReadFrame reads the next frame's payload. Its buffer is allocated only
+// after the header has been validated, and grows as the payload arrives
+// (a small payload is one allocation of exactly its size). The error is
+// io.EOF at a clean end between frames, ErrShortFrame in the middle of
 // one, a *HeaderError for a bad header, or the underlying read error.
 func (fr *Reader) ReadFrame() ([]byte, error) {
 	n, err := io.ReadFull(fr.r, fr.hdr[:])
@@ -116,12 +122,22 @@ func (fr *Reader) ReadFrame() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload := make([]byte, size)
-	if _, err := io.ReadFull(fr.r, payload); err != nil {
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			return nil, ErrShortFrame
+	payload := make([]byte, min(size, frameChunk))
+	got := 0
+	for {
+		n, err := io.ReadFull(fr.r, payload[got:])
+		got += n
+		if err != nil {
+			if err == io.ErrUnexpectedEOF || err == io.EOF {
+				return nil, ErrShortFrame
+			}
+			return nil, err
 		}
-		return nil, err
+		if got == size {
+			return payload, nil
+		}
+		grown := make([]byte, min(2*len(payload), size))
+		copy(grown, payload)
+		payload = grown
 	}
-	return payload, nil
 }

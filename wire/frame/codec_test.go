@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -152,4 +153,30 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("ParseHeader(%q) refused a good header: %v", h, err)
 		}
 	})
+}
+
+// TestReaderGrowsBuffer: a frame's buffer grows with the bytes that arrive:
+// a header declaring 64 KiB followed by one byte costs a few KiB, not 64
+// (slowloris clients cannot pin memory they did not send).
+func TestReaderGrowsBuffer(t *testing.T) {
+	stream := []byte("65536     x")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const rounds = 100
+	for range rounds {
+		if _, err := NewReader(bytes.NewReader(stream), 64<<10).ReadFrame(); err != ErrShortFrame {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / rounds; per > 8<<10 {
+		t.Fatalf("%d bytes allocated for a frame that declared 64 KiB and sent 1 byte", per)
+	}
+	// A whole frame still reads back exactly, across the growth steps.
+	payload := bytes.Repeat([]byte("0123456789"), 6000)
+	got, err := NewReader(bytes.NewReader(AppendFrame(nil, payload)), 64<<10).ReadFrame()
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("60000-byte frame: %d bytes, %v", len(got), err)
+	}
 }

@@ -502,3 +502,17 @@ func TestListRepliesArePaged(t *testing.T) {
 		seen[r] = true
 	}
 }
+
+// TestSlowlorisFrames: a started frame must be finished within
+// MessageTimeout (the client is told and closed). (That a frame's buffer
+// grows with the bytes that arrive is wire/frame's TestReaderGrowsBuffer.)
+func TestSlowlorisFrames(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{Server: server.Options{MessageTimeout: 300 * time.Millisecond}})
+	t.Run("a started frame times out", func(t *testing.T) {
+		c := testkit.DialTutorial(t, n.Addr("frame"), "slow")
+		testkit.WaitMembers(t, n, "lobby", 1)
+		c.SendRaw([]byte("100       only ten b"))
+		c.ExpectNotice("a message was started but not finished within 300ms")
+		c.ExpectClosed()
+	})
+}

@@ -90,3 +90,14 @@ func TestLineFlood(t *testing.T) {
 	bob.Send("calm")
 	alice.Expect("<bob> calm")
 }
+
+// TestLineSlowloris: a started line must end within MessageTimeout; the
+// client is told, and closed.
+func TestLineSlowloris(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{Server: server.Options{MessageTimeout: 300 * time.Millisecond}})
+	c := testkit.DialLine(t, n.Addr("line"), "slow")
+	_, _ = io.WriteString(c.Conn, strings.Repeat("x", 8100))
+	c.Expect("a message was started but not finished within 300ms")
+	out := readToEOF(t, c)
+	_ = out
+}
