@@ -25,14 +25,14 @@ type Options struct {
 	// to 4 MiB (net.ipv4.tcp_wmem) before MaxQueueBytes and WriteTimeout
 	// even start to count.
 	SendBuffer    int
-	MaxFrameBytes int          // largest framed payload; default 64 KiB
-	MaxLineBytes  int          // longest line on the line protocol; default 8 KiB
+	MaxFrameBytes int // largest framed payload; default 64 KiB
+	MaxLineBytes  int // longest line on the line protocol; default 8 KiB
 	// MessageTimeout bounds how long a message may take to arrive once its
 	// first byte has (a frame, a line): past it the connection is closed as
 	// a protocol violation, so a started message cannot pin its buffer
 	// forever; default 20 s, negative for no bound.
 	MessageTimeout time.Duration
-	Logger        *slog.Logger // default slog.Default()
+	Logger         *slog.Logger // default slog.Default()
 
 	MaxConns      int           // most open connections in total; default DefaultMaxConns() (the descriptor limit less FDReserve), negative for no limit
 	MaxConnsPerIP int           // most open connections from one remote IP; default 20, negative for no limit
