@@ -204,6 +204,7 @@ func (s *Session) sendHistory(r Request) error {
 	for i := range msgs {
 		s.Send(&Event{Message: msgs[i], History: true, Ref: r.Ref})
 	}
+	s.charge(len(msgs) / ReplayCost)
 	end := &Event{Message: Message{Kind: KindHistoryEnd, Room: q.Room, Time: s.hub.now()}, History: true, Ref: r.Ref}
 	if len(msgs) == limit {
 		end.Text = HistoryMore

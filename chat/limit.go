@@ -83,6 +83,30 @@ func (s *Session) Admit() (wait time.Duration, err error) {
 	return wait, nil
 }
 
+// ReplayCost is how many replayed or paged messages cost one more token of
+// the rate limit: a client that replays a big history in a loop is slowed
+// down like one that floods.
+const ReplayCost = 100
+
+// charge takes n more tokens for work a request caused beyond its own
+// token (a replay): the client's next requests wait for them. It never
+// blocks.
+func (s *Session) charge(n int) {
+	cfg := s.hub.cfg.RateLimit
+	if cfg.Rate <= 0 || n <= 0 {
+		return
+	}
+	cfg = cfg.withDefaults()
+	now := s.hub.now()
+	l := &s.lim
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bucket == nil {
+		l.bucket = rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst)
+	}
+	l.bucket.ReserveN(now, min(n, cfg.Burst))
+}
+
 // Hold blocks the caller for d on the hub's clock (Config.Sleep). Front-ends
 // call it with Admit's wait, on the connection's own reader goroutine.
 func (s *Session) Hold(d time.Duration) {

@@ -3,6 +3,7 @@ package chat_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -164,5 +165,35 @@ func TestCheckPassword(t *testing.T) {
 	}
 	if !h.NeedsPassword() {
 		t.Fatal("NeedsPassword false with a password set")
+	}
+}
+
+// TestReplaysAreCharged: a replay costs one more token per ReplayCost
+// messages replayed, so replaying a big room in a loop is slowed like a
+// flood; a session with nothing to replay is not.
+func TestReplaysAreCharged(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	h := newLimitedHub(t, clock, chat.Config{RateLimit: chat.RateLimit{Rate: 10, Burst: 50, FloodAfter: time.Hour}, HistoryOnJoin: 1000})
+	writer, _ := connect(t, h, "writer")
+	for i := range 2000 {
+		if err := writer.Say("", fmt.Sprint("m", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader, sink := connect(t, h, "reader") // its lobby join replays 1000: 10 tokens
+	sink.wait(t, "the replay", func(ev *chat.Event) bool { return ev.Kind == chat.KindHistoryEnd })
+	for range 4 {
+		if err := reader.Part("", ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := reader.Join(chat.DefaultRoom, chat.JoinOptions{}); err != nil { // 10 more each
+			t.Fatal(err)
+		}
+	}
+	if wait, _ := reader.Admit(); wait == 0 {
+		t.Fatal("five 1000-message replays cost nothing against a burst of 50")
+	}
+	if wait, _ := writer.Admit(); wait != 0 {
+		t.Fatalf("a session that replayed little waits %v", wait)
 	}
 }

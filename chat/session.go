@@ -414,6 +414,7 @@ func (s *Session) replay(key string, upTo uint64, opt JoinOptions) error {
 	for i := range msgs {
 		s.sink.Deliver(&Event{Message: msgs[i], History: true})
 	}
+	s.charge(len(msgs) / ReplayCost)
 	if opt.After > 0 && q.Limit > 0 && len(msgs) == q.Limit && note == "" {
 		note = HistoryMore // the resume was cut short; page on with a history request
 	}

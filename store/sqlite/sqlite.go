@@ -22,9 +22,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +42,11 @@ const FileName = "parley.db"
 
 // lockName is the file held locked while a store has the directory open.
 const lockName = "parley.lock"
+
+// idsName is the file that remembers the highest id ever assigned, beside
+// the database: if the database loses its newest messages (a damaged or
+// truncated WAL), ids still never go back.
+const idsName = "parley.ids"
 
 // applicationID marks a SQLite file as a parley database ("PRLY").
 const applicationID = 0x50524c59
@@ -91,6 +98,10 @@ type Store struct {
 	opt  Options
 	log  *slog.Logger
 	lock *os.File
+
+	ids     *os.File // the id high-water mark (idsName), written after every commit
+	idsSync bool     // fsync it too (Sync "full")
+	idsErr  bool     // a write failed (logged once)
 
 	w *sql.DB // the single writer connection
 	r *sql.DB // read-only pool
@@ -175,6 +186,7 @@ func checkWritable(dir string) error {
 }
 
 func (s *Store) open(sync string) error {
+	s.idsSync = sync == "FULL"
 	path := s.Path()
 	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file; it should be parley's database", path)
@@ -218,7 +230,10 @@ func (s *Store) open(sync string) error {
 	if err := s.Prune(ctx); err != nil {
 		return describe(path, err)
 	}
-	if s.lastID, err = s.LastID(ctx); err != nil {
+	if s.lastID, err = s.storedLastID(ctx); err != nil {
+		return describe(path, err)
+	}
+	if err := s.checkIDs(ctx); err != nil {
 		return describe(path, err)
 	}
 	rows, err := s.w.QueryContext(ctx, `SELECT room, count(*) FROM messages GROUP BY room`)
@@ -423,6 +438,7 @@ func (s *Store) Append(ctx context.Context, msgs []chat.Message) error {
 		return fmt.Errorf("sqlite store: commit: %w", err)
 	}
 	s.lastID = last
+	s.writeIDs()
 	var over []string
 	for i := range msgs {
 		s.walSize += int64(len(msgs[i].Text) + len(msgs[i].From) + len(msgs[i].To) + 2*len(msgs[i].Room) + 64)
@@ -504,8 +520,64 @@ func (s *Store) Topics(ctx context.Context) ([]chat.Topic, error) {
 	return out, rows.Err()
 }
 
-// LastID returns the highest id ever stored, including pruned ones.
-func (s *Store) LastID(ctx context.Context) (uint64, error) {
+// LastID returns the highest id ever assigned: stored, pruned since, or
+// lost with a damaged WAL (see checkIDs).
+func (s *Store) LastID(context.Context) (uint64, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.lastID, nil
+}
+
+// checkIDs reads the id high-water mark. If it is above the highest id the
+// database holds, the newest messages were lost after they were stored
+// (clients may have seen them): that is logged loudly with the range, ids
+// go on above the mark so that none is given twice, and every room is
+// marked as pruned through it so that a client resuming from inside the
+// lost range is told history_gone instead of being silently short.
+func (s *Store) checkIDs(ctx context.Context) error {
+	f, err := os.OpenFile(filepath.Join(s.dir, idsName), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open the id mark: %w", err)
+	}
+	s.ids = f
+	buf := make([]byte, 32)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read the id mark: %w", err)
+	}
+	mark, _ := strconv.ParseUint(strings.TrimSpace(string(buf[:n])), 10, 64)
+	if mark > s.lastID {
+		s.log.Error("sqlite store: the database is missing its newest messages (the WAL was damaged or cut?); "+
+			"ids continue above the lost ones, and clients resuming inside the gap are told history_gone",
+			"lost_ids", fmt.Sprintf("%d-%d", s.lastID+1, mark), "stored_last_id", s.lastID, "assigned_up_to", mark)
+		if _, err := s.w.ExecContext(ctx, `UPDATE rooms SET pruned_through = max(pruned_through, ?)`, int64(mark)); err != nil {
+			return fmt.Errorf("mark the lost ids: %w", err)
+		}
+		s.lastID = mark
+	}
+	s.writeIDs()
+	return nil
+}
+
+// writeIDs records the highest id assigned. Caller holds s.wmu (or is
+// opening the store).
+func (s *Store) writeIDs() {
+	if s.ids == nil {
+		return
+	}
+	_, err := s.ids.WriteAt([]byte(fmt.Sprintf("%020d\n", s.lastID)), 0)
+	if err == nil && s.idsSync {
+		err = s.ids.Sync()
+	}
+	if err != nil && !s.idsErr {
+		s.idsErr = true
+		s.log.Error("sqlite store: cannot write the id mark; ids are still stored in the database", "err", err)
+	}
+}
+
+// storedLastID returns the highest id the database holds, including pruned
+// ones.
+func (s *Store) storedLastID(ctx context.Context) (uint64, error) {
 	var id int64
 	err := s.r.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM messages), 0), coalesce((SELECT max(pruned_through) FROM rooms), 0))`).Scan(&id)
 	return uint64(id), err
@@ -830,6 +902,9 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
+	if s.ids != nil {
+		errs = append(errs, s.ids.Close())
+	}
 	if s.ins != nil {
 		errs = append(errs, s.ins.Close())
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -410,5 +411,49 @@ PRAGMA user_version = 1;`)
 	msgs, err := s.History(ctx, chat.HistoryQuery{Room: "lobby", Limit: 10})
 	if err != nil || len(msgs) != 1 || msgs[0].Text != "from version 1" {
 		t.Fatalf("history after the upgrade: %+v, %v", msgs, err)
+	}
+}
+
+// TestIDsNeverGoBack: when the database loses its newest messages after
+// they were stored (a damaged WAL, a restored backup), the id mark beside
+// it keeps ids going up: the loss is logged with its range, the next id is
+// above every id ever assigned, and resuming from inside the gap is
+// reported as history_gone.
+func TestIDsNeverGoBack(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlite.Open(dir, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if err := s.Append(ctx, []chat.Message{storetest.Msg(0, "lobby")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	// Lose the newest three, as a cut WAL would.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM messages WHERE id > 7`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	logs := &bytes.Buffer{}
+	s = open(t, dir, sqlite.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if last, err := s.LastID(ctx); err != nil || last != 10 {
+		t.Fatalf("LastID = %d, %v; want 10, the highest ever assigned", last, err)
+	}
+	if !strings.Contains(logs.String(), "lost_ids=8-10") {
+		t.Fatalf("the loss was not logged with its range:\n%s", logs)
+	}
+	if p, err := s.PrunedThrough(ctx, "lobby"); err != nil || p < 10 {
+		t.Fatalf("PrunedThrough = %d, %v: a resume from inside the gap would look complete", p, err)
+	}
+	msgs := []chat.Message{storetest.Msg(0, "lobby")}
+	if err := s.Append(ctx, msgs); err != nil || msgs[0].ID != 11 {
+		t.Fatalf("next id %d, %v; want 11", msgs[0].ID, err)
 	}
 }
