@@ -7,6 +7,8 @@ require (
 	golang.org/x/text v0.43.0
 )
 
+require github.com/mtibben/confusables v0.0.0-20210201002637-9d1b0723b659
+
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/atotto/clipboard v0.1.4 // indirect

@@ -88,6 +88,7 @@ type Hub struct {
 	mu       sync.RWMutex
 	sessions map[uint64]*Session
 	names    map[string]*Session // name key -> session
+	looks    map[string]*Session // name skeleton (NameSkeleton) -> session: no two names look alike
 	rooms    map[string]*Room    // room key -> room
 	nextSess uint64
 	closed   bool
@@ -195,6 +196,7 @@ func New(cfg Config) (*Hub, error) {
 		sleep:     cfg.Sleep,
 		sessions:  make(map[uint64]*Session),
 		names:     make(map[string]*Session),
+		looks:     make(map[string]*Session),
 		rooms:     make(map[string]*Room),
 		commitQ:   make(chan pending, cfg.CommitQueue),
 		fanoutQ:   make(chan []*Event, fanoutBatches),
@@ -271,16 +273,30 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 	if h.closed {
 		return nil, ErrHubClosed
 	}
-	if _, taken := h.names[key]; taken {
-		return nil, Errorf(CodeNameTaken, "the name %q is taken", display)
+	skel := NameSkeleton(display)
+	if err := h.nameFreeLocked(display, key, skel, nil); err != nil {
+		return nil, err
 	}
 	h.nextSess++
-	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, nameSince: noName}
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, skel: skel, nameSince: noName}
 	h.sessions[s.id] = s
 	h.names[key] = s
+	h.looks[skel] = s
 	h.placeName(s)
 	h.log.Info("session started", "session", s.id, "name", display, "protocol", info.Protocol, "remote", info.Remote, "sessions", len(h.sessions))
 	return s, nil
+}
+
+// nameFreeLocked refuses a name held by another session than self, or one
+// that looks like it. Caller holds h.mu.
+func (h *Hub) nameFreeLocked(display, key, skel string, self *Session) error {
+	if other := h.names[key]; other != nil && other != self {
+		return Errorf(CodeNameTaken, "the name %q is taken", display)
+	}
+	if other := h.looks[skel]; other != nil && other != self {
+		return Errorf(CodeNameTaken, "the name %q looks like %q, which is taken", display, other.Name())
+	}
+	return nil
 }
 
 // Begin sends the session its welcome and joins it to the lobby, replaying

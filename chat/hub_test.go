@@ -483,3 +483,34 @@ func TestSessionManyRooms(t *testing.T) {
 		t.Fatalf("in %d rooms, want 21", n)
 	}
 }
+
+// TestLookAlikeNamesAreOneName: a name whose confusable skeleton matches a
+// name in use is refused, at registration and on /nick, and a direct
+// message to a look-alike reaches the one holder.
+func TestLookAlikeNamesAreOneName(t *testing.T) {
+	h := newHub(t)
+	_, aceSink := connect(t, h, "ace")
+	cyrillic := "\u0430\u0441\u0435" // асе: all Cyrillic, so not mixed, but it looks like "ace"
+	if _, err := h.Register(&fakeSink{}, cyrillic, chat.ClientInfo{}); chat.ErrorCode(err) != chat.CodeNameTaken {
+		t.Fatalf("registering %q beside ace: %v", cyrillic, err)
+	}
+	bob, _ := connect(t, h, "bob")
+	if err := bob.Nick("ACE"); chat.ErrorCode(err) != chat.CodeNameTaken {
+		t.Fatalf("nick ACE: %v", err)
+	}
+	if err := bob.Nick("rnodern"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Register(&fakeSink{}, "modern", chat.ClientInfo{}); chat.ErrorCode(err) != chat.CodeNameTaken {
+		t.Fatalf("modern beside rnodern: %v", err)
+	}
+	if err := bob.DM(cyrillic, "psst", ""); err != nil {
+		t.Fatal(err)
+	}
+	aceSink.wait(t, "the DM", func(ev *chat.Event) bool { return ev.Kind == chat.KindDM && ev.Text == "psst" && ev.To == "ace" })
+	// The name is free again once its holder has gone.
+	bob.Leave("bye")
+	if _, err := h.Register(&fakeSink{}, "modern", chat.ClientInfo{}); err != nil {
+		t.Fatalf("modern after rnodern left: %v", err)
+	}
+}

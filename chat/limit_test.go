@@ -174,12 +174,13 @@ func TestCheckPassword(t *testing.T) {
 func TestReplaysAreCharged(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
 	h := newLimitedHub(t, clock, chat.Config{RateLimit: chat.RateLimit{Rate: 10, Burst: 50, FloodAfter: time.Hour}, HistoryOnJoin: 1000})
-	writer, _ := connect(t, h, "writer")
+	writer, writerSink := connect(t, h, "writer")
 	for i := range 2000 {
 		if err := writer.Say("", fmt.Sprint("m", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
+	writerSink.wait(t, "every message stored", func(ev *chat.Event) bool { return ev.Text == "m1999" })
 	reader, sink := connect(t, h, "reader") // its lobby join replays 1000: 10 tokens
 	sink.wait(t, "the replay", func(ev *chat.Event) bool { return ev.Kind == chat.KindHistoryEnd })
 	for range 4 {

@@ -1,10 +1,12 @@
 package chat
 
 import (
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mtibben/confusables"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 )
@@ -26,11 +28,31 @@ var reserved = map[string]bool{
 
 var folder = cases.Fold()
 
-// NameKey returns the identity of a name for uniqueness: compatibility
-// normalised (NFKC, so full-width and other look-alike forms collapse) and
-// Unicode case folded. "Chloé", "CHLOÉ" and "ｃｈｌｏé" share one key.
+// reservedSkeletons are the confusable skeletons of the reserved names.
+var reservedSkeletons = func() map[string]bool {
+	m := make(map[string]bool, len(reserved))
+	for k := range reserved {
+		m[NameSkeleton(k)] = true
+	}
+	return m
+}()
+
+// NameKey returns the identity of a name: compatibility normalised (NFKC,
+// so full-width and other compatibility forms collapse) and Unicode case
+// folded. "Chloé", "CHLOÉ" and "ｃｈｌｏé" share one key. Stored direct
+// messages are found by it.
 func NameKey(name string) string {
 	return folder.String(norm.NFKC.String(name))
+}
+
+// NameSkeleton returns what a name looks like, for look-alike detection:
+// the UTS #39 confusable skeleton (Unicode's confusables.txt, through
+// github.com/mtibben/confusables) of its key. "alice", "аlice" (with a
+// Cyrillic а) and "ALICE" share one; so do "server" and "ѕеrvеr". Two
+// sessions may not hold names with the same skeleton, and no name may
+// look like a reserved one.
+func NameSkeleton(name string) string {
+	return confusables.Skeleton(NameKey(name))
 }
 
 // ValidateName checks a nickname and returns it in canonical form (NFC) with
@@ -61,30 +83,112 @@ func validate(name, what string, code Code) (string, string, error) {
 		return "", "", Errorf(code, "%s is %d characters long; the limit is %d", what, n, MaxNameRunes)
 	}
 	key := NameKey(name)
-	if code == CodeNameInvalid && reserved[key] {
-		return "", "", Errorf(CodeNameReserved, "%q is reserved", name)
+	if code == CodeNameInvalid && (reserved[key] || reservedSkeletons[NameSkeleton(name)]) {
+		return "", "", Errorf(CodeNameReserved, "%q is reserved, or looks like a reserved name", name)
 	}
 	runes := []rune(name)
+	visible := false
 	for i, r := range runes {
-		if ok := nameRune(r); ok {
-			continue
-		}
-		if r == '\u200d' && i > 0 && i < len(runes)-1 && emojiPart(runes[i-1]) && emojiPart(runes[i+1]) {
+		if r == '\u200d' && i > 0 && i < len(runes)-1 && emoji(runes[i-1]) && emoji(runes[i+1]) {
 			continue // zero-width joiner inside an emoji sequence such as 👩‍💻
 		}
 		switch {
 		case unicode.IsSpace(r):
 			return "", "", Errorf(code, "%s may not contain spaces", what)
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+		case unicode.IsControl(r) || invisible(r):
 			return "", "", Errorf(code, "%s may not contain control or invisible characters", what)
-		default:
+		case !nameRune(r):
 			return "", "", Errorf(code, "%s may not contain %q; use letters, digits, symbols, '_', '-' or '.'", what, r)
 		}
+		visible = visible || unicode.IsLetter(r) || unicode.IsDigit(r) || emoji(r)
 	}
-	if code == CodeNameInvalid && reserved[strings.Trim(key, "_-.")] {
+	if !visible {
+		return "", "", Errorf(code, "%s needs a letter, a digit or an emoji", what)
+	}
+	if scripts := mixedScripts(runes); scripts != "" {
+		return "", "", Errorf(code, "%s mixes scripts (%s), which makes it look like another; use one script, with digits and symbols", what, scripts)
+	}
+	if code == CodeNameInvalid && (reserved[strings.Trim(key, "_-.")] || reservedSkeletons[confusables.Skeleton(strings.Trim(key, "_-."))]) {
 		return "", "", Errorf(CodeNameReserved, "%q is too close to a reserved name", name)
 	}
 	return name, key, nil
+}
+
+// invisible reports whether r shows nothing, or nothing of its own: the
+// Default_Ignorable_Code_Point property (other ignorables such as U+034F
+// and the Hangul fillers, variation selectors, format characters) and
+// characters that render as a blank, such as the braille blank U+2800.
+func invisible(r rune) bool {
+	return unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r) ||
+		unicode.Is(unicode.Cf, r) || r == '\u2800'
+}
+
+// emoji reports whether r is an emoji picture (the blocks of
+// Extended_Pictographic characters that name rules allow on their own).
+func emoji(r rune) bool {
+	return r >= 0x1f000 && r <= 0x1faff || r >= 0x2600 && r <= 0x26ff
+}
+
+// scriptSets are the combinations of scripts a name may mix (UTS #39's
+// "highly restrictive" level): one script, or Latin with the scripts of
+// Japanese, Chinese or Korean writing.
+var scriptSets = []map[string]bool{
+	{"Latin": true, "Han": true, "Hiragana": true, "Katakana": true},
+	{"Latin": true, "Han": true, "Bopomofo": true},
+	{"Latin": true, "Han": true, "Hangul": true},
+}
+
+// mixedScripts returns the scripts a name mixes ("Cyrillic, Latin") if no
+// allowed combination holds them all, or "". Common and Inherited
+// characters (digits, punctuation, marks, emoji) belong to every script.
+func mixedScripts(runes []rune) string {
+	seen := map[string]bool{}
+	for _, r := range runes {
+		if s := scriptOf(r); s != "Common" && s != "Inherited" {
+			seen[s] = true
+		}
+	}
+	if len(seen) <= 1 {
+		return ""
+	}
+	for _, set := range scriptSets {
+		ok := true
+		for s := range seen {
+			ok = ok && set[s]
+		}
+		if ok {
+			return ""
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for s := range seen {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// scriptOf returns the name of r's Unicode script.
+func scriptOf(r rune) string {
+	switch {
+	case r < 0x80:
+		if unicode.IsLetter(r) {
+			return "Latin"
+		}
+		return "Common"
+	case unicode.Is(unicode.Latin, r):
+		return "Latin"
+	case unicode.Is(unicode.Common, r):
+		return "Common"
+	case unicode.Is(unicode.Inherited, r):
+		return "Inherited"
+	}
+	for name, table := range unicode.Scripts {
+		if unicode.Is(table, r) {
+			return name
+		}
+	}
+	return "Unknown"
 }
 
 func nameRune(r rune) bool {
@@ -94,8 +198,4 @@ func nameRune(r rune) bool {
 	}
 	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) || unicode.IsSymbol(r) ||
 		unicode.Is(unicode.Nl, r) || unicode.Is(unicode.No, r)
-}
-
-func emojiPart(r rune) bool {
-	return unicode.IsSymbol(r) || unicode.IsMark(r) || r == '\u200d'
 }

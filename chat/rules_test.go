@@ -39,6 +39,32 @@ func TestValidateName(t *testing.T) {
 		{"_server_", CodeNameReserved},
 		{"ServeR.", CodeNameReserved},
 		{"servers", ""},
+		// Look-alikes of reserved names, in other scripts (UTS #39 skeletons).
+		{"\u0430dmin", CodeNameReserved},                                         // Cyrillic а
+		{"\u0455\u0435rv\u0435r", CodeNameReserved},                              // Cyrillic ѕ, е
+		{"r\u03bf\u03bft", CodeNameReserved},                                     // Greek ο
+		{"\u2217", CodeNameReserved},                                             // ∗ ASTERISK OPERATOR, passing for the notice sender
+		{"\U0001d41a\U0001d41d\U0001d426\U0001d422\U0001d427", CodeNameReserved}, // mathematical bold admin
+		// Invisible and blank-looking characters.
+		{"alice\u034f", CodeNameInvalid},         // COMBINING GRAPHEME JOINER
+		{"alice\ufe0f", CodeNameInvalid},         // VARIATION SELECTOR-16
+		{"alice\U000e0100", CodeNameInvalid},     // VARIATION SELECTOR-17
+		{"\u3164", CodeNameInvalid},              // HANGUL FILLER
+		{"\u2800", CodeNameInvalid},              // BRAILLE PATTERN BLANK
+		{"\uffa0", CodeNameInvalid},              // HALFWIDTH HANGUL FILLER
+		{"alice\u17b4", CodeNameInvalid},         // KHMER VOWEL INHERENT AQ
+		{"alice\u180b", CodeNameInvalid},         // MONGOLIAN FREE VARIATION SELECTOR ONE
+		{"e\u0301\u200d\u0301", CodeNameInvalid}, // ZWJ between marks
+		{"\u2731", CodeNameInvalid},              // ✱ alone: no letter, digit or emoji
+		// Mixed scripts: one script (plus digits and symbols), or Latin
+		// with the scripts of Japanese, Chinese or Korean writing.
+		{"p\u0430ypal", CodeNameInvalid}, // Latin with a Cyrillic а
+		{"Иван", ""},
+		{"Иван99", ""},
+		{"東京タワー", ""},    // Han + Katakana
+		{"Tokyoタワー", ""}, // Latin + Katakana
+		{"서울city", ""},   // Hangul + Latin
+		{"Ωμέγαx", CodeNameInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ type Session struct {
 	mu      sync.Mutex // guards the fields below; taken after Hub.mu and Room.mu
 	name    string
 	key     string
+	skel    string // NameSkeleton(name)
 	rooms   []*Room          // joined rooms, in joining order: most sessions are in a few rooms, and a slice costs an idle session far less than a map
 	roomIdx map[string]*Room // key -> room, kept only while rooms is longer than roomIndexAt
 	current string
@@ -514,6 +515,9 @@ func (s *Session) DM(to, text, ref string) error {
 	h := s.hub
 	h.mu.RLock()
 	target := h.names[NameKey(to)]
+	if target == nil {
+		target = h.looks[NameSkeleton(to)] // names that look alike are one name: there is no impostor to reach
+	}
 	h.mu.RUnlock()
 	if target == nil {
 		return Errorf(CodeNoSuchUser, "no one called %q is online", to)
@@ -530,10 +534,11 @@ func (s *Session) Nick(name string) error {
 		return err
 	}
 	h := s.hub
+	skel := NameSkeleton(display)
 	h.mu.Lock()
-	if other := h.names[key]; other != nil && other != s {
+	if err := h.nameFreeLocked(display, key, skel, s); err != nil {
 		h.mu.Unlock()
-		return Errorf(CodeNameTaken, "the name %q is taken", display)
+		return err
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -543,7 +548,10 @@ func (s *Session) Nick(name string) error {
 	}
 	old := s.name
 	delete(h.names, s.key)
+	delete(h.looks, s.skel)
 	h.names[key] = s
+	h.looks[skel] = s
+	s.skel = skel
 	if key != s.key {
 		s.nameSince = noName
 		h.placeName(s)
@@ -708,6 +716,9 @@ func (s *Session) Leave(reason string) {
 	name := s.name
 	if h.names[s.key] == s {
 		delete(h.names, s.key)
+	}
+	if h.looks[s.skel] == s {
+		delete(h.looks, s.skel)
 	}
 	delete(h.sessions, s.id)
 	rooms := s.rooms
