@@ -23,7 +23,7 @@ type Session struct {
 	mu      sync.Mutex // guards the fields below; taken after Hub.mu and Room.mu
 	name    string
 	key     string
-	skel    string // NameSkeleton(name)
+	skel    string           // NameSkeleton(name)
 	rooms   []*Room          // joined rooms, in joining order: most sessions are in a few rooms, and a slice costs an idle session far less than a map
 	roomIdx map[string]*Room // key -> room, kept only while rooms is longer than roomIndexAt
 	current string
