@@ -101,3 +101,29 @@ func TestLineSlowloris(t *testing.T) {
 	out := readToEOF(t, c)
 	_ = out
 }
+
+// TestLongNameLine: a 20 KB name is refused as a line too long (not as a
+// 33-character name), and the prompt comes again.
+func TestLongNameLine(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{})
+	c := testkit.Dial(t, n.Addr("line"))
+	_, _ = io.WriteString(c, strings.Repeat("x", 20000)+"\r\n")
+	buf := make([]byte, 4096)
+	var got string
+	testkit.Eventually(t, "the refusal and the prompt again", func() bool {
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		k, _ := c.Read(buf)
+		got += string(buf[:k])
+		return strings.Contains(got, "! line too long; the limit is 8192 bytes\r\nWhat is your name? ")
+	})
+	if strings.Contains(got, "characters long") {
+		t.Fatalf("refused as a name: %q", got)
+	}
+	_, _ = io.WriteString(c, "alice\r\n")
+	testkit.Eventually(t, "the welcome", func() bool {
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		k, _ := c.Read(buf)
+		got += string(buf[:k])
+		return strings.Contains(got, "welcome, alice")
+	})
+}
