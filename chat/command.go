@@ -201,8 +201,18 @@ func (s *Session) sendHistory(r Request) error {
 	if err != nil {
 		return err
 	}
-	for i := range msgs {
-		s.Send(&Event{Message: msgs[i], History: true, Ref: r.Ref})
+	if s.held.on.Load() {
+		for i := range msgs {
+			s.Send(&Event{Message: msgs[i], History: true, Ref: r.Ref})
+		}
+	} else {
+		deliverPaced(s.sink, func(yield func(*Event) bool) {
+			for i := range msgs {
+				if !yield(&Event{Message: msgs[i], History: true, Ref: r.Ref}) {
+					return
+				}
+			}
+		})
 	}
 	s.charge(len(msgs) / ReplayCost)
 	end := &Event{Message: Message{Kind: KindHistoryEnd, Room: q.Room, Time: s.hub.now()}, History: true, Ref: r.Ref}

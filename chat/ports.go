@@ -14,12 +14,52 @@ type Sink interface {
 	Deliver(ev *Event)
 }
 
+// BacklogQuery selects what a lagging session was not sent, oldest first:
+// the messages with ids above After of its rooms (each only above its own
+// From, and up to Until for a room it has left) and its direct messages
+// (above UserFrom), at most Limit.
+type BacklogQuery struct {
+	After    uint64
+	Rooms    []RoomRange
+	User     string // "" for no direct messages
+	UserFrom uint64
+	Limit    int
+}
+
+// RoomRange is the part of one room's messages a session had: ids in
+// (From, Until], Until 0 for no upper bound.
+type RoomRange struct {
+	Room        string
+	From, Until uint64
+}
+
 // Topic is a room's topic as stored: its text, who set it and when.
 type Topic struct {
 	Room string // room key
 	Text string
 	By   string
 	At   time.Time
+}
+
+// Pacer is implemented by sinks that can make a long replay wait for room
+// in their queue. AwaitRoom blocks until the sink has room for more, or
+// will not get it; the hub calls it only on the goroutine of the session
+// that asked for the replay (a join, a resume, a history page), never while
+// fanning out, so it makes no one else wait.
+type Pacer interface {
+	AwaitRoom()
+}
+
+// deliverPaced delivers a replay to the sink, waiting for room before each
+// event if the sink can (a cheap check while there is room).
+func deliverPaced(sink Sink, evs func(yield func(*Event) bool)) {
+	p, _ := sink.(Pacer)
+	for ev := range evs {
+		if p != nil {
+			p.AwaitRoom()
+		}
+		sink.Deliver(ev)
+	}
 }
 
 // HistoryQuery selects stored messages of one room, or the direct messages of
@@ -62,6 +102,9 @@ type Store interface {
 	Topics(ctx context.Context) ([]Topic, error)
 	// Topic returns the stored topic of one room; ok is false if it has none.
 	Topic(ctx context.Context, room string) (t Topic, ok bool, err error)
+	// Backlog returns the messages q selects, oldest first: what a
+	// connection that fell behind reads instead of its live messages.
+	Backlog(ctx context.Context, q BacklogQuery) ([]Message, error)
 	// PrunedThrough returns the highest id of a message of room that
 	// retention has deleted (0 if none): every message with a larger id is
 	// still there. Resuming from an older id has a gap.

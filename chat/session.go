@@ -23,9 +23,12 @@ type Session struct {
 	mu      sync.Mutex // guards the fields below; taken after Hub.mu and Room.mu
 	name    string
 	key     string
-	skel    string           // NameSkeleton(name)
-	rooms   []*Room          // joined rooms, in joining order: most sessions are in a few rooms, and a slice costs an idle session far less than a map
-	roomIdx map[string]*Room // key -> room, kept only while rooms is longer than roomIndexAt
+	skel    string            // NameSkeleton(name)
+	rooms   []*Room           // joined rooms, in joining order: most sessions are in a few rooms, and a slice costs an idle session far less than a map
+	since   []uint64          // since[i]: the last id of rooms[i] before the session joined it (its replay's end)
+	parted  []partedRoom      // rooms left lately, for a lagging connection's backlog
+	gone    map[string]uint64 // per room, the pruned id a backlog has told the session about
+	roomIdx map[string]*Room  // key -> room, kept only while rooms is longer than roomIndexAt
 	current string
 	closed  bool
 	// nameSince is the newest message id when the session took its current
@@ -165,9 +168,13 @@ func (s *Session) refetch(key string, first, last uint64) {
 		s.tellDropped(map[string][2]uint64{key: {first, last}}, 0)
 		return
 	}
-	for i := range msgs {
-		s.sink.Deliver(&Event{Message: msgs[i]})
-	}
+	deliverPaced(s.sink, func(yield func(*Event) bool) {
+		for i := range msgs {
+			if !yield(&Event{Message: msgs[i]}) {
+				return
+			}
+		}
+	})
 }
 
 // tellDropped tells the session what a replay's overflow cost it.
@@ -263,9 +270,21 @@ func (s *Session) joined(key string) *Room {
 	return nil
 }
 
-// addRoom records r as joined. Caller holds s.mu.
-func (s *Session) addRoom(r *Room) {
+// partedRoom is a room the session left: its messages in (since, until]
+// were the session's.
+type partedRoom struct {
+	name         string
+	since, until uint64
+}
+
+// maxParted bounds the rooms left that a backlog remembers.
+const maxParted = 16
+
+// addRoom records r as joined, its messages after since being the
+// session's. Caller holds s.mu.
+func (s *Session) addRoom(r *Room, since uint64) {
 	s.rooms = append(s.rooms, r)
+	s.since = append(s.since, since)
 	if s.roomIdx == nil && len(s.rooms) > roomIndexAt {
 		s.roomIdx = make(map[string]*Room, len(s.rooms))
 		for _, r := range s.rooms {
@@ -276,15 +295,21 @@ func (s *Session) addRoom(r *Room) {
 	}
 }
 
-// removeRoom forgets the joined room with the given key. Caller holds s.mu.
-func (s *Session) removeRoom(key string) {
-	s.rooms = slices.DeleteFunc(s.rooms, func(r *Room) bool { return r.name == key })
+// removeRoom forgets the joined room with the given key and returns the id
+// it was joined after. Caller holds s.mu.
+func (s *Session) removeRoom(key string) (since uint64) {
+	if i := slices.IndexFunc(s.rooms, func(r *Room) bool { return r.name == key }); i >= 0 {
+		since = s.since[i]
+		s.rooms = slices.Delete(s.rooms, i, i+1)
+		s.since = slices.Delete(s.since, i, i+1)
+	}
 	if s.roomIdx != nil {
 		delete(s.roomIdx, key)
 		if len(s.rooms) <= roomIndexAt/2 {
 			s.roomIdx = nil
 		}
 	}
+	return since
 }
 
 // Send delivers an event to this session only (held, like live events,
@@ -352,7 +377,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 		upTo := r.delivered // every id up to here is stored; later ones arrive live, held
 		if !already && r.add(s) {
 			s.mu.Lock()
-			s.addRoom(r)
+			s.addRoom(r, upTo)
 			s.current = key
 			s.mu.Unlock()
 			r.announce(h, s, &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}, len(r.members), true)
@@ -412,9 +437,13 @@ func (s *Session) replay(key string, upTo uint64, opt JoinOptions) error {
 			return err
 		}
 	}
-	for i := range msgs {
-		s.sink.Deliver(&Event{Message: msgs[i], History: true})
-	}
+	deliverPaced(s.sink, func(yield func(*Event) bool) {
+		for i := range msgs {
+			if !yield(&Event{Message: msgs[i], History: true}) {
+				return
+			}
+		}
+	})
 	s.charge(len(msgs) / ReplayCost)
 	if opt.After > 0 && q.Limit > 0 && len(msgs) == q.Limit && note == "" {
 		note = HistoryMore // the resume was cut short; page on with a history request
@@ -436,7 +465,7 @@ func (s *Session) Part(room, reason string) error {
 		}
 	}
 	s.mu.Lock()
-	s.removeRoom(key)
+	since := s.removeRoom(key)
 	if s.current == key {
 		s.current = ""
 		for _, r := range s.rooms {
@@ -451,11 +480,18 @@ func (s *Session) Part(room, reason string) error {
 	r.mu.Lock()
 	r.announce(s.hub, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: s.hub.now()}, Session: s.id, Name: name, Reason: reason}, len(r.members), true)
 	r.remove(s)
+	until := r.delivered
 	empty := len(r.members) == 0
 	r.mu.Unlock()
 	if empty {
 		s.hub.freeIfEmpty(r)
 	}
+	s.mu.Lock()
+	if len(s.parted) == maxParted {
+		s.parted = slices.Delete(s.parted, 0, 1)
+	}
+	s.parted = append(s.parted, partedRoom{name: key, since: since, until: until})
+	s.mu.Unlock()
 	return nil
 }
 
@@ -722,7 +758,7 @@ func (s *Session) Leave(reason string) {
 	}
 	delete(h.sessions, s.id)
 	rooms := s.rooms
-	s.rooms, s.roomIdx = nil, nil
+	s.rooms, s.since, s.roomIdx, s.parted = nil, nil, nil, nil
 	s.current = ""
 	n := len(h.sessions)
 	s.mu.Unlock()

@@ -36,6 +36,23 @@ type Encoder interface {
 	Encode(ev *chat.Event) []byte
 }
 
+// Skipper is implemented by encoders that can tell, without touching
+// their state and from any goroutine, that they would write nothing for an
+// event (a protocol without echo and the sender's own message): the
+// connection then does not queue it, and it costs the client's queue
+// bound nothing.
+type Skipper interface {
+	Skips(ev *chat.Event) bool
+}
+
+// Backlog is what a connection that has fallen behind reads instead of the
+// live messages it dropped: the session's stored messages after the last
+// one written (chat.Session implements it).
+type Backlog interface {
+	ID() uint64
+	Backlog(after uint64, limit int) ([]*chat.Event, error)
+}
+
 // EncoderFunc adapts a function to Encoder.
 type EncoderFunc func(ev *chat.Event) []byte
 
@@ -57,6 +74,9 @@ type Conn interface {
 	Send(b []byte)
 	// SetEncoder attaches the encoder of delivered events.
 	SetEncoder(enc Encoder)
+	// SetBacklog tells the connection where to catch up from when it
+	// falls behind (the session).
+	SetBacklog(b Backlog)
 	// SetReadDeadline bounds the reads that follow (zero: no bound); a
 	// read past it fails with an error matching os.ErrDeadlineExceeded.
 	SetReadDeadline(t time.Time) error
@@ -351,6 +371,7 @@ func (h *Handler) login(c Conn, cl Client, l *Login) (*chat.Session, error) {
 		return nil, err
 	}
 	c.SetEncoder(cl.Encoder(s))
+	c.SetBacklog(s)
 	_ = c.SetReadDeadline(time.Time{})
 	if err := s.Begin(chat.JoinOptions{After: l.Resume}); err != nil {
 		c.Deliver(chat.ErrorEvent(err, l.Ref))

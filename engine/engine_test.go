@@ -85,6 +85,8 @@ func (f *fakeConn) SetEncoder(enc engine.Encoder) {
 	f.mu.Unlock()
 }
 
+func (f *fakeConn) SetBacklog(engine.Backlog) {}
+
 func (f *fakeConn) SetReadDeadline(t time.Time) error {
 	f.mu.Lock()
 	f.deadline = t

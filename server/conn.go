@@ -39,7 +39,20 @@ type Conn struct {
 
 	mu          sync.Mutex
 	rdeadline   time.Time // the read deadline the handler set (SetReadDeadline)
+	// Catch-up (catchup.go).
+	backlog     engine.Backlog // the session, to catch up from; nil: drop when full
+	self        uint64         // the session's id
+	lagging     bool           // catching up from the store: live messages are dropped
+	lagSince    time.Time
+	lagLogged   bool
+	unshown     int    // others' changes dropped while catching up
+	liveHead    uint64 // the newest live message delivered (queued or dropped)
+	lastWritten uint64 // the newest message written to the socket
+	cursor      uint64 // where the catch-up has read the backlog to
+	ownRefs     map[uint64]string // refs of the session's own messages dropped while catching up, by id
+	drained     chan struct{}     // closed by the writer after a batch, for AwaitRoom; nil when no one waits
 	enc         engine.Encoder
+	skip        engine.Skipper // enc, if it can tell what it skips
 	queue       []*chat.Event // events, and raw bytes as events of no kind (see rawEvent)
 	spare       []*chat.Event
 	bufs        net.Buffers
@@ -182,6 +195,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 func (c *Conn) SetEncoder(enc engine.Encoder) {
 	c.mu.Lock()
 	c.enc = enc
+	c.skip, _ = enc.(engine.Skipper)
 	c.startWriterLocked()
 	c.mu.Unlock()
 }
@@ -204,9 +218,41 @@ func (c *Conn) enqueue(ev *chat.Event, size int) {
 		c.mu.Unlock()
 		return
 	}
-	if c.queued+size > c.server.opts.MaxQueueBytes && len(c.queue) > 0 {
+	if c.skip != nil && !isRaw(ev) && c.skip.Skips(ev) {
+		c.mu.Unlock() // it would write nothing: it costs the queue nothing
+		return
+	}
+	live := isLive(ev)
+	if live && ev.ID > c.liveHead {
+		c.liveHead = ev.ID
+	}
+	limit := c.server.opts.MaxQueueBytes
+	if !c.lagging && c.queued+size > limit && len(c.queue) > 0 && c.backlog != nil && (live || c.othersChange(ev)) {
+		c.startCatchUpLocked() // a reader that is merely slow: it reads on from the store
+		c.startWriterLocked()
+	}
+	if c.lagging {
+		switch {
+		case live:
+			if ev.Ref != "" && ev.Session == c.self && len(c.ownRefs) < maxOwnRefs {
+				if c.ownRefs == nil {
+					c.ownRefs = map[uint64]string{}
+				}
+				c.ownRefs[ev.ID] = ev.Ref // its echo from the store still confirms it
+			}
+			c.mu.Unlock() // it will come from the store
+			return
+		case c.othersChange(ev):
+			c.unshown++
+			c.mu.Unlock()
+			return
+		}
+		limit *= 2 // what the store cannot give back is kept, up to a bound
+	}
+	if c.queued+size > limit && len(c.queue) > 0 {
 		queued, events := c.queued, len(c.queue)
 		c.mu.Unlock()
+		c.server.stats.dropped.Add(1)
 		c.Logger().Warn("disconnecting slow consumer", "queued_bytes", queued, "queued_events", events)
 		c.Close(engine.ReasonSlowConsumer)
 		return
@@ -220,7 +266,7 @@ func (c *Conn) enqueue(ev *chat.Event, size int) {
 // startWriterLocked starts the writer if there is something it can write:
 // raw bytes always, events once an encoder is attached. Caller holds c.mu.
 func (c *Conn) startWriterLocked() {
-	if c.writing || len(c.queue) == 0 || (c.enc == nil && !isRaw(c.queue[0])) {
+	if c.writing || (len(c.queue) == 0 && !c.lagging) || (len(c.queue) > 0 && c.enc == nil && !isRaw(c.queue[0])) {
 		return
 	}
 	c.writing = true
@@ -234,6 +280,13 @@ func (c *Conn) writeLoop() {
 	defer c.writerWG.Done()
 	for {
 		c.mu.Lock()
+		if len(c.queue) == 0 && c.lagging && !c.closed && !c.finishing && c.enc != nil {
+			c.mu.Unlock()
+			if !c.catchUp() {
+				return
+			}
+			continue
+		}
 		if len(c.queue) == 0 || c.closed || (c.enc == nil && !isRaw(c.queue[0])) {
 			c.writing = false
 			c.releaseBuffersLocked()
@@ -267,6 +320,7 @@ func (c *Conn) writeLoop() {
 		c.mu.Unlock()
 
 		var bye *chat.Event
+		var newest uint64
 		for _, ev := range batch {
 			if isRaw(ev) {
 				bufs = append(bufs, ev.Encoded(rawFormat, nil))
@@ -274,6 +328,9 @@ func (c *Conn) writeLoop() {
 			}
 			if b := enc.Encode(ev); len(b) > 0 {
 				bufs = append(bufs, b)
+			}
+			if ev.Kind.IsMessage() {
+				newest = max(newest, ev.ID)
 			}
 			if ev.Kind == chat.KindBye {
 				bye = ev
@@ -285,21 +342,70 @@ func (c *Conn) writeLoop() {
 		clear(bufs)
 		c.mu.Lock()
 		c.spare, c.bufs = batch[:0], bufs[:0]
+		if err == nil {
+			c.lastWritten = max(c.lastWritten, newest)
+		}
+		c.signalDrainedLocked()
 		if bye != nil && err == nil {
 			c.finishLocked(byeReason(bye))
 			c.queue = c.queue[:0] // nothing is written after a bye
 		}
 		c.mu.Unlock()
 		if err != nil {
-			reason := engine.ReasonWriteError
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				reason = engine.ReasonSlowConsumer
-			}
-			c.debug("write failed", "err", err)
-			c.Close(reason)
+			c.writeFailed(err)
 			return
 		}
 	}
+}
+
+// AwaitRoom blocks until the queue is under half its bound, or the
+// connection is closing, or the writer made no progress for WriteTimeout
+// (the next delivery past the bound then deals with it). A session calls
+// it (chat.Pacer) between the pages of a long replay, on its own
+// goroutine, so that a resume or a history page larger than the queue
+// bound is paced by the client instead of overflowing it.
+func (c *Conn) AwaitRoom() {
+	for {
+		c.mu.Lock()
+		if c.closed || c.finishing || c.queued < c.server.opts.MaxQueueBytes/2 {
+			c.mu.Unlock()
+			return
+		}
+		if c.drained == nil {
+			c.drained = make(chan struct{})
+		}
+		ch := c.drained
+		c.mu.Unlock()
+		t := time.NewTimer(c.server.opts.WriteTimeout)
+		select {
+		case <-ch:
+			t.Stop()
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// signalDrainedLocked wakes AwaitRoom after the writer made progress.
+// Caller holds c.mu.
+func (c *Conn) signalDrainedLocked() {
+	if c.drained != nil {
+		close(c.drained)
+		c.drained = nil
+	}
+}
+
+// writeFailed closes the connection after a failed write: a write that
+// made no progress for WriteTimeout is a slow consumer.
+func (c *Conn) writeFailed(err error) {
+	reason := engine.ReasonWriteError
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		reason = engine.ReasonSlowConsumer
+		c.server.stats.dropped.Add(1)
+		c.Logger().Warn("disconnecting slow consumer: no progress writing", "timeout", c.server.opts.WriteTimeout)
+	}
+	c.debug("write failed", "err", err)
+	c.Close(reason)
 }
 
 func byeReason(bye *chat.Event) engine.CloseReason {
@@ -313,23 +419,32 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 	if len(bufs) == 0 {
 		return nil
 	}
-	// Moving the deadline costs a runtime timer update per write, which
-	// shows in profiles of rate-limited fan-out (one small write per
-	// message per connection): move it only once it has come within 3/4 of
-	// the timeout, so a write may block between 3/4 and all of WriteTimeout.
-	now := time.Now()
-	if timeout := c.server.opts.WriteTimeout; c.wdeadline.Sub(now) < timeout-timeout/4 {
-		c.wdeadline = now.Add(timeout)
-		if err := c.conn.SetWriteDeadline(c.wdeadline); err != nil {
-			return err
-		}
-	}
-	// The runtime keeps, per descriptor, an iovec array as long as the
-	// longest writev it was given (up to 1024 entries, 16 KiB): write in
-	// chunks so that an idle connection does not hold a burst's array.
+	// Write in chunks of at most maxWritev buffers and about
+	// maxWritevBytes, each under a fresh write deadline: a client is
+	// dropped when it takes no chunk for WriteTimeout (no progress), not
+	// when a large backlog takes longer than that in all. (The runtime also
+	// keeps, per descriptor, an iovec array as long as the longest writev
+	// it was given: small chunks keep an idle connection from holding a
+	// burst's.)
 	for len(bufs) > 0 {
-		chunk := bufs[:min(len(bufs), maxWritev)]
-		bufs = bufs[len(chunk):]
+		n, size := 0, 0
+		for n < len(bufs) && n < maxWritev && (n == 0 || size+len(bufs[n]) <= maxWritevBytes) {
+			size += len(bufs[n])
+			n++
+		}
+		chunk := bufs[:n]
+		bufs = bufs[n:]
+		// Moving the deadline costs a runtime timer update, which shows
+		// in profiles of rate-limited fan-out (one small write per message
+		// per connection): move it only once it has come within 3/4 of the
+		// timeout, so a chunk may block between 3/4 and all of WriteTimeout.
+		now := time.Now()
+		if timeout := c.server.opts.WriteTimeout; c.wdeadline.Sub(now) < timeout-timeout/4 {
+			c.wdeadline = now.Add(timeout)
+			if err := c.conn.SetWriteDeadline(c.wdeadline); err != nil {
+				return err
+			}
+		}
 		if _, err := chunk.WriteTo(c.conn); err != nil {
 			return err
 		}
@@ -337,8 +452,12 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 	return nil
 }
 
-// maxWritev is the most buffers given to one writev.
-const maxWritev = 64
+// maxWritev is the most buffers given to one writev, and maxWritevBytes
+// about the most bytes (a single larger buffer goes alone).
+const (
+	maxWritev      = 64
+	maxWritevBytes = 64 << 10
+)
 
 // keepBuffers is the largest queue capacity (in events) a connection keeps
 // between bursts; larger ones go back to the heap when the writer stops, so
@@ -369,8 +488,13 @@ func (c *Conn) Close(reason engine.CloseReason) {
 		return
 	}
 	c.closed = true
+	c.signalDrainedLocked()
 	if c.reason == engine.ReasonNone {
 		c.reason = reason
+	}
+	if c.lagging {
+		c.lagging = false
+		c.server.stats.lagging.Add(-1)
 	}
 	c.queue = nil
 	c.mu.Unlock()

@@ -19,6 +19,7 @@ var (
 	_ engine.Conn = (*Conn)(nil)
 	_ Handler     = (*engine.Handler)(nil)
 	_ Refuser     = (*engine.Handler)(nil)
+	_ chat.Pacer  = (*Conn)(nil)
 )
 
 // pipeConn returns a Conn over one end of a net.Pipe, reading lines, and

@@ -111,6 +111,7 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup // accept loops and connection goroutines
 	readBufs  *BufferPool    // connections' read buffers, held only while input is buffered
+	stats     stats
 }
 
 // New returns a server with the given limits.

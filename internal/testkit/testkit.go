@@ -194,6 +194,15 @@ func DialNative(t testing.TB, addr net.Addr, name string) *Native {
 	return NativeOn(t, Dial(t, addr), name)
 }
 
+// NativeOnWith sends the given hello on an open connection and returns
+// the client. It does not wait for the welcome.
+func NativeOnWith(t testing.TB, c net.Conn, hello native.Request) *Native {
+	t.Helper()
+	n := &Native{t: t, Conn: c, r: frame.NewReader(bufio.NewReader(c), 1<<20)}
+	n.Send(hello)
+	return n
+}
+
 // NativeOn sends a hello for name on an open connection (a TLS one, say)
 // and returns the client. It does not wait for the welcome.
 func NativeOn(t testing.TB, c net.Conn, name string) *Native {

@@ -120,6 +120,48 @@ func (s *Store) PrunedThrough(_ context.Context, room string) (uint64, error) {
 	return 0, nil
 }
 
+// Backlog returns the messages q selects, oldest first.
+func (s *Store) Backlog(_ context.Context, q chat.BacklogQuery) ([]chat.Message, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []chat.Message
+	take := func(room string, from, until uint64, match func(chat.Message) bool) {
+		l := s.logs[room]
+		if l == nil {
+			return
+		}
+		from = max(from, q.After)
+		i := sort.Search(len(l.msgs), func(i int) bool { return l.msgs[i].ID > from })
+		for n := 0; i < len(l.msgs) && n < q.Limit; i++ {
+			m := l.msgs[i]
+			if until > 0 && m.ID > until {
+				break
+			}
+			if match == nil || match(m) {
+				out = append(out, m)
+				n++
+			}
+		}
+	}
+	for _, r := range q.Rooms {
+		if r.Room != "" {
+			take(r.Room, r.From, r.Until, nil)
+		}
+	}
+	if q.User != "" {
+		key := chat.NameKey(q.User)
+		take("", q.UserFrom, 0, func(m chat.Message) bool { return chat.NameKey(m.From) == key || chat.NameKey(m.To) == key })
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
 // History returns the messages matching q, oldest first.
 func (s *Store) History(_ context.Context, q chat.HistoryQuery) ([]chat.Message, error) {
 	s.mu.RLock()

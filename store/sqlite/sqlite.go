@@ -646,6 +646,55 @@ func (s *Store) History(ctx context.Context, q chat.HistoryQuery) ([]chat.Messag
 	return out, nil
 }
 
+// Backlog returns the messages q selects, oldest first: one scan of the
+// primary key from q.After, filtered by room ranges.
+func (s *Store) Backlog(ctx context.Context, q chat.BacklogQuery) ([]chat.Message, error) {
+	if q.Limit <= 0 || len(q.Rooms) == 0 && q.User == "" {
+		return nil, nil
+	}
+	var where []string
+	args := []any{int64(q.After)}
+	for _, r := range q.Rooms {
+		if r.Room == "" {
+			continue
+		}
+		if r.Until > 0 {
+			where = append(where, `(room = ? AND id > ? AND id <= ?)`)
+			args = append(args, r.Room, int64(r.From), int64(r.Until))
+		} else {
+			where = append(where, `(room = ? AND id > ?)`)
+			args = append(args, r.Room, int64(r.From))
+		}
+	}
+	if q.User != "" {
+		key := chat.NameKey(q.User)
+		where = append(where, `(room = '' AND (from_key = ? OR to_key = ?) AND id > ?)`)
+		args = append(args, key, key, int64(q.UserFrom))
+	}
+	if len(where) == 0 {
+		return nil, nil
+	}
+	args = append(args, q.Limit)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, room, kind, ts, sender, recipient, body FROM messages WHERE id > ? AND (`+
+		strings.Join(where, " OR ")+`) ORDER BY id LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: backlog: %w", err)
+	}
+	defer rows.Close()
+	var out []chat.Message
+	for rows.Next() {
+		var m chat.Message
+		var id, ts int64
+		var kind int
+		if err := rows.Scan(&id, &m.Room, &kind, &ts, &m.From, &m.To, &m.Text); err != nil {
+			return nil, fmt.Errorf("sqlite store: backlog: %w", err)
+		}
+		m.ID, m.Kind, m.Time = uint64(id), chat.Kind(kind), time.Unix(0, ts)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
 // Prune applies retention to every room now. It runs at open and every
 // PruneInterval; count retention also runs as rooms grow.
 func (s *Store) Prune(ctx context.Context) error {

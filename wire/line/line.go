@@ -250,6 +250,19 @@ type encoder struct {
 	session *chat.Session
 }
 
+// Skips reports the events a line client is never sent: its own live
+// messages (its terminal shows what it typed) and pings and pongs. It
+// reads no state, so it is safe from any goroutine.
+func (e *encoder) Skips(ev *chat.Event) bool {
+	switch ev.Kind {
+	case chat.KindSay, chat.KindMe:
+		return !ev.History && ev.Session != 0 && e.session != nil && ev.Session == e.session.ID()
+	case chat.KindPong, chat.KindPing:
+		return true
+	}
+	return false
+}
+
 func (e *encoder) Encode(ev *chat.Event) []byte {
 	s := e.session
 	own := s != nil && ev.Session != 0 && ev.Session == s.ID()

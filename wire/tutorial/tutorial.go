@@ -100,6 +100,19 @@ type encoder struct {
 	joined  bool // the session's first join (the lobby on connect) is not announced to itself
 }
 
+// Skips reports the events a tutorial client is never sent: its own live
+// messages (the tutorial does not echo) and protocol events it has no
+// words for. It reads no state, so it is safe from any goroutine.
+func (t *encoder) Skips(ev *chat.Event) bool {
+	switch ev.Kind {
+	case chat.KindSay, chat.KindMe:
+		return !ev.History && ev.Session != 0 && t.session != nil && ev.Session == t.session.ID()
+	case chat.KindWelcome, chat.KindPong, chat.KindPing, chat.KindHistoryEnd:
+		return true
+	}
+	return false
+}
+
 func (t *encoder) Encode(ev *chat.Event) []byte {
 	s := t.session
 	own := s != nil && ev.Session == s.ID() && ev.Session != 0

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
+)
+
+// Catch-up: a connection whose live queue passes MaxQueueBytes is not
+// dropped. It discards its queued live messages and switches to catch-up:
+// its writer reads the messages it was meant to get from the store (the
+// session's Backlog), from the last one it actually wrote, a page at a
+// time at the client's pace, and switches back to live delivery when it
+// reaches the live head. Nothing is lost, duplicated or reordered, and the
+// memory it holds is one page, not its backlog. Only a client that makes
+// no progress at all (a write blocked for WriteTimeout) is dropped, as a
+// slow consumer.
+//
+// While catching up, the connection keeps what the store cannot give back
+// (replies, its own joins and parts, history replays it asked for) and
+// drops the others' joins, parts and other changes, which it summarises in
+// one notice when it is live again.
+
+// catchUpPage is how many stored messages one backlog read brings: the
+// memory a lagging connection holds.
+const catchUpPage = 32
+
+// maxOwnRefs bounds the refs of the client's own messages a catching-up
+// connection keeps, to put them back on their echoes.
+const maxOwnRefs = 4096
+
+// Stats counts what the server's connections did.
+type Stats struct {
+	Lagging  int64 // connections catching up from the store now
+	CatchUps int64 // times a connection fell behind and started catching up
+	Dropped  int64 // connections dropped as slow consumers
+}
+
+type stats struct {
+	lagging, catchUps, dropped atomic.Int64
+}
+
+// Stats returns the connection counters.
+func (s *Server) Stats() Stats {
+	return Stats{Lagging: s.stats.lagging.Load(), CatchUps: s.stats.catchUps.Load(), Dropped: s.stats.dropped.Load()}
+}
+
+// SetBacklog tells the connection where to catch up from if it falls
+// behind: its session. Without one, a connection past MaxQueueBytes is
+// dropped as a slow consumer.
+func (c *Conn) SetBacklog(b engine.Backlog) {
+	c.mu.Lock()
+	c.backlog, c.self = b, b.ID()
+	c.mu.Unlock()
+}
+
+// isLive reports whether ev is a live message, which the store can give
+// back.
+func isLive(ev *chat.Event) bool { return ev.ID > 0 && !ev.History && ev.Kind.IsMessage() }
+
+// othersChange reports whether ev is someone else's join, part, nick or
+// topic change: shown live, summarised while catching up.
+func (c *Conn) othersChange(ev *chat.Event) bool {
+	return ev.Session != 0 && ev.Session != c.self && !ev.History && !ev.Kind.IsMessage()
+}
+
+// startCatchUpLocked switches to catch-up: the queued live messages and
+// others' changes go. Caller holds c.mu.
+func (c *Conn) startCatchUpLocked() {
+	c.lagging, c.lagSince = true, time.Now()
+	kept := c.queue[:0]
+	c.queued = 0
+	for _, ev := range c.queue {
+		switch {
+		case isLive(ev):
+		case c.othersChange(ev):
+			c.unshown++
+		default:
+			kept = append(kept, ev)
+			c.queued += ev.Size()
+		}
+	}
+	clear(c.queue[len(kept):])
+	c.queue = kept
+	c.server.stats.lagging.Add(1)
+	c.server.stats.catchUps.Add(1)
+}
+
+// catchUp writes one page of the backlog. It reports false when the
+// connection is done (a write failed, and it was closed).
+func (c *Conn) catchUp() bool {
+	c.mu.Lock()
+	after := max(c.cursor, c.lastWritten)
+	head, bl, enc := c.liveHead, c.backlog, c.enc
+	first := !c.lagLogged
+	c.lagLogged = true
+	c.mu.Unlock()
+	if first {
+		c.Logger().Info("client fell behind: catching up from the store", "from_id", after, "live_head", head)
+	}
+	page, err := bl.Backlog(after, catchUpPage)
+	if err != nil {
+		c.Logger().Error("catch-up read failed; retrying", "err", err)
+		time.Sleep(100 * time.Millisecond)
+		return true
+	}
+	var bufs [][]byte
+	last := after
+	c.mu.Lock()
+	for _, ev := range page {
+		if ref, ok := c.ownRefs[ev.ID]; ok {
+			ev.Ref = ref
+			delete(c.ownRefs, ev.ID)
+		}
+	}
+	c.mu.Unlock()
+	for _, ev := range page {
+		if b := enc.Encode(ev); len(b) > 0 {
+			bufs = append(bufs, b)
+		}
+		last = max(last, ev.ID)
+	}
+	if err := c.writeBuffers(bufs); err != nil {
+		c.writeFailed(err)
+		return false
+	}
+	c.mu.Lock()
+	c.signalDrainedLocked()
+	c.lastWritten = max(c.lastWritten, last)
+	c.cursor = last
+	var took time.Duration
+	caughtUp := false
+	if len(page) < catchUpPage {
+		// Everything stored after the cursor when the page was read is in
+		// it, and every live message up to head was stored before it was
+		// delivered: the cursor is at head.
+		c.cursor = max(c.cursor, head)
+		if c.liveHead <= c.cursor && c.lagging {
+			took, caughtUp = c.stopCatchUpLocked(), true
+		}
+	}
+	c.mu.Unlock()
+	if caughtUp {
+		c.Logger().Info("client caught up: live again", "took", took.Round(time.Millisecond))
+	}
+	return true
+}
+
+// stopCatchUpLocked goes back to live delivery and returns how long the
+// catch-up took. Caller holds c.mu.
+func (c *Conn) stopCatchUpLocked() time.Duration {
+	c.lagging, c.lagLogged = false, false
+	c.server.stats.lagging.Add(-1)
+	if c.unshown > 0 {
+		c.queue = append(c.queue, &chat.Event{Message: chat.Message{Kind: chat.KindNotice, Time: time.Now(),
+			Text: fmt.Sprintf("while you were catching up, %d joins, parts or other changes were not shown; /who lists who is here", c.unshown)}})
+		c.unshown = 0
+	}
+	return time.Since(c.lagSince)
+}

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
+)
+
+// fakeBacklog is a store of every message delivered, as the hub's store is.
+type fakeBacklog struct {
+	mu   sync.Mutex
+	msgs []*chat.Event
+	id   uint64
+}
+
+func (f *fakeBacklog) ID() uint64 { return 1 }
+
+func (f *fakeBacklog) add(text string) *chat.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.id++
+	ev := &chat.Event{Message: chat.Message{ID: f.id, Kind: chat.KindSay, Text: text}, Session: 2}
+	f.msgs = append(f.msgs, ev)
+	return ev
+}
+
+func (f *fakeBacklog) Backlog(after uint64, limit int) ([]*chat.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*chat.Event
+	for _, ev := range f.msgs {
+		if ev.ID > after && len(out) < limit {
+			cp := *ev
+			out = append(out, &cp)
+		}
+	}
+	return out, nil
+}
+
+// TestCatchUp: a client that reads, but slower than messages come, is not
+// dropped when its queue passes the bound: it is sent everything from the
+// backlog, in order, once, then goes live again; what the store cannot
+// give back (its own replies) is kept, and others' joins are summarised.
+func TestCatchUp(t *testing.T) {
+	c, client := pipeConn(t, Options{MaxQueueBytes: 4000, WriteTimeout: 5 * time.Second})
+	c.SetEncoder(textEncoder)
+	bl := &fakeBacklog{}
+	c.SetBacklog(bl)
+	const n = 500
+	for i := range n {
+		c.Deliver(bl.add(fmt.Sprint("m", i)))
+		if i == 100 {
+			c.Deliver(&chat.Event{Message: chat.Message{Kind: chat.KindJoin, Text: "someone"}, Session: 3})
+			c.Deliver(&chat.Event{Message: chat.Message{Kind: chat.KindNotice, Text: "your reply"}})
+		}
+	}
+	if st := c.server.Stats(); st.CatchUps != 1 || st.Lagging != 1 {
+		t.Fatalf("stats %+v: no catch-up started", st)
+	}
+	br := bufio.NewReader(client)
+	next, sawReply, sawSummary := 0, false, false
+	for next < n {
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after m%d: %v", next-1, err)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "notice your reply":
+			sawReply = true
+		case strings.HasPrefix(line, "say "):
+			if want := fmt.Sprint("say m", next); line != want {
+				t.Fatalf("got %q, want %q (in order, once)", line, want)
+			}
+			next++
+		case strings.HasPrefix(line, "join "):
+			t.Fatalf("an others' join was written while catching up: %q", line)
+		}
+		if next%50 == 0 {
+			time.Sleep(time.Millisecond) // a slow reader
+		}
+	}
+	// Live again: the summary, then a new message is written straight away.
+	c.Deliver(bl.add("live"))
+	for !sawSummary || next == n {
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.Contains(line, "were not shown"):
+			sawSummary = true
+		case line == "say live\n":
+			next++
+		}
+	}
+	if !sawReply {
+		t.Fatal("the session's own reply was dropped while catching up")
+	}
+	testkitEventually(t, "lagging back to 0", func() bool { return c.server.Stats().Lagging == 0 })
+}
+
+// TestCatchUpNoProgress: a client that reads nothing at all is dropped, as
+// a slow consumer, once a write makes no progress for WriteTimeout.
+func TestCatchUpNoProgress(t *testing.T) {
+	c, _ := pipeConn(t, Options{MaxQueueBytes: 2000, WriteTimeout: 50 * time.Millisecond})
+	c.SetEncoder(textEncoder)
+	bl := &fakeBacklog{}
+	c.SetBacklog(bl)
+	for i := range 200 {
+		c.Deliver(bl.add(fmt.Sprint("m", i)))
+	}
+	waitReason(t, c, engine.ReasonSlowConsumer)
+	if st := c.server.Stats(); st.Dropped != 1 || st.Lagging != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func testkitEventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
