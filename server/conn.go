@@ -37,23 +37,23 @@ type Conn struct {
 	msgEnd    time.Time // the deadline armed for this message; zero if none is
 	msgArmed  bool      // a read deadline was set for this message and must be restored
 
-	mu          sync.Mutex
-	rdeadline   time.Time // the read deadline the handler set (SetReadDeadline)
+	mu        sync.Mutex
+	rdeadline time.Time // the read deadline the handler set (SetReadDeadline)
 	// Catch-up (catchup.go).
 	backlog     engine.Backlog // the session, to catch up from; nil: drop when full
 	self        uint64         // the session's id
 	lagging     bool           // catching up from the store: live messages are dropped
 	lagSince    time.Time
 	lagLogged   bool
-	unshown     int    // others' changes dropped while catching up
-	liveHead    uint64 // the newest live message delivered (queued or dropped)
-	lastWritten uint64 // the newest message written to the socket
-	cursor      uint64 // where the catch-up has read the backlog to
+	unshown     int               // others' changes dropped while catching up
+	liveHead    uint64            // the newest live message delivered (queued or dropped)
+	lastWritten uint64            // the newest message written to the socket
+	cursor      uint64            // where the catch-up has read the backlog to
 	ownRefs     map[uint64]string // refs of the session's own messages dropped while catching up, by id
 	drained     chan struct{}     // closed by the writer after a batch, for AwaitRoom; nil when no one waits
 	enc         engine.Encoder
 	skip        engine.Skipper // enc, if it can tell what it skips
-	queue       []*chat.Event // events, and raw bytes as events of no kind (see rawEvent)
+	queue       []*chat.Event  // events, and raw bytes as events of no kind (see rawEvent)
 	spare       []*chat.Event
 	bufs        net.Buffers
 	queued      int // bytes estimated in queue
