@@ -39,6 +39,8 @@ type Config struct {
 	Rate     float64 // messages per second per sender; 0 = as fast as possible
 	Size     int     // message text size in bytes; default 64 (minimum 32)
 	Slow     int     // K clients (never senders) that stop reading once ready
+	Lag      int     // clients (never senders) that read, but at LagRate of the offered rate
+	LagRate  float64 // the laggards' reading speed as a fraction of what is offered to each client (Senders × Rate); default 0.1
 	Idle     bool    // idle mode: connect N, hold them for Hold, measure memory
 	Hold     time.Duration
 	PID      int // server process to measure from /proc; 0 for none
@@ -65,7 +67,7 @@ func (c *Config) setDefaults() error {
 		c.Clients = 100
 	}
 	if c.Idle {
-		c.Senders, c.Slow = 0, 0
+		c.Senders, c.Slow, c.Lag = 0, 0, 0
 	} else {
 		if c.Senders <= 0 {
 			c.Senders = 10
@@ -75,6 +77,15 @@ func (c *Config) setDefaults() error {
 		}
 		if c.Slow < 0 || c.Slow > c.Clients-c.Senders {
 			return fmt.Errorf("bench: %d slow readers do not fit beside %d senders in %d clients", c.Slow, c.Senders, c.Clients)
+		}
+		if c.Lag < 0 || c.Lag > c.Clients-c.Senders-c.Slow {
+			return fmt.Errorf("bench: %d lagging readers do not fit beside %d senders and %d slow readers in %d clients", c.Lag, c.Senders, c.Slow, c.Clients)
+		}
+		if c.Lag > 0 && c.Rate <= 0 {
+			return errors.New("bench: lagging readers read at a fraction of the offered rate: give a rate (-r)")
+		}
+		if c.LagRate <= 0 || c.LagRate >= 1 {
+			c.LagRate = 0.1
 		}
 		if c.Mode == ModeTutorial && c.Clients < 2 {
 			return errors.New("bench: tutorial mode needs at least 2 clients (no echo)")
@@ -122,6 +133,7 @@ type runner struct {
 	lat        *latencyShards
 	readyCount atomic.Int64
 	stopping   atomic.Bool
+	started    atomic.Int64 // run-epoch nanoseconds when traffic began; 0 before
 }
 
 // now returns nanoseconds since the run's epoch on the monotonic clock.
@@ -186,6 +198,10 @@ func (r *runner) connect(ctx context.Context) error {
 	for i := range r.clients {
 		c := &client{idx: i, name: fmt.Sprintf("%s-%d", tag, i), run: r, nativeTx: cfg.Mode == ModeNative}
 		c.slow = i >= cfg.Clients-cfg.Slow
+		c.lag = !c.slow && i >= cfg.Clients-cfg.Slow-cfg.Lag
+		if c.lag {
+			c.lagEvery = time.Duration(float64(time.Second) / (cfg.LagRate * cfg.Rate * float64(cfg.Senders)))
+		}
 		if !cfg.Idle {
 			c.tr = newTracker(cfg.Senders, cfg.Messages)
 		}

@@ -20,6 +20,9 @@ type client struct {
 
 	ready    atomic.Bool // saw a readiness probe
 	slow     bool        // stops reading once ready
+	lag      bool        // reads at a fraction of the offered rate once traffic has begun
+	lagEvery time.Duration
+	lagDone  atomic.Int64 // run-epoch nanoseconds when it had every message; 0 before
 	stopped  atomic.Bool // its reader returned
 	readErr  error
 	lat      [latBatch]int64
@@ -72,6 +75,26 @@ func (c *client) readLoop() {
 			c.flushLatencies()
 			return
 		}
+		if c.lag {
+			c.throttle()
+		}
+	}
+}
+
+// throttle holds a lagging reader to its share of the offered rate: after
+// n deliveries since traffic began it reads on no sooner than n × lagEvery.
+func (c *client) throttle() {
+	start := c.run.started.Load()
+	if start == 0 {
+		return // readiness: read at full speed
+	}
+	n := c.tr.count.Load()
+	if n >= c.tr.expected() && c.lagDone.Load() == 0 {
+		c.lagDone.Store(c.run.now())
+	}
+	due := time.Duration(start) + time.Duration(n)*c.lagEvery
+	if d := due - time.Duration(c.run.now()); d > time.Millisecond {
+		time.Sleep(d)
 	}
 }
 
@@ -124,6 +147,9 @@ func (c *client) handleText(text []byte) {
 		return
 	}
 	c.tr.add(sender, seq)
+	if c.lag {
+		return // a laggard's latency is its catch-up time, reported apart
+	}
 	now := c.run.now()
 	c.lat[c.nlat] = (now - ts) / 1000
 	c.nlat++

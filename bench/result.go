@@ -32,13 +32,15 @@ type ConfigSummary struct {
 	Rate     float64 `json:"rate"`
 	Size     int     `json:"size"`
 	Slow     int     `json:"slow,omitempty"`
+	Lag      int     `json:"lag,omitempty"`
+	LagRate  float64 `json:"lag_rate,omitempty"`
 	Idle     bool    `json:"idle,omitempty"`
 	PID      int     `json:"pid,omitempty"`
 }
 
 func summary(c Config) ConfigSummary {
 	return ConfigSummary{Addr: c.Addr, Mode: c.Mode, Clients: c.Clients, Senders: c.Senders, Messages: c.Messages,
-		Rate: c.Rate, Size: c.Size, Slow: c.Slow, Idle: c.Idle, PID: c.PID}
+		Rate: c.Rate, Size: c.Size, Slow: c.Slow, Lag: c.Lag, LagRate: c.LagRate, Idle: c.Idle, PID: c.PID}
 }
 
 // TrafficResult is what the send phase measured.
@@ -56,6 +58,7 @@ type TrafficResult struct {
 	Disconnected     int            `json:"disconnected"` // reading clients whose connection failed
 	PerSender        []SenderResult `json:"per_sender"`
 	SlowReaders      *SlowResult    `json:"slow_readers,omitempty"`
+	Laggards         *LagResult     `json:"lagging_readers,omitempty"`
 	EndReason        string         `json:"end_reason,omitempty"` // why the phase ended before every delivery arrived
 }
 
@@ -83,6 +86,21 @@ type SenderResult struct {
 type SlowResult struct {
 	Slow         int `json:"slow"`
 	Disconnected int `json:"disconnected"` // closed by the server (slow consumers)
+}
+
+// LagResult reports the lagging readers: clients that read steadily, but
+// slower than what is offered to them.
+type LagResult struct {
+	Lag          int     `json:"lag"`
+	ReadsPerSec  float64 `json:"reads_per_sec"` // each laggard's reading speed
+	Expected     int64   `json:"expected"`
+	Delivered    int64   `json:"delivered"`
+	Lost         int64   `json:"lost"`
+	Duplicated   int64   `json:"duplicated"`
+	OutOfOrder   int64   `json:"out_of_order"`
+	Disconnected int     `json:"disconnected"`
+	CatchUpMS    float64 `json:"catch_up_ms"` // from the senders' end until the last laggard had everything
+	EndReason    string  `json:"end_reason,omitempty"`
 }
 
 // IdleResult is what idle mode measured.
@@ -133,6 +151,9 @@ func (r *Result) WriteTable(w io.Writer) {
 		if c.Slow > 0 {
 			shape += fmt.Sprintf(" K=%d slow", c.Slow)
 		}
+		if c.Lag > 0 {
+			shape += fmt.Sprintf(" %d lagging at %g", c.Lag, c.LagRate)
+		}
 	} else {
 		shape += " idle"
 	}
@@ -153,6 +174,10 @@ func (r *Result) WriteTable(w io.Writer) {
 		}
 		if t.Disconnected > 0 {
 			row("reading clients dropped", "%d", t.Disconnected)
+		}
+		if l := t.Laggards; l != nil {
+			row("lagging readers", "%d reading %.0f msgs/s each: %d of %d delivered, lost %d, dup %d, reordered %d, disconnected %d; caught up %.0f ms after the senders ended %s",
+				l.Lag, l.ReadsPerSec, l.Delivered, l.Expected, l.Lost, l.Duplicated, l.OutOfOrder, l.Disconnected, l.CatchUpMS, l.EndReason)
 		}
 		if s := t.SlowReaders; s != nil {
 			row("slow readers", "%d, disconnected by the server: %d", s.Slow, s.Disconnected)

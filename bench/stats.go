@@ -79,6 +79,9 @@ type tracker struct {
 	count   atomic.Int64
 }
 
+// expected is how many deliveries a reader that is not a sender gets.
+func (t *tracker) expected() int64 { return int64(len(t.seen) * t.msgs) }
+
 func newTracker(senders, msgs int) *tracker {
 	t := &tracker{
 		msgs:    msgs,

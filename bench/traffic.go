@@ -20,9 +20,12 @@ type sample struct {
 // traffic runs the send phase and fills res.Traffic.
 func (r *runner) traffic(ctx context.Context, res *Result) {
 	cfg := &r.cfg
-	var fast []*client
+	var fast, laggards []*client
 	for _, c := range r.clients {
-		if !c.slow {
+		switch {
+		case c.lag:
+			laggards = append(laggards, c)
+		case !c.slow:
 			fast = append(fast, c)
 		}
 	}
@@ -44,6 +47,7 @@ func (r *runner) traffic(ctx context.Context, res *Result) {
 	self0, _ := procCPU(0)
 	hb0, ht0 := hostCPU()
 	start := time.Now()
+	r.started.Store(r.now())
 
 	var samples []sample
 	sentBy := make([]int, cfg.Senders)
@@ -107,6 +111,10 @@ loop:
 	srv1, _ := procCPU(cfg.PID)
 	self1, _ := procCPU(0)
 	hb1, ht1 := hostCPU()
+	var lag *LagResult
+	if len(laggards) > 0 {
+		lag = r.waitLaggards(ctx, laggards, deadline.C)
+	}
 	r.stopping.Store(true)
 
 	// Slow readers: drain what they were sent; a reset or EOF means the
@@ -176,6 +184,20 @@ loop:
 	}
 	if cfg.Slow > 0 {
 		tr.SlowReaders = &SlowResult{Slow: cfg.Slow, Disconnected: int(disconnected.Load())}
+	}
+	if lag != nil {
+		for _, c := range laggards {
+			for s := 0; s < cfg.Senders; s++ {
+				lag.Lost += int64(cfg.Messages - c.tr.distinct(s))
+				lag.Duplicated += int64(c.tr.dup[s])
+				lag.OutOfOrder += int64(c.tr.ooo[s])
+			}
+			lag.Delivered += c.tr.count.Load()
+			if c.readErr != nil && !errors.Is(c.readErr, net.ErrClosed) {
+				lag.Disconnected++
+			}
+		}
+		tr.Laggards = lag
 	}
 	for _, err := range sendErrs {
 		res.Errors = append(res.Errors, "send: "+err.Error())
@@ -268,4 +290,54 @@ func sendersDoneOr(wg *sync.WaitGroup, d time.Duration) <-chan struct{} {
 		close(out)
 	}()
 	return out
+}
+
+// waitLaggards waits, after the reading clients have everything, until the
+// lagging readers have caught up too (or stop making progress), and
+// returns how long that took after the senders were done.
+func (r *runner) waitLaggards(ctx context.Context, laggards []*client, deadline <-chan time.Time) *LagResult {
+	cfg := &r.cfg
+	res := &LagResult{Lag: len(laggards), ReadsPerSec: cfg.LagRate * cfg.Rate * float64(cfg.Senders)}
+	res.Expected = int64(len(laggards)) * int64(cfg.Senders) * int64(cfg.Messages)
+	sendEnd := r.now()
+	last, lastProgress := int64(-1), time.Now()
+	// A laggard reads one delivery per lagEvery: allow it that, and Quiet more.
+	quiet := cfg.Quiet + 2*laggards[0].lagEvery
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var n int64
+		done := true
+		for _, c := range laggards {
+			n += c.tr.count.Load()
+			done = done && c.tr.count.Load() >= c.tr.expected()
+		}
+		if done {
+			break
+		}
+		if n != last {
+			last, lastProgress = n, time.Now()
+		} else if time.Since(lastProgress) > quiet {
+			res.EndReason = "the lagging readers stopped making progress"
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			res.EndReason = "traffic phase timed out"
+			return res
+		case <-ctx.Done():
+			res.EndReason = "interrupted"
+			return res
+		}
+	}
+	var latest int64
+	for _, c := range laggards {
+		latest = max(latest, c.lagDone.Load())
+	}
+	if latest == 0 {
+		latest = r.now()
+	}
+	res.CatchUpMS = ms(time.Duration(max(latest-sendEnd, 0)))
+	return res
 }

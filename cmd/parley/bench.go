@@ -29,6 +29,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&cfg.Rate, "r", 0, "messages per second per sender (R); 0 = as fast as possible")
 	fs.IntVar(&cfg.Size, "size", 64, "message size in bytes (at least 32)")
 	fs.IntVar(&cfg.Slow, "slow", 0, "slow readers (K): clients that stop reading; the run is repeated without them for comparison")
+	fs.IntVar(&cfg.Lag, "lag", 0, "lagging readers (K): clients that read steadily at -lag-rate of the offered rate (needs -r); the run is repeated without them for comparison")
+	fs.Float64Var(&cfg.LagRate, "lag-rate", 0.1, "the lagging readers' speed, as a fraction of the rate offered to each client (S × R)")
 	fs.BoolVar(&cfg.Idle, "idle", false, "idle mode: open N connections, hold them, report server memory per connection")
 	fs.DurationVar(&cfg.Hold, "hold", 3*time.Second, "how long idle mode holds the connections")
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id, to report its CPU and memory from /proc")
@@ -78,6 +80,28 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			r.WriteTable(stdout)
 		}
 		fmt.Fprintf(stdout, "%s\n", r.JSON())
+	}
+	if cfg.Lag > 0 && !cfg.Idle {
+		base := cfg
+		base.Lag = 0
+		rb, err := bench.Run(ctx, base)
+		if err != nil {
+			return err
+		}
+		print("without lagging readers", rb)
+		rl, err := bench.Run(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		print(fmt.Sprintf("with %d lagging readers", cfg.Lag), rl)
+		if rb.Traffic != nil && rl.Traffic != nil && rl.Traffic.Laggards != nil {
+			perBase := rb.Traffic.DeliveriesPerSec / float64(cfg.Clients)
+			perLag := rl.Traffic.DeliveriesPerSec / float64(cfg.Clients-cfg.Lag)
+			l := rl.Traffic.Laggards
+			fmt.Fprintf(stdout, "lagging readers: the other clients kept %.1f%% of their throughput (%.0f vs %.0f deliveries/s per client); laggards lost %d, duplicated %d, reordered %d, disconnected %d; caught up %.0f ms after the senders ended; server peak RSS %.1f MiB\n",
+				100*perLag/perBase, perLag, perBase, l.Lost, l.Duplicated, l.OutOfOrder, l.Disconnected, l.CatchUpMS, float64(rl.Server.PeakRSSBytes)/(1<<20))
+		}
+		return nil
 	}
 	if cfg.Slow > 0 && !cfg.Idle {
 		base := cfg
