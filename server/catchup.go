@@ -24,9 +24,13 @@ import (
 // drops the others' joins, parts and other changes, which it summarises in
 // one notice when it is live again.
 
-// catchUpPage is how many stored messages one backlog read brings: the
-// memory a lagging connection holds.
-const catchUpPage = 32
+// A backlog read brings at most catchUpPage messages and, once the size of
+// messages is known, about catchUpBytes of them: the memory a lagging
+// connection holds.
+const (
+	catchUpPage  = 64
+	catchUpBytes = 256 << 10
+)
 
 // maxOwnRefs bounds the refs of the client's own messages a catching-up
 // connection keeps, to put them back on their echoes.
@@ -95,13 +99,17 @@ func (c *Conn) catchUp() bool {
 	c.mu.Lock()
 	after := max(c.cursor, c.lastWritten)
 	head, bl, enc := c.liveHead, c.backlog, c.enc
+	limit := catchUpPage
+	if c.pageAvg > 0 {
+		limit = max(1, min(catchUpPage, catchUpBytes/c.pageAvg))
+	}
 	first := !c.lagLogged
 	c.lagLogged = true
 	c.mu.Unlock()
 	if first {
 		c.Logger().Info("client fell behind: catching up from the store", "from_id", after, "live_head", head)
 	}
-	page, err := bl.Backlog(after, catchUpPage)
+	page, err := bl.Backlog(after, limit)
 	if err != nil {
 		c.Logger().Error("catch-up read failed; retrying", "err", err)
 		time.Sleep(100 * time.Millisecond)
@@ -109,7 +117,14 @@ func (c *Conn) catchUp() bool {
 	}
 	var bufs [][]byte
 	last := after
+	size := 0
+	for _, ev := range page {
+		size += ev.Size()
+	}
 	c.mu.Lock()
+	if len(page) > 0 {
+		c.pageAvg = max(1, size/len(page))
+	}
 	for _, ev := range page {
 		if ref, ok := c.ownRefs[ev.ID]; ok {
 			ev.Ref = ref
@@ -133,7 +148,7 @@ func (c *Conn) catchUp() bool {
 	c.cursor = last
 	var took time.Duration
 	caughtUp := false
-	if len(page) < catchUpPage {
+	if len(page) < limit {
 		// Everything stored after the cursor when the page was read is in
 		// it, and every live message up to head was stored before it was
 		// delivered: the cursor is at head.

@@ -49,6 +49,7 @@ type Conn struct {
 	liveHead    uint64            // the newest live message delivered (queued or dropped)
 	lastWritten uint64            // the newest message written to the socket
 	cursor      uint64            // where the catch-up has read the backlog to
+	pageAvg     int               // average size of the messages of the last backlog page
 	ownRefs     map[uint64]string // refs of the session's own messages dropped while catching up, by id
 	drained     chan struct{}     // closed by the writer after a batch, for AwaitRoom; nil when no one waits
 	enc         engine.Encoder
