@@ -47,12 +47,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !quiet {
 		cfg.Progress = func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 	}
+	var argv []string
 	if spawn {
 		self, err := os.Executable()
 		if err != nil {
 			return err
 		}
-		argv := []string{self, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--log-level", "warn"}
+		argv = []string{self, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--log-level", "warn"}
 		// Measure the server's capacity, not its policies: no history
 		// store, no per-client message rate, no connection cap below the
 		// descriptor limit. --server-args come last and override these.
@@ -62,15 +63,24 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		argv = append(argv, strings.Fields(serverArgs)...)
+	}
+	// run runs one bench against the given server, or against a server
+	// spawned for it alone (so that one run's memory does not count in the
+	// next's).
+	run := func(cfg bench.Config) (*bench.Result, error) {
+		if argv == nil {
+			return bench.Run(ctx, cfg)
+		}
 		srv, err := bench.Spawn(argv, stderr, 10*time.Second)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer srv.Stop()
 		cfg.Addr, cfg.PID = srv.Addr, srv.PID
 		if cfg.Progress != nil {
 			cfg.Progress("spawned %s (pid %d) on %s", strings.Join(argv[1:], " "), srv.PID, srv.Addr)
 		}
+		return bench.Run(ctx, cfg)
 	}
 	print := func(label string, r *bench.Result) {
 		if !jsonOnly {
@@ -84,34 +94,38 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Lag > 0 && !cfg.Idle {
 		base := cfg
 		base.Lag = 0
-		rb, err := bench.Run(ctx, base)
+		rb, err := run(base)
 		if err != nil {
 			return err
 		}
 		print("without lagging readers", rb)
-		rl, err := bench.Run(ctx, cfg)
+		rl, err := run(cfg)
 		if err != nil {
 			return err
 		}
 		print(fmt.Sprintf("with %d lagging readers", cfg.Lag), rl)
-		if rb.Traffic != nil && rl.Traffic != nil && rl.Traffic.Laggards != nil {
-			perBase := rb.Traffic.DeliveriesPerSec / float64(cfg.Clients)
-			perLag := rl.Traffic.DeliveriesPerSec / float64(cfg.Clients-cfg.Lag)
+		if rb.Traffic != nil && rl.Traffic != nil && rl.Traffic.Laggards != nil && rb.Traffic.Expected > 0 && rl.Traffic.Expected > 0 {
+			// The others' share of what was offered to them, per second,
+			// with and without the laggards (the two runs have different
+			// numbers of reading clients).
+			perBase := rb.Traffic.DeliveriesPerSec / float64(rb.Traffic.Expected)
+			perLag := rl.Traffic.DeliveriesPerSec / float64(rl.Traffic.Expected)
 			l := rl.Traffic.Laggards
-			fmt.Fprintf(stdout, "lagging readers: the other clients kept %.1f%% of their throughput (%.0f vs %.0f deliveries/s per client); laggards lost %d, duplicated %d, reordered %d, disconnected %d; caught up %.0f ms after the senders ended; server peak RSS %.1f MiB\n",
-				100*perLag/perBase, perLag, perBase, l.Lost, l.Duplicated, l.OutOfOrder, l.Disconnected, l.CatchUpMS, float64(rl.Server.PeakRSSBytes)/(1<<20))
+			fmt.Fprintf(stdout, "lagging readers: the other clients kept %.1f%% of their throughput (p99 %.2f ms vs %.2f ms without); laggards lost %d, duplicated %d, reordered %d, disconnected %d; caught up %.0f ms after the senders ended; server peak RSS %.1f MiB vs %.1f MiB without\n",
+				100*perLag/perBase, rl.Traffic.Latency.P99MS, rb.Traffic.Latency.P99MS, l.Lost, l.Duplicated, l.OutOfOrder, l.Disconnected, l.CatchUpMS,
+				float64(rl.Server.PeakRSSBytes)/(1<<20), float64(rb.Server.PeakRSSBytes)/(1<<20))
 		}
 		return nil
 	}
 	if cfg.Slow > 0 && !cfg.Idle {
 		base := cfg
 		base.Slow = 0
-		rb, err := bench.Run(ctx, base)
+		rb, err := run(base)
 		if err != nil {
 			return err
 		}
 		print("without slow readers", rb)
-		rs, err := bench.Run(ctx, cfg)
+		rs, err := run(cfg)
 		if err != nil {
 			return err
 		}
@@ -127,7 +141,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	}
-	r, err := bench.Run(ctx, cfg)
+	r, err := run(cfg)
 	if err != nil {
 		return err
 	}
