@@ -23,7 +23,7 @@ type client struct {
 	lag      bool        // reads at a fraction of the offered rate once traffic has begun
 	lagEvery time.Duration
 	lagDone  atomic.Int64 // run-epoch nanoseconds when it had every message; 0 before
-	stopped  atomic.Bool // its reader returned
+	stopped  atomic.Bool  // its reader returned
 	readErr  error
 	lat      [latBatch]int64
 	nlat     int

@@ -36,8 +36,7 @@ func (f *fakeBacklog) Backlog(after uint64, limit int) ([]*chat.Event, error) {
 	var out []*chat.Event
 	for _, ev := range f.msgs {
 		if ev.ID > after && len(out) < limit {
-			cp := *ev
-			out = append(out, &cp)
+			out = append(out, &chat.Event{Message: ev.Message, Session: ev.Session})
 		}
 	}
 	return out, nil
