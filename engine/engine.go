@@ -146,6 +146,14 @@ type Client interface {
 	Parse(s *chat.Session, msg []byte) (chat.Request, error)
 }
 
+// AutoLogin is implemented by clients of protocols that never say who they
+// are (the welcome dialect): the engine logs them in right after the
+// greeting with the login AutoLogin returns for the peer's address, asking
+// again, with the attempt number, while the name is taken.
+type AutoLogin interface {
+	AutoLogin(remote net.Addr, attempt int) *Login
+}
+
 // Login is what a client said about itself in its handshake.
 type Login struct {
 	Name     string
@@ -272,6 +280,9 @@ func (h *Handler) Refuse(c Conn, why *chat.Error) {
 // handshake reads until the client has a session, and returns it with its
 // login; nil if the connection is done (told why and finished).
 func (h *Handler) handshake(ctx context.Context, c Conn, cl Client) (*chat.Session, *Login) {
+	if al, ok := cl.(AutoLogin); ok {
+		return h.autoLogin(c, cl, al)
+	}
 	attempts := 0
 	for {
 		msg, err := c.ReadMessage()
@@ -308,6 +319,28 @@ func (h *Handler) handshake(ctx context.Context, c Conn, cl Client) (*chat.Sessi
 			return nil, nil
 		}
 	}
+}
+
+// autoLogin logs in a client that never says who it is.
+func (h *Handler) autoLogin(c Conn, cl Client, al AutoLogin) (*chat.Session, *Login) {
+	var err error
+	for attempt := 1; attempt <= h.Options.MaxLoginAttempts+5; attempt++ {
+		l := al.AutoLogin(c.RemoteAddr(), attempt)
+		var s *chat.Session
+		if s, err = h.login(c, cl, l); err == nil {
+			return s, l
+		}
+		if errors.Is(err, errHandled) {
+			return nil, nil
+		}
+		if chat.ErrorCode(err) != chat.CodeNameTaken {
+			break
+		}
+	}
+	_, reason := h.finalError(err, h.Options.MaxLoginAttempts, nil)
+	c.Send(cl.HandshakeError(err, true))
+	c.Finish(reason)
+	return nil, nil
 }
 
 // ErrHandshakeTimeout is the handshake error of a client that has not

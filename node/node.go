@@ -19,6 +19,7 @@ import (
 	"github.com/parleychat/parley/server"
 	"github.com/parleychat/parley/wire/framed"
 	"github.com/parleychat/parley/wire/line"
+	"github.com/parleychat/parley/wire/raw"
 )
 
 // Config is everything a node needs. Zero values take defaults, except the
@@ -28,6 +29,9 @@ type Config struct {
 	LineAddr     string // line protocol (nc, telnet), e.g. 127.0.0.1:1235
 	FrameTLSAddr string // framed protocol over TLS, beside the plain one (needs a certificate)
 	LineTLSAddr  string // line protocol over TLS, beside the plain one
+	// The thread-per-client tutorials' raw-text dialects.
+	NameDialectAddr    string // the NAME dialect, e.g. 127.0.0.1:5550
+	WelcomeDialectAddr string // the welcome dialect, e.g. 127.0.0.1:8000
 
 	// Optional names the listeners ("frame", "line", ...) whose address
 	// could not be bound is a warning, not an error: the defaults, which
@@ -56,6 +60,8 @@ const (
 	ListenLine     = "line"
 	ListenFrameTLS = "frame-tls"
 	ListenLineTLS  = "line-tls"
+	ListenName     = "name-dialect"
+	ListenWelcome  = "welcome-dialect"
 )
 
 // ListenError is a listener that could not be bound.
@@ -89,7 +95,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.FrameAddr == "" && cfg.LineAddr == "" && cfg.FrameTLSAddr == "" && cfg.LineTLSAddr == "" {
+	if cfg.FrameAddr == "" && cfg.LineAddr == "" && cfg.FrameTLSAddr == "" && cfg.LineTLSAddr == "" && cfg.NameDialectAddr == "" && cfg.WelcomeDialectAddr == "" {
 		return nil, errors.New("node: no listen address configured")
 	}
 	if cfg.TLS == nil && (cfg.TLSCertFile != "" || cfg.TLSKeyFile != "") {
@@ -131,6 +137,8 @@ func Start(cfg Config) (*Node, error) {
 		{Name: ListenLine, Addr: cfg.LineAddr, TLS: plainTLS, Framing: line.Framing, Handler: lineH},
 		{Name: ListenFrameTLS, Addr: cfg.FrameTLSAddr, TLS: cfg.TLS, Framing: framed.Framing, Handler: framedH},
 		{Name: ListenLineTLS, Addr: cfg.LineTLSAddr, TLS: cfg.TLS, Framing: line.Framing, Handler: lineH},
+		{Name: ListenName, Addr: cfg.NameDialectAddr, TLS: plainTLS, Framing: raw.Framing, Handler: engine.NewHandler(hub, &raw.NameDialect{}, cfg.Session)},
+		{Name: ListenWelcome, Addr: cfg.WelcomeDialectAddr, TLS: plainTLS, Framing: raw.Framing, Handler: engine.NewHandler(hub, &raw.WelcomeDialect{}, cfg.Session)},
 	}
 	for _, l := range listeners {
 		if l.Addr == "" {

@@ -23,6 +23,7 @@ targets=(
 	"./chat FuzzCleanText"
 	"./chat FuzzValidateName"
 	"./wire/render FuzzRender"
+	"./wire/raw FuzzReader"
 	"./client FuzzSanitize"
 	"./server FuzzReader"
 )

@@ -107,6 +107,9 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	if c.framer == nil {
 		return nil, errors.New("server: listener has no framing")
 	}
+	if _, whole := c.framer.(ReadsWhole); whole {
+		return c.framer.ReadMessage() // one read is one message: nothing is started mid-way
+	}
 	if c.reader.Buffered() == 0 {
 		if _, err := c.reader.Peek(1); err != nil {
 			return nil, err

@@ -80,6 +80,13 @@ type MessageReader interface {
 	ReadMessage() ([]byte, error)
 }
 
+// ReadsWhole is implemented by message readers for which one read from the
+// socket is one message (raw text with no framing): the connection then
+// reads nothing ahead for them, which would split a message in two.
+type ReadsWhole interface {
+	ReadsWhole()
+}
+
 // Framing makes the message reader of one connection of a stream listener:
 // how its bytes split into messages (10-byte-header frames, lines, raw
 // reads). It reads through r, the connection's buffered reader, and may

@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	register("serve", "run a chat server (framed protocol on :1234, line protocol on :1235)", serve)
+	register("serve", "run a chat server (framed protocol on :1234, line on :1235, the raw-text tutorials on :5550 and :8000)", serve)
 }
 
 // serveFlags declares the serve flags on fs and returns the config they fill.
@@ -32,6 +32,8 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	o := &serveOptions{}
 	fs.StringVar(&cfg.FrameAddr, "frame-listen", "127.0.0.1:1234", "address of the framed protocol (tutorial and native clients); empty or off to disable")
 	fs.StringVar(&cfg.LineAddr, "line-listen", "127.0.0.1:1235", "address of the line protocol (nc, telnet); empty or off to disable")
+	fs.StringVar(&cfg.NameDialectAddr, "name-dialect-listen", "127.0.0.1:5550", "address of the thread-per-client tutorial's NAME dialect (raw text; its client asks for NAME); empty or off to disable")
+	fs.StringVar(&cfg.WelcomeDialectAddr, "welcome-dialect-listen", "127.0.0.1:8000", "address of the thread-per-client tutorial's welcome dialect (raw text, no name asked); empty or off to disable")
 	fs.StringVar(&cfg.FrameTLSAddr, "frame-tls-listen", "", "address of the framed protocol over TLS, beside the plain one (needs -tls-cert; e.g. 127.0.0.1:1244)")
 	fs.StringVar(&cfg.LineTLSAddr, "line-tls-listen", "", "address of the line protocol over TLS, beside the plain one (needs -tls-cert; e.g. 127.0.0.1:1245)")
 	fs.StringVar(&cfg.Hub.ServerName, "name", "parley", "server name shown to clients")
@@ -77,6 +79,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 var listenFlags = map[string]string{
 	node.ListenFrame: "frame-listen", node.ListenLine: "line-listen",
 	node.ListenFrameTLS: "frame-tls-listen", node.ListenLineTLS: "line-tls-listen",
+	node.ListenName: "name-dialect-listen", node.ListenWelcome: "welcome-dialect-listen",
 }
 
 type serveOptions struct {
@@ -184,7 +187,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, addr := range []*string{&cfg.FrameAddr, &cfg.LineAddr, &cfg.FrameTLSAddr, &cfg.LineTLSAddr} {
+	for _, addr := range []*string{&cfg.FrameAddr, &cfg.LineAddr, &cfg.FrameTLSAddr, &cfg.LineTLSAddr, &cfg.NameDialectAddr, &cfg.WelcomeDialectAddr} {
 		if disabled(*addr) {
 			*addr = ""
 		}
@@ -233,6 +236,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{node.ListenLine, "line protocol (nc, telnet)"},
 		{node.ListenFrameTLS, "framed protocol (tutorial and native clients)"},
 		{node.ListenLineTLS, "line protocol (nc, telnet)"},
+		{node.ListenName, "NAME dialect (the thread-per-client tutorial's raw-text client)"},
+		{node.ListenWelcome, "welcome dialect (raw text, no name asked)"},
 	} {
 		if a := n.Addr(l.name); a != nil {
 			tls := ""

@@ -34,6 +34,12 @@ func StartNode(t testing.TB, cfg node.Config) *node.Node {
 	if cfg.LineAddr == "" {
 		cfg.LineAddr = "127.0.0.1:0"
 	}
+	if cfg.NameDialectAddr == "" {
+		cfg.NameDialectAddr = "127.0.0.1:0"
+	}
+	if cfg.WelcomeDialectAddr == "" {
+		cfg.WelcomeDialectAddr = "127.0.0.1:0"
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
