@@ -192,7 +192,9 @@ func TestNameDialectHostile(t *testing.T) {
 	}
 
 	big := testkit.Dial(t, addr)
-	k, _ = big.Read(first)
+	if k, _ = big.Read(first); string(first[:k]) != "NAME" {
+		t.Fatalf("first bytes %q", first[:k])
+	}
 	_, _ = big.Write([]byte("mallory"))
 	testkit.WaitMembers(t, n, "lobby", 2)
 	if _, err := big.Write([]byte(strings.Repeat("A", 1<<20))); err != nil {
