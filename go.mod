@@ -9,6 +9,8 @@ require (
 
 require github.com/mtibben/confusables v0.0.0-20210201002637-9d1b0723b659
 
+require github.com/coder/websocket v1.8.15
+
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/atotto/clipboard v0.1.4 // indirect

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"sort"
@@ -106,6 +107,7 @@ type Hub struct {
 	lateNames []lateName // name fences that found the queue full
 
 	appendStart atomic.Int64 // unix nanos when the running Append began; 0 when none runs
+	appendErr   atomic.Bool  // the last Append failed
 	stallMu     sync.Mutex
 	stalledAt   time.Time // when a full queue was first seen; zero when not stalled
 
@@ -233,6 +235,34 @@ func (h *Hub) Software() string {
 	}
 	return "parley " + h.cfg.Version
 }
+
+// Ready reports whether the hub can take messages: it is running, its last
+// store append succeeded, and the store is not stalled (an append running
+// for more than a few seconds, or a full commit queue).
+func (h *Hub) Ready() error {
+	h.mu.RLock()
+	closed := h.closed
+	h.mu.RUnlock()
+	switch {
+	case closed:
+		return errors.New("shutting down")
+	case h.appendErr.Load():
+		return errors.New("the last store append failed")
+	}
+	if t := h.appendStart.Load(); t != 0 && time.Since(time.Unix(0, t)) > stallReady {
+		return fmt.Errorf("the store has been appending for %s", time.Since(time.Unix(0, t)).Round(time.Millisecond))
+	}
+	h.stallMu.Lock()
+	stalled := !h.stalledAt.IsZero()
+	h.stallMu.Unlock()
+	if stalled {
+		return errors.New("the store is stalled: the commit queue is full")
+	}
+	return nil
+}
+
+// stallReady is how long an append may run before the hub is not ready.
+const stallReady = 5 * time.Second
 
 // Now returns the time on the hub's clock (Config.Now), which stamps every
 // event.
@@ -634,6 +664,7 @@ func (h *Hub) commitLoop() {
 		h.appendStart.Store(time.Now().UnixNano())
 		err := h.mlog.Append(context.Background(), msgs)
 		h.appendStart.Store(0)
+		h.appendErr.Store(err != nil)
 		if err != nil {
 			h.log.Error("store append failed; messages refused", "count", len(msgs), "err", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"time"
 
@@ -32,6 +33,12 @@ type Config struct {
 	// The thread-per-client tutorials' raw-text dialects.
 	NameDialectAddr    string // the NAME dialect, e.g. 127.0.0.1:5550
 	WelcomeDialectAddr string // the welcome dialect, e.g. 127.0.0.1:8000
+	// HTTPAddr serves the web app, the WebSocket endpoint (/ws), /healthz,
+	// /readyz and /metrics, e.g. 127.0.0.1:8080.
+	HTTPAddr string
+	// HTTPAllowedOrigins are other origins (host patterns) whose pages may
+	// open /ws; the server's own origin always may.
+	HTTPAllowedOrigins []string
 
 	// Optional names the listeners ("frame", "line", ...) whose address
 	// could not be bound is a warning, not an error: the defaults, which
@@ -62,6 +69,7 @@ const (
 	ListenLineTLS  = "line-tls"
 	ListenName     = "name-dialect"
 	ListenWelcome  = "welcome-dialect"
+	ListenHTTP     = "http"
 )
 
 // ListenError is a listener that could not be bound.
@@ -88,6 +96,7 @@ type Node struct {
 	store  chat.Store
 	// Skipped are the optional listeners that could not be bound.
 	Skipped []*ListenError
+	http    *http.Server
 }
 
 // Start builds the hub, opens every configured listener and starts serving.
@@ -95,7 +104,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.FrameAddr == "" && cfg.LineAddr == "" && cfg.FrameTLSAddr == "" && cfg.LineTLSAddr == "" && cfg.NameDialectAddr == "" && cfg.WelcomeDialectAddr == "" {
+	if cfg.FrameAddr == "" && cfg.LineAddr == "" && cfg.FrameTLSAddr == "" && cfg.LineTLSAddr == "" && cfg.NameDialectAddr == "" && cfg.WelcomeDialectAddr == "" && cfg.HTTPAddr == "" {
 		return nil, errors.New("node: no listen address configured")
 	}
 	if cfg.TLS == nil && (cfg.TLSCertFile != "" || cfg.TLSKeyFile != "") {
@@ -157,6 +166,16 @@ func Start(cfg Config) (*Node, error) {
 		n.addrs[l.Name] = a
 		n.tls[l.Name] = l.TLS != nil
 	}
+	if cfg.HTTPAddr != "" {
+		if err := n.listenHTTP(cfg, plainTLS, cfg.TLS); err != nil {
+			le := &ListenError{Listener: ListenHTTP, Addr: cfg.HTTPAddr, Err: err}
+			if !slices.Contains(cfg.Optional, ListenHTTP) {
+				return nil, n.fail(le)
+			}
+			n.log.Warn("a default address is not available; that listener is off", "protocol", ListenHTTP, "addr", cfg.HTTPAddr, "err", err)
+			n.Skipped = append(n.Skipped, le)
+		}
+	}
 	if len(n.addrs) == 0 {
 		errs := []error{errors.New("no listener could be started")}
 		for _, e := range n.Skipped {
@@ -186,6 +205,9 @@ func (n *Node) Addr(name string) net.Addr { return n.addrs[name] }
 // commits and delivers every accepted message, flushes every queue and
 // closes every connection, all within ctx's deadline.
 func (n *Node) Shutdown(ctx context.Context) error {
+	if n.http != nil {
+		_ = n.http.Close() // no new requests; WebSocket sessions are the server's to finish
+	}
 	n.Server.StopAccepting()
 	herr := n.Hub.Shutdown(ctx, "server shutting down")
 	serr := n.Server.Shutdown(ctx)

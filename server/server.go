@@ -250,6 +250,13 @@ func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error)
 	h.ServeConn(s.ctx, c)
 }
 
+// Listening returns the number of open listeners.
+func (s *Server) Listening() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.listeners)
+}
+
 // Conns returns the number of open connections.
 func (s *Server) Conns() int {
 	s.mu.Lock()

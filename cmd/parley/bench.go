@@ -57,7 +57,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// Measure the server's capacity, not its policies: no history
 		// store, no per-client message rate, no connection cap below the
 		// descriptor limit. --server-args come last and override these.
-		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}} {
+		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", ""}} {
 			if serveHasFlag(f[0]) {
 				argv = append(argv, "--"+f[0], f[1])
 			}

@@ -34,6 +34,15 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.StringVar(&cfg.LineAddr, "line-listen", "127.0.0.1:1235", "address of the line protocol (nc, telnet); empty or off to disable")
 	fs.StringVar(&cfg.NameDialectAddr, "name-dialect-listen", "127.0.0.1:5550", "address of the thread-per-client tutorial's NAME dialect (raw text; its client asks for NAME); empty or off to disable")
 	fs.StringVar(&cfg.WelcomeDialectAddr, "welcome-dialect-listen", "127.0.0.1:8000", "address of the thread-per-client tutorial's welcome dialect (raw text, no name asked); empty or off to disable")
+	fs.StringVar(&cfg.HTTPAddr, "http-listen", "127.0.0.1:8080", "address of the HTTP port: the web app, the WebSocket endpoint /ws, /healthz, /readyz, /metrics; empty or off to disable")
+	fs.Func("http-allowed-origins", "other origins whose pages may open /ws, comma-separated host patterns (e.g. chat.example.org,*.example.org); the server's own origin always may", func(v string) error {
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				cfg.HTTPAllowedOrigins = append(cfg.HTTPAllowedOrigins, o)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&cfg.FrameTLSAddr, "frame-tls-listen", "", "address of the framed protocol over TLS, beside the plain one (needs -tls-cert; e.g. 127.0.0.1:1244)")
 	fs.StringVar(&cfg.LineTLSAddr, "line-tls-listen", "", "address of the line protocol over TLS, beside the plain one (needs -tls-cert; e.g. 127.0.0.1:1245)")
 	fs.StringVar(&cfg.Hub.ServerName, "name", "parley", "server name shown to clients")
@@ -80,6 +89,7 @@ var listenFlags = map[string]string{
 	node.ListenFrame: "frame-listen", node.ListenLine: "line-listen",
 	node.ListenFrameTLS: "frame-tls-listen", node.ListenLineTLS: "line-tls-listen",
 	node.ListenName: "name-dialect-listen", node.ListenWelcome: "welcome-dialect-listen",
+	node.ListenHTTP: "http-listen",
 }
 
 type serveOptions struct {
@@ -187,7 +197,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, addr := range []*string{&cfg.FrameAddr, &cfg.LineAddr, &cfg.FrameTLSAddr, &cfg.LineTLSAddr, &cfg.NameDialectAddr, &cfg.WelcomeDialectAddr} {
+	for _, addr := range []*string{&cfg.FrameAddr, &cfg.LineAddr, &cfg.FrameTLSAddr, &cfg.LineTLSAddr, &cfg.NameDialectAddr, &cfg.WelcomeDialectAddr, &cfg.HTTPAddr} {
 		if disabled(*addr) {
 			*addr = ""
 		}
@@ -246,6 +256,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintf(stdout, "parley: %s%s on %s\n", l.what, tls, a)
 		}
+	}
+	if a := n.Addr(node.ListenHTTP); a != nil {
+		scheme := "http"
+		if n.TLS(node.ListenHTTP) {
+			scheme = "https"
+		}
+		fmt.Fprintf(stdout, "parley: web app on %s://%s/ (WebSocket %s/ws, health /healthz, metrics /metrics)\n", scheme, a, strings.Replace(scheme, "http", "ws", 1)+"://"+a.String())
 	}
 	for _, le := range n.Skipped {
 		fmt.Fprintf(stdout, "parley: not serving the %s protocol: %s is not available (%v); move it with --%s ADDR or turn it off with --%s off\n",

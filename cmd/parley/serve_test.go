@@ -21,7 +21,7 @@ func startServe(t *testing.T, args ...string) (frameAddr, lineAddr net.Addr) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	args = append([]string{"serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "127.0.0.1:0",
-		"--name-dialect-listen", "off", "--welcome-dialect-listen", "off", "--store", "memory", "--log-level", "error"}, args...)
+		"--name-dialect-listen", "off", "--welcome-dialect-listen", "off", "--http-listen", "off", "--store", "memory", "--log-level", "error"}, args...)
 	go func() { done <- run(ctx, args, stdout, stderr) }()
 	t.Cleanup(func() {
 		cancel()
@@ -81,7 +81,7 @@ func serveOutput(t *testing.T, args ...string) string {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--store", "memory", "--log-level", "error"}, args...), stdout, stderr)
+		done <- run(ctx, append([]string{"serve", "--store", "memory", "--log-level", "error", "--name-dialect-listen", "off", "--welcome-dialect-listen", "off", "--http-listen", "off"}, args...), stdout, stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -93,7 +93,7 @@ func cleanEnv() []string {
 // 127.0.0.1:0 and returns once it has printed its address.
 func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 	t.Helper()
-	args := append([]string{"serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--name-dialect-listen", "", "--welcome-dialect-listen", "",
+	args := append([]string{"serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--name-dialect-listen", "", "--welcome-dialect-listen", "", "--http-listen", "",
 		"--store", "sqlite", "--data-dir", dataDir, "--log-level", "warn",
 		"--msg-rate", "0"}, extra...) // these tests send as fast as they can
 	cmd := exec.Command(parleyBinary(t), args...)
@@ -193,7 +193,7 @@ func TestServeStartupErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := tt.setup(t)
-			cmd := exec.Command(bin, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--name-dialect-listen", "", "--welcome-dialect-listen", "", "--data-dir", dir)
+			cmd := exec.Command(bin, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--name-dialect-listen", "", "--welcome-dialect-listen", "", "--http-listen", "", "--data-dir", dir)
 			cmd.Env = cleanEnv()
 			out, err := cmd.CombinedOutput()
 			if err == nil {

@@ -11,11 +11,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/parleychat/parley/node"
 	"github.com/parleychat/parley/wire/frame"
 	"github.com/parleychat/parley/wire/native"
@@ -39,6 +41,9 @@ func StartNode(t testing.TB, cfg node.Config) *node.Node {
 	}
 	if cfg.WelcomeDialectAddr == "" {
 		cfg.WelcomeDialectAddr = "127.0.0.1:0"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:0"
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -327,4 +332,100 @@ func (l *Line) Until(substr string) []string {
 		}
 		seen = append(seen, s)
 	}
+}
+
+// WS is a native-protocol client over a WebSocket (/ws).
+type WS struct {
+	t    testing.TB
+	Conn *websocket.Conn
+}
+
+// DialWS opens /ws on the node's HTTP address with the given Origin header
+// ("" for the server's own) and sends a hello for name unless name is "".
+func DialWS(t testing.TB, addr net.Addr, origin, name string) *WS {
+	t.Helper()
+	c, err := DialWSRaw(t, addr, origin)
+	if err != nil {
+		t.Fatalf("WebSocket dial: %v", err)
+	}
+	w := &WS{t: t, Conn: c}
+	if name != "" {
+		w.Send(native.Request{Type: "hello", Name: name, Version: native.Version})
+	}
+	return w
+}
+
+// DialWSRaw opens /ws and returns the connection or the error.
+func DialWSRaw(t testing.TB, addr net.Addr, origin string) (*websocket.Conn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	h := http.Header{}
+	if origin == "" {
+		origin = "http://" + addr.String()
+	}
+	h.Set("Origin", origin)
+	c, _, err := websocket.Dial(ctx, "ws://"+addr.String()+"/ws", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadLimit(1 << 20)
+	t.Cleanup(func() { _ = c.CloseNow() })
+	return c, nil
+}
+
+// Send writes one request as a text message.
+func (w *WS) Send(req native.Request) {
+	w.t.Helper()
+	b, err := json.Marshal(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.SendRaw(websocket.MessageText, b)
+}
+
+// SendRaw writes one message as it is.
+func (w *WS) SendRaw(typ websocket.MessageType, b []byte) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	if err := w.Conn.Write(ctx, typ, b); err != nil {
+		w.t.Fatalf("WebSocket write: %v", err)
+	}
+}
+
+// Next reads the next event.
+func (w *WS) Next() (native.Event, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	typ, b, err := w.Conn.Read(ctx)
+	if err != nil {
+		return native.Event{}, err
+	}
+	if typ != websocket.MessageText {
+		return native.Event{}, fmt.Errorf("a binary message from the server")
+	}
+	return native.DecodeEvent(b)
+}
+
+// Expect reads events until one matches, skipping the others.
+func (w *WS) Expect(what string, match func(native.Event) bool) native.Event {
+	w.t.Helper()
+	var seen []string
+	for {
+		ev, err := w.Next()
+		if err != nil {
+			w.t.Fatalf("waiting for %s: %v (seen: %s)", what, err, strings.Join(seen, " "))
+		}
+		if match(ev) {
+			return ev
+		}
+		seen = append(seen, ev.Type)
+	}
+}
+
+// ExpectType reads until an event of type typ arrives.
+func (w *WS) ExpectType(typ string) native.Event {
+	w.t.Helper()
+	return w.Expect(typ, func(ev native.Event) bool { return ev.Type == typ })
 }

@@ -1,0 +1,244 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
+)
+
+// WebSocket is a WebSocket endpoint: each connection is one more Conn,
+// counted against the same limits as every accepted connection and run by
+// Handler, with one text message per inbound message and one per encoded
+// event. It is an http.Handler.
+type WebSocket struct {
+	Server  *Server
+	Name    string  // labels the endpoint in logs ("ws")
+	Handler Handler // what runs each connection (the native protocol, unframed)
+	// OriginPatterns are the other origins (host patterns, as
+	// github.com/coder/websocket takes them) whose pages may connect;
+	// the page's own origin always may.
+	OriginPatterns []string
+}
+
+// ServeHTTP upgrades the request and runs the connection until it ends.
+func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := ws.Server
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: ws.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		s.log.Warn("WebSocket upgrade refused", "protocol", ws.Name, "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		return // Accept has answered (403 for a foreign origin)
+	}
+	conn.SetReadLimit(int64(s.opts.MaxFrameBytes))
+	nc := newWSConn(conn, r)
+	c := newConn(nc, s, nil)
+	c.framer = &wsReader{nc: nc}
+	c.accepted = time.Now()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = conn.Close(websocket.StatusGoingAway, "the server is shutting down")
+		return
+	}
+	refusal := s.admitLocked(c)
+	if refusal != nil {
+		if s.refusing >= maxRefusing {
+			s.mu.Unlock()
+			_ = conn.CloseNow()
+			return
+		}
+		s.refusing++
+		c.refused = true
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.serveConn(ws.Name, c, ws.Handler, refusal) // on this request's goroutine, like any connection's handler
+}
+
+// wsConn adapts a WebSocket to the net.Conn a Conn writes to: each Write is
+// one text message (the writer's buffers are whole encoded events), and
+// deadlines are kept for the message reader.
+type wsConn struct {
+	ws     *websocket.Conn
+	remote net.Addr
+
+	mu       sync.Mutex
+	rdl, wdl time.Time
+	changed  chan struct{} // a read deadline was set (capacity 1)
+	closed   chan struct{}
+	once     sync.Once
+}
+
+func newWSConn(ws *websocket.Conn, r *http.Request) *wsConn {
+	var remote net.Addr = &net.TCPAddr{}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		remote = net.TCPAddrFromAddrPort(ap)
+	}
+	return &wsConn{ws: ws, remote: remote, changed: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+// Read returns EOF: input is read message by message (wsReader), and
+// there is nothing to drain after a finish.
+func (c *wsConn) Read([]byte) (int, error) { return 0, io.EOF }
+
+// Write sends b as one text message, within the write deadline.
+func (c *wsConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	dl := c.wdl
+	c.mu.Unlock()
+	ctx := context.Background()
+	if !dl.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl)
+		defer cancel()
+	}
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return 0, os.ErrDeadlineExceeded
+		}
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// CloseWrite runs the closing handshake after the last message (the
+// library bounds it to a few seconds).
+func (c *wsConn) CloseWrite() error {
+	return c.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+func (c *wsConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.ws.CloseNow()
+}
+
+func (c *wsConn) LocalAddr() net.Addr  { return &net.TCPAddr{} }
+func (c *wsConn) RemoteAddr() net.Addr { return c.remote }
+
+func (c *wsConn) SetDeadline(t time.Time) error {
+	_ = c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+func (c *wsConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.rdl = t
+	c.mu.Unlock()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *wsConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.wdl = t
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *wsConn) readDeadline() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rdl
+}
+
+// wsReader reads one WebSocket message per ReadMessage. A goroutine of its
+// own reads the socket, so that a read deadline can pass without closing
+// the WebSocket (the library closes it when a read's context ends).
+type wsReader struct {
+	nc      *wsConn
+	msgs    chan wsMessage
+	started sync.Once
+}
+
+type wsMessage struct {
+	typ websocket.MessageType
+	b   []byte
+	err error
+}
+
+// ReadsWhole marks one message as one message (server.ReadsWhole).
+func (r *wsReader) ReadsWhole() {}
+
+func (r *wsReader) ReadMessage() ([]byte, error) {
+	r.started.Do(func() {
+		r.msgs = make(chan wsMessage)
+		go r.pump()
+	})
+	for {
+		var timeout <-chan time.Time
+		var t *time.Timer
+		if dl := r.nc.readDeadline(); !dl.IsZero() {
+			t = time.NewTimer(time.Until(dl))
+			timeout = t.C
+		}
+		msg, again, err := r.wait(timeout)
+		if t != nil {
+			t.Stop()
+		}
+		if !again {
+			return msg, err
+		}
+	}
+}
+
+// wait waits for the next message, the deadline, a new deadline (again:
+// look once more) or the end of the connection.
+func (r *wsReader) wait(timeout <-chan time.Time) (msg []byte, again bool, err error) {
+	select {
+	case m := <-r.msgs:
+		switch {
+		case m.err != nil:
+			if s := websocket.CloseStatus(m.err); s == websocket.StatusNormalClosure || s == websocket.StatusGoingAway {
+				return nil, false, io.EOF
+			}
+			return nil, false, m.err
+		case m.typ != websocket.MessageText:
+			return nil, false, &engine.BadInput{Fatal: true, Err: chat.Errorf(chat.CodeProtocol, "binary messages are not accepted: send each event as a JSON text message; closing the connection")}
+		case !utf8.Valid(m.b):
+			return nil, false, &engine.BadInput{Fatal: true, Err: chat.Errorf(chat.CodeProtocol, "a text message that is not valid UTF-8; closing the connection")}
+		}
+		return m.b, false, nil
+	case <-timeout:
+		return nil, false, os.ErrDeadlineExceeded
+	case <-r.nc.changed:
+		return nil, true, nil
+	case <-r.nc.closed:
+		return nil, false, net.ErrClosed
+	}
+}
+
+func (r *wsReader) pump() {
+	for {
+		typ, b, err := r.nc.ws.Read(context.Background())
+		select {
+		case r.msgs <- wsMessage{typ, b, err}:
+		case <-r.nc.closed:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
