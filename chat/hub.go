@@ -114,6 +114,8 @@ type Hub struct {
 	fanoutQ   chan []*Event // committed batches, in order, for the fan-out goroutine
 	spare     chan []*Event // emptied batch slices going back to the committer
 	committed chan struct{} // closed when the committer and the fan-out have drained
+
+	counters *counters // for Stats
 }
 
 // pending is one entry of the commit queue: a message, or a name fence.
@@ -204,6 +206,7 @@ func New(cfg Config) (*Hub, error) {
 		fanoutQ:   make(chan []*Event, fanoutBatches),
 		spare:     make(chan []*Event, fanoutBatches+1),
 		committed: make(chan struct{}),
+		counters:  newCounters(),
 	}
 	h.lastCommitted.Store(last)
 	h.lastDelivered.Store(last)
@@ -579,6 +582,7 @@ func (h *Hub) publish(p pending) error {
 	}
 	select {
 	case h.commitQ <- p:
+		h.noteAccepted(p.ev.Kind)
 		return nil
 	default:
 	}
@@ -588,6 +592,7 @@ func (h *Hub) publish(p pending) error {
 		moved := h.progress.Load()
 		select {
 		case h.commitQ <- p:
+			h.noteAccepted(p.ev.Kind)
 			return nil
 		case <-t.C:
 		}
@@ -596,6 +601,13 @@ func (h *Hub) publish(p pending) error {
 			return errCommitFull
 		}
 		t.Reset(h.cfg.CommitTimeout)
+	}
+}
+
+// noteAccepted counts a message queued for the log.
+func (h *Hub) noteAccepted(k Kind) {
+	if int(k) < len(h.counters.accepted) {
+		h.counters.accepted[k].Add(1)
 	}
 }
 
@@ -661,10 +673,14 @@ func (h *Hub) commitLoop() {
 				msgs = append(msgs, m)
 			}
 		}
-		h.appendStart.Store(time.Now().UnixNano())
+		began := time.Now()
+		h.appendStart.Store(began.UnixNano())
 		err := h.mlog.Append(context.Background(), msgs)
 		h.appendStart.Store(0)
 		h.appendErr.Store(err != nil)
+		if len(msgs) > 0 {
+			h.counters.committed(len(msgs), time.Since(began), err)
+		}
 		if err != nil {
 			h.log.Error("store append failed; messages refused", "count", len(msgs), "err", err)
 		}
@@ -746,14 +762,17 @@ func (h *Hub) deliver(ev *Event) {
 			m.deliver(ev)
 		}
 		r.delivered = max(r.delivered, ev.ID)
+		h.counters.deliveries.Add(uint64(len(r.members)))
 		r.mu.Unlock()
 		return
 	}
 	if p.to != nil {
 		p.to.deliver(ev)
+		h.counters.deliveries.Add(1)
 	}
 	if p.from != nil && p.from != p.to {
 		p.from.deliver(ev)
+		h.counters.deliveries.Add(1)
 	}
 }
 

@@ -72,12 +72,15 @@ func (s *Session) Admit() (wait time.Duration, err error) {
 		l.slowSince = time.Time{}
 		return 0, nil
 	}
+	s.hub.counters.rateLimitDelays.Add(1)
 	if l.slowSince.IsZero() {
 		l.slowSince = now
+		s.hub.counters.rateLimitWarned.Add(1)
 		return wait, Errorf(CodeRateLimited, "slow down: at most %g messages per second; yours are being delayed, and a client that keeps this up for %s is disconnected", cfg.Rate, cfg.FloodAfter)
 	}
 	if now.Sub(l.slowSince) >= cfg.FloodAfter {
 		r.CancelAt(now)
+		s.hub.counters.flooded.Add(1)
 		return 0, ErrFlooding
 	}
 	return wait, nil

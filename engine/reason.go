@@ -1,5 +1,7 @@
 package engine
 
+import "strings"
+
 // CloseReason says why a connection ended. Every disconnect has exactly one,
 // used in logs, in the part message others see, and in tests.
 type CloseReason int
@@ -46,3 +48,11 @@ func (r CloseReason) String() string {
 	}
 	return "unknown"
 }
+
+// NumReasons is one more than the largest CloseReason: reasons index
+// arrays of that length.
+const NumReasons = int(ReasonServerFull) + 1
+
+// Label returns the reason as a metric label: its text in snake_case
+// ("slow_consumer").
+func (r CloseReason) Label() string { return strings.ReplaceAll(r.String(), " ", "_") }

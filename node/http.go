@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/engine"
+	"github.com/parleychat/parley/metrics"
 	"github.com/parleychat/parley/server"
 	"github.com/parleychat/parley/wire/native"
 )
@@ -19,18 +20,9 @@ import (
 // listeners, when it is the only TLS there is: the web app has no other
 // port to be served securely on.
 func (n *Node) listenHTTP(cfg Config, plainTLS, tlsConfig *tls.Config) error {
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return err
-	}
 	useTLS := plainTLS
 	if useTLS == nil {
 		useTLS = tlsConfig
-	}
-	if useTLS != nil {
-		c := useTLS.Clone()
-		c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
-		ln = tls.NewListener(ln, c)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", &server.WebSocket{
@@ -52,16 +44,43 @@ func (n *Node) listenHTTP(cfg Config, plainTLS, tlsConfig *tls.Config) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	n.http = &http.Server{
-		Handler:           mux,
+	if cfg.MetricsAddr == "" {
+		mux.Handle("/metrics", metrics.Handler(n.Hub, n.Server))
+	}
+	return n.serveHTTP(ListenHTTP, cfg.HTTPAddr, mux, useTLS)
+}
+
+// listenMetrics serves /metrics alone on its own address (plain HTTP: keep
+// it private).
+func (n *Node) listenMetrics(addr string) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler(n.Hub, n.Server))
+	return n.serveHTTP(ListenMetrics, addr, mux, nil)
+}
+
+// serveHTTP listens on addr (over TLS when tlsConfig is set) and serves h
+// there until Shutdown; name labels it in Addr and the logs.
+func (n *Node) serveHTTP(name, addr string, h http.Handler, tlsConfig *tls.Config) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if tlsConfig != nil {
+		c := tlsConfig.Clone()
+		c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
+		ln = tls.NewListener(ln, c)
+	}
+	srv := &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
-	n.addrs[ListenHTTP] = ln.Addr()
-	n.tls[ListenHTTP] = useTLS != nil
-	n.log.Info("listening", "protocol", ListenHTTP, "addr", ln.Addr().String(), "tls", useTLS != nil)
-	go func() { _ = n.http.Serve(ln) }()
+	n.http = append(n.http, srv)
+	n.addrs[name] = ln.Addr()
+	n.tls[name] = tlsConfig != nil
+	n.log.Info("listening", "protocol", name, "addr", ln.Addr().String(), "tls", tlsConfig != nil)
+	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
 

@@ -39,6 +39,9 @@ type Config struct {
 	// HTTPAllowedOrigins are other origins (host patterns) whose pages may
 	// open /ws; the server's own origin always may.
 	HTTPAllowedOrigins []string
+	// MetricsAddr serves /metrics on an address of its own (plain HTTP)
+	// instead of on the HTTP port; empty keeps it on the HTTP port.
+	MetricsAddr string
 
 	// Optional names the listeners ("frame", "line", ...) whose address
 	// could not be bound is a warning, not an error: the defaults, which
@@ -70,6 +73,7 @@ const (
 	ListenName     = "name-dialect"
 	ListenWelcome  = "welcome-dialect"
 	ListenHTTP     = "http"
+	ListenMetrics  = "metrics"
 )
 
 // ListenError is a listener that could not be bound.
@@ -96,7 +100,7 @@ type Node struct {
 	store  chat.Store
 	// Skipped are the optional listeners that could not be bound.
 	Skipped []*ListenError
-	http    *http.Server
+	http    []*http.Server
 }
 
 // Start builds the hub, opens every configured listener and starts serving.
@@ -176,6 +180,11 @@ func Start(cfg Config) (*Node, error) {
 			n.Skipped = append(n.Skipped, le)
 		}
 	}
+	if cfg.MetricsAddr != "" {
+		if err := n.listenMetrics(cfg.MetricsAddr); err != nil {
+			return nil, n.fail(&ListenError{Listener: ListenMetrics, Addr: cfg.MetricsAddr, Err: err})
+		}
+	}
 	if len(n.addrs) == 0 {
 		errs := []error{errors.New("no listener could be started")}
 		for _, e := range n.Skipped {
@@ -205,8 +214,8 @@ func (n *Node) Addr(name string) net.Addr { return n.addrs[name] }
 // commits and delivers every accepted message, flushes every queue and
 // closes every connection, all within ctx's deadline.
 func (n *Node) Shutdown(ctx context.Context) error {
-	if n.http != nil {
-		_ = n.http.Close() // no new requests; WebSocket sessions are the server's to finish
+	for _, h := range n.http {
+		_ = h.Close() // no new requests; WebSocket sessions are the server's to finish
 	}
 	n.Server.StopAccepting()
 	herr := n.Hub.Shutdown(ctx, "server shutting down")

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley/chat"
@@ -35,22 +34,6 @@ const (
 // maxOwnRefs bounds the refs of the client's own messages a catching-up
 // connection keeps, to put them back on their echoes.
 const maxOwnRefs = 4096
-
-// Stats counts what the server's connections did.
-type Stats struct {
-	Lagging  int64 // connections catching up from the store now
-	CatchUps int64 // times a connection fell behind and started catching up
-	Dropped  int64 // connections dropped as slow consumers
-}
-
-type stats struct {
-	lagging, catchUps, dropped atomic.Int64
-}
-
-// Stats returns the connection counters.
-func (s *Server) Stats() Stats {
-	return Stats{Lagging: s.stats.lagging.Load(), CatchUps: s.stats.catchUps.Load(), Dropped: s.stats.dropped.Load()}
-}
 
 // SetBacklog tells the connection where to catch up from if it falls
 // behind: its session. Without one, a connection past MaxQueueBytes is

@@ -22,10 +22,11 @@ import (
 // batches everything queued into one writev, and runs under a write
 // deadline.
 type Conn struct {
-	conn   net.Conn
-	server *Server
-	reader Reader // holds a buffer only while input is buffered
-	framer MessageReader
+	conn     net.Conn
+	server   *Server
+	listener string // the listener's name, for Stats
+	reader   Reader // holds a buffer only while input is buffered
+	framer   MessageReader
 
 	accepted time.Time // when accepted: the handshake deadline counts from here
 	ip       string    // remote IP counted against MaxConnsPerIP, "" if none
@@ -83,10 +84,11 @@ func isRaw(ev *chat.Event) bool { return ev.Kind == 0 }
 
 var _ engine.Conn = (*Conn)(nil)
 
-func newConn(nc net.Conn, s *Server, framing Framing) *Conn {
+func newConn(nc net.Conn, s *Server, listener string, framing Framing) *Conn {
 	c := &Conn{
-		conn:   nc,
-		server: s,
+		conn:     nc,
+		server:   s,
+		listener: listener,
 	}
 	c.reader.init(nc, s.readBufs)
 	c.reader.wait = c.armMessageDeadline
@@ -206,7 +208,12 @@ func (c *Conn) SetEncoder(enc engine.Encoder) {
 
 // Deliver queues ev for writing. It never blocks. If the queue would pass
 // the byte bound the connection is closed as a slow consumer.
-func (c *Conn) Deliver(ev *chat.Event) { c.enqueue(ev, ev.Size()) }
+func (c *Conn) Deliver(ev *chat.Event) {
+	if ev.Kind == chat.KindError {
+		c.server.stats.noteError(ev)
+	}
+	c.enqueue(ev, ev.Size())
+}
 
 // Send queues b to be written as it is, in order with delivered events
 // (handshake prompts and replies, which no encoder renders).
@@ -449,7 +456,9 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 				return err
 			}
 		}
-		if _, err := chunk.WriteTo(c.conn); err != nil {
+		written, err := chunk.WriteTo(c.conn)
+		c.server.stats.bytesOut.Add(uint64(written))
+		if err != nil {
 			return err
 		}
 	}

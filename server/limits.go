@@ -119,11 +119,13 @@ func (s *Server) remoteIP(c *Conn) (string, bool) {
 // Caller holds s.mu.
 func (s *Server) admitLocked(c *Conn) *chat.Error {
 	if s.opts.MaxConns > 0 && s.admitted >= s.opts.MaxConns {
+		s.stats.refused.Add(1)
 		return chat.Errorf(chat.CodeFull, "the server is full (%d connections); try again later", s.opts.MaxConns)
 	}
 	ip, limited := s.remoteIP(c)
 	if limited && s.opts.MaxConnsPerIP > 0 {
 		if s.perIP[ip] >= s.opts.MaxConnsPerIP {
+			s.stats.refused.Add(1)
 			return chat.Errorf(chat.CodeFull, "too many connections from your address (the limit is %d); close one and try again", s.opts.MaxConnsPerIP)
 		}
 		s.perIP[ip]++

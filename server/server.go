@@ -164,6 +164,7 @@ func (s *Server) Serve(ln net.Listener, l Listener) (net.Addr, error) {
 	s.listeners = append(s.listeners, ln)
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.stats.track(l.Name)
 	s.log.Info("listening", "protocol", l.Name, "addr", ln.Addr().String(), "tls", l.TLS != nil)
 	go s.acceptLoop(ln, l)
 	return ln.Addr(), nil
@@ -190,7 +191,7 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 			continue
 		}
 		backoff = 0
-		c := newConn(s.prepare(nc, l.TLS), s, l.Framing)
+		c := newConn(s.prepare(nc, l.TLS), s, name, l.Framing)
 		c.accepted = time.Now()
 		s.mu.Lock()
 		if s.closing {
@@ -211,6 +212,7 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.stats.noteAccepted(name)
 		go s.serveConn(name, c, l.Handler, refusal)
 	}
 }
@@ -229,6 +231,7 @@ func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error)
 		}
 		c.Close(engine.ReasonClientClosed) // no-op if already closed with a reason
 		c.reader.Release()                 // the handler and linger are done reading
+		s.stats.noteClosed(c.Reason())
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.releaseLocked(c)

@@ -49,7 +49,7 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(int64(s.opts.MaxFrameBytes))
 	nc := newWSConn(conn, r)
-	c := newConn(nc, s, nil)
+	c := newConn(nc, s, ws.Name, nil)
 	c.framer = &wsReader{nc: nc}
 	c.accepted = time.Now()
 	s.mu.Lock()
@@ -71,6 +71,7 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.stats.noteAccepted(ws.Name)
 	s.serveConn(ws.Name, c, ws.Handler, refusal) // on this request's goroutine, like any connection's handler
 }
 

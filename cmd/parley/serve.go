@@ -43,6 +43,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 		}
 		return nil
 	})
+	fs.StringVar(&cfg.MetricsAddr, "metrics-listen", "", "serve /metrics on this address of its own (plain HTTP; keep it private) instead of on the HTTP port")
 	fs.StringVar(&cfg.FrameTLSAddr, "frame-tls-listen", "", "address of the framed protocol over TLS, beside the plain one (needs -tls-cert; e.g. 127.0.0.1:1244)")
 	fs.StringVar(&cfg.LineTLSAddr, "line-tls-listen", "", "address of the line protocol over TLS, beside the plain one (needs -tls-cert; e.g. 127.0.0.1:1245)")
 	fs.StringVar(&cfg.Hub.ServerName, "name", "parley", "server name shown to clients")
@@ -89,7 +90,8 @@ var listenFlags = map[string]string{
 	node.ListenFrame: "frame-listen", node.ListenLine: "line-listen",
 	node.ListenFrameTLS: "frame-tls-listen", node.ListenLineTLS: "line-tls-listen",
 	node.ListenName: "name-dialect-listen", node.ListenWelcome: "welcome-dialect-listen",
-	node.ListenHTTP: "http-listen",
+	node.ListenHTTP:    "http-listen",
+	node.ListenMetrics: "metrics-listen",
 }
 
 type serveOptions struct {
@@ -197,7 +199,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, addr := range []*string{&cfg.FrameAddr, &cfg.LineAddr, &cfg.FrameTLSAddr, &cfg.LineTLSAddr, &cfg.NameDialectAddr, &cfg.WelcomeDialectAddr, &cfg.HTTPAddr} {
+	for _, addr := range []*string{&cfg.FrameAddr, &cfg.LineAddr, &cfg.FrameTLSAddr, &cfg.LineTLSAddr, &cfg.NameDialectAddr, &cfg.WelcomeDialectAddr, &cfg.HTTPAddr, &cfg.MetricsAddr} {
 		if disabled(*addr) {
 			*addr = ""
 		}
@@ -262,7 +264,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if n.TLS(node.ListenHTTP) {
 			scheme = "https"
 		}
-		fmt.Fprintf(stdout, "parley: web app on %s://%s/ (WebSocket %s/ws, health /healthz, metrics /metrics)\n", scheme, a, strings.Replace(scheme, "http", "ws", 1)+"://"+a.String())
+		metricsAt := " /metrics"
+		if m := n.Addr(node.ListenMetrics); m != nil {
+			metricsAt = " on http://" + m.String() + "/metrics"
+		}
+		fmt.Fprintf(stdout, "parley: web app on %s://%s/ (WebSocket %s/ws, health /healthz, metrics%s)\n", scheme, a, strings.Replace(scheme, "http", "ws", 1)+"://"+a.String(), metricsAt)
+	} else if m := n.Addr(node.ListenMetrics); m != nil {
+		fmt.Fprintf(stdout, "parley: metrics on http://%s/metrics\n", m)
 	}
 	for _, le := range n.Skipped {
 		fmt.Fprintf(stdout, "parley: not serving the %s protocol: %s is not available (%v); move it with --%s ADDR or turn it off with --%s off\n",
