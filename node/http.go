@@ -11,6 +11,7 @@ import (
 	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/metrics"
 	"github.com/parleychat/parley/server"
+	"github.com/parleychat/parley/web"
 	"github.com/parleychat/parley/wire/native"
 )
 
@@ -25,6 +26,7 @@ func (n *Node) listenHTTP(cfg Config, plainTLS, tlsConfig *tls.Config) error {
 		useTLS = tlsConfig
 	}
 	mux := http.NewServeMux()
+	mux.Handle("/", web.Handler())
 	mux.Handle("/ws", &server.WebSocket{
 		Server:         n.Server,
 		Name:           "ws",
