@@ -1,6 +1,6 @@
 // Package bench is parley's load generator, behind `parley bench`. It opens
-// N clients of the framed protocol (tutorial or native mode) against one
-// address, all in one room; S of them send M messages each at a given rate
+// N clients of the framed protocol (tutorial or native mode) or of the
+// WebSocket endpoint (the native protocol over /ws) against one address, all in one room; S of them send M messages each at a given rate
 // and size; every message carries its sender, a sequence number and its send
 // time, so the bench reports throughput, end-to-end latency (HDR histogram)
 // and, per sender, lost, duplicated and reordered deliveries. Given the
@@ -23,16 +23,17 @@ import (
 	"time"
 )
 
-// Client modes of the framed protocol.
+// Client modes.
 const (
-	ModeTutorial = "tutorial" // username frame, then text frames; (user, text) pairs back
-	ModeNative   = "native"   // JSON hello, then JSON events
+	ModeTutorial = "tutorial" // framed: username frame, then text frames; (user, text) pairs back
+	ModeNative   = "native"   // framed: JSON hello, then JSON events
+	ModeWS       = "ws"       // WebSocket /ws: the native protocol, one JSON event per text message
 )
 
 // Config describes one bench run. Zero values take the defaults noted.
 type Config struct {
-	Addr     string  // server address (host:port of the framed protocol); required
-	Mode     string  // ModeTutorial (default) or ModeNative
+	Addr     string  // server address: host:port of the framed protocol, or of the HTTP port in ModeWS; required
+	Mode     string  // ModeTutorial (default), ModeNative or ModeWS
 	Clients  int     // N connections, all in the lobby; default 100
 	Senders  int     // S of the N that send; default 10
 	Messages int     // M messages per sender; default 1000
@@ -60,8 +61,8 @@ func (c *Config) setDefaults() error {
 	if c.Mode == "" {
 		c.Mode = ModeTutorial
 	}
-	if c.Mode != ModeTutorial && c.Mode != ModeNative {
-		return fmt.Errorf("bench: unknown mode %q (want tutorial or native)", c.Mode)
+	if c.Mode != ModeTutorial && c.Mode != ModeNative && c.Mode != ModeWS {
+		return fmt.Errorf("bench: unknown mode %q (want tutorial, native or ws)", c.Mode)
 	}
 	if c.Clients <= 0 {
 		c.Clients = 100
@@ -196,7 +197,7 @@ func (r *runner) connect(ctx context.Context) error {
 	var errMu sync.Mutex
 	var d net.Dialer
 	for i := range r.clients {
-		c := &client{idx: i, name: fmt.Sprintf("%s-%d", tag, i), run: r, nativeTx: cfg.Mode == ModeNative}
+		c := &client{idx: i, name: fmt.Sprintf("%s-%d", tag, i), run: r, nativeTx: cfg.Mode != ModeTutorial}
 		c.slow = i >= cfg.Clients-cfg.Slow
 		c.lag = !c.slow && i >= cfg.Clients-cfg.Slow-cfg.Lag
 		if c.lag {
@@ -222,6 +223,18 @@ func (r *runner) connect(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			if cfg.Mode == ModeWS {
+				if err := c.dialWS(ctx, cfg.Addr); err != nil {
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("bench: client %d: %w", c.idx, err)
+					}
+					errMu.Unlock()
+					return
+				}
+				go c.readLoop()
+				return
+			}
 			conn, err := dial(ctx, &d, cfg.Addr)
 			if err == nil {
 				_ = conn.SetWriteDeadline(time.Now().Add(cfg.ConnectTimeout + cfg.Timeout))
@@ -263,7 +276,7 @@ func (r *runner) awaitReady(ctx context.Context) error {
 			return nil
 		}
 		if k%4 == 0 { // a probe every 200 ms; check readiness more often
-			if _, err := c0.conn.Write(c0.appendSend(nil, []byte("R"+fmt.Sprint(k)+" ready?"))); err != nil {
+			if err := c0.write(c0.appendSend(nil, []byte("R"+fmt.Sprint(k)+" ready?"))); err != nil {
 				return fmt.Errorf("bench: readiness probe: %w", err)
 			}
 		}
@@ -278,8 +291,8 @@ func (r *runner) awaitReady(ctx context.Context) error {
 func (r *runner) closeAll() {
 	r.stopping.Store(true)
 	for _, c := range r.clients {
-		if c != nil && c.conn != nil {
-			c.conn.Close()
+		if c != nil {
+			c.close()
 		}
 	}
 }

@@ -2,19 +2,25 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // client is one bench connection.
 type client struct {
 	idx  int
 	name string
-	conn net.Conn
-	fr   *frameReader
+	conn net.Conn        // framed modes
+	fr   *frameReader    // reads conn
+	ws   *websocket.Conn // ModeWS
+	wbuf []byte          // the last WebSocket message read
 	tr   *tracker
 	run  *runner
 
@@ -46,10 +52,16 @@ var (
 	nativeSaySuffix = []byte(`"}`)
 )
 
-// appendSend appends one outgoing chat frame carrying text.
+// appendSend appends one outgoing chat frame carrying text (in ModeWS,
+// one message's payload, with no header).
 func (c *client) appendSend(dst, text []byte) []byte {
 	if !c.nativeTx {
 		return appendFrame(dst, text)
+	}
+	if c.ws != nil {
+		dst = append(dst, nativeSayPrefix...)
+		dst = append(dst, text...)
+		return append(dst, nativeSaySuffix...)
 	}
 	n := len(nativeSayPrefix) + len(text) + len(nativeSaySuffix)
 	start := len(dst)
@@ -101,8 +113,8 @@ func (c *client) throttle() {
 // readOne reads and accounts for one delivery (two frames in tutorial mode).
 func (c *client) readOne() error {
 	var text []byte
-	if c.run.cfg.Mode == ModeNative {
-		p, err := c.fr.next()
+	if c.nativeTx {
+		p, err := c.next()
 		if err != nil {
 			return err
 		}
@@ -175,7 +187,7 @@ func (c *client) sendLoop(sender int, start time.Time) (sent int, err error) {
 		start = start.Add(interval * time.Duration(sender) / time.Duration(max(cfg.Senders, 1)))
 	}
 	batch := 1
-	if cfg.Rate <= 0 {
+	if cfg.Rate <= 0 && c.ws == nil { // a WebSocket message is one request
 		batch = 16
 	}
 	text := make([]byte, 0, cfg.Size+32)
@@ -193,7 +205,7 @@ func (c *client) sendLoop(sender int, start time.Time) (sent int, err error) {
 			seq++
 		}
 		c.sendBuf = buf
-		if _, err := c.conn.Write(buf); err != nil {
+		if err := c.write(buf); err != nil {
 			return sent, err
 		}
 		sent = seq
@@ -203,3 +215,71 @@ func (c *client) sendLoop(sender int, start time.Time) (sent int, err error) {
 	}
 	return sent, nil
 }
+
+// dialWS opens the WebSocket endpoint of the HTTP port addr and sends the
+// hello.
+func (c *client) dialWS(ctx context.Context, addr string) error {
+	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return err
+	}
+	ws.SetReadLimit(1 << 20)
+	hello, _ := json.Marshal(map[string]any{"type": "hello", "name": c.name, "version": 1, "client": "parley-bench"})
+	if err := ws.Write(ctx, websocket.MessageText, hello); err != nil {
+		_ = ws.CloseNow()
+		return err
+	}
+	c.ws = ws
+	return nil
+}
+
+// next returns the next inbound message's payload, valid until the next
+// call: a frame's, or a WebSocket message's.
+func (c *client) next() ([]byte, error) {
+	if c.ws == nil {
+		return c.fr.next()
+	}
+	_, r, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	buf := c.wbuf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	c.wbuf = buf
+	return buf, nil
+}
+
+// write sends b: framed bytes (any number of frames), or one WebSocket
+// message.
+func (c *client) write(b []byte) error {
+	if c.ws != nil {
+		return c.ws.Write(context.Background(), websocket.MessageText, b)
+	}
+	_, err := c.conn.Write(b)
+	return err
+}
+
+// close closes the connection at once.
+func (c *client) close() {
+	switch {
+	case c.ws != nil:
+		_ = c.ws.CloseNow()
+	case c.conn != nil:
+		c.conn.Close()
+	}
+}
+
+// connected reports whether the client has a connection.
+func (c *client) connected() bool { return c.ws != nil || c.conn != nil }

@@ -13,15 +13,17 @@ import (
 
 // Server is a server process the bench started itself.
 type Server struct {
-	Addr string // the framed protocol's address
-	PID  int
+	Addr     string // the framed protocol's address
+	HTTPAddr string // the HTTP port's (WebSocket) address, if it serves one
+	PID      int
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
 // Spawn starts argv (a `parley serve` command line listening on 127.0.0.1
 // port 0) and waits, at most timeout, for the line announcing the framed
-// protocol's address. The server's log goes to logw.
+// protocol's address (and, when the command line serves HTTP, that of the
+// web app, which comes first). The server's log goes to logw.
 func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("bench: empty server command")
@@ -36,14 +38,25 @@ func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error
 		return nil, err
 	}
 	s := &Server{PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
+	found := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
+		var framed string
 		for sc.Scan() {
 			line := sc.Text()
-			if i := strings.LastIndex(line, " on "); i >= 0 && strings.Contains(line, "framed protocol") {
+			if i := strings.LastIndex(line, " on "); i >= 0 && strings.Contains(line, "framed protocol") && framed == "" {
+				framed = strings.TrimSpace(line[i+4:])
+			}
+			if rest, ok := strings.CutPrefix(line, "parley: web app on http://"); ok {
+				http, _, _ := strings.Cut(rest, "/")
 				select {
-				case found <- strings.TrimSpace(line[i+4:]):
+				case found <- [2]string{framed, http}:
+				default:
+				}
+			}
+			if strings.HasPrefix(line, "parley: version") && framed != "" { // the last start-up line
+				select {
+				case found <- [2]string{framed, ""}:
 				default:
 				}
 			}
@@ -52,7 +65,8 @@ func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error
 	}()
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	select {
-	case s.Addr = <-found:
+	case a := <-found:
+		s.Addr, s.HTTPAddr = a[0], a[1]
 		return s, nil
 	case <-s.done:
 		return nil, fmt.Errorf("bench: server %q exited before listening", strings.Join(argv, " "))

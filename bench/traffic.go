@@ -129,7 +129,7 @@ loop:
 			dw.Add(1)
 			go func() {
 				defer dw.Done()
-				if drainClosed(c.conn, 3*time.Second) {
+				if c.drainClosed(3 * time.Second) {
 					disconnected.Add(1)
 				}
 			}()
@@ -250,9 +250,19 @@ func steadyRate(samples []sample, final int64) float64 {
 	return 0.8 * float64(final) / (t90 - t10).Seconds()
 }
 
-// drainClosed reads and discards from conn until it ends or d passes. It
-// reports whether the server closed the connection.
-func drainClosed(conn net.Conn, d time.Duration) bool {
+// drainClosed reads and discards from the client's connection until it
+// ends or d passes. It reports whether the server closed the connection.
+func (c *client) drainClosed(d time.Duration) bool {
+	if c.ws != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		for {
+			if _, _, err := c.ws.Read(ctx); err != nil {
+				return ctx.Err() == nil
+			}
+		}
+	}
+	conn := c.conn
 	_ = conn.SetReadDeadline(time.Now().Add(d))
 	buf := make([]byte, 256<<10)
 	for {
@@ -269,7 +279,7 @@ func drainClosed(conn net.Conn, d time.Duration) bool {
 func (r *runner) waitReaders(d time.Duration) {
 	end := time.Now().Add(d)
 	for _, c := range r.clients {
-		for c.conn != nil && !c.stopped.Load() && time.Now().Before(end) {
+		for c.connected() && !c.stopped.Load() && time.Now().Before(end) {
 			time.Sleep(time.Millisecond)
 		}
 	}

@@ -456,13 +456,27 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 				return err
 			}
 		}
-		written, err := chunk.WriteTo(c.conn)
+		var written int64
+		var err error
+		if bw, ok := c.conn.(batchWriter); ok {
+			var n int
+			n, err = bw.WriteBatch(chunk)
+			written = int64(n)
+		} else {
+			written, err = chunk.WriteTo(c.conn)
+		}
 		c.server.stats.bytesOut.Add(uint64(written))
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// batchWriter is a socket that writes a batch of buffers in one go, each
+// one message (the WebSocket's wsConn).
+type batchWriter interface {
+	WriteBatch(bufs [][]byte) (int, error)
 }
 
 // maxWritev is the most buffers given to one writev, and maxWritevBytes

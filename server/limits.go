@@ -85,6 +85,19 @@ func (o *Options) setLimitDefaults() {
 // prepare caps the send buffer, turns on TCP keepalive and wraps nc in TLS
 // when the listener has a TLS configuration.
 func (s *Server) prepare(nc net.Conn, tlsConfig *tls.Config) net.Conn {
+	s.tune(nc)
+	if tlsConfig != nil {
+		return tls.Server(nc, tlsConfig)
+	}
+	return nc
+}
+
+// tune caps the send buffer of a TCP connection (under TLS too) and turns
+// on TCP keepalive.
+func (s *Server) tune(nc net.Conn) {
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
+	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		if n := s.opts.SendBuffer; n > 0 {
 			_ = tc.SetWriteBuffer(n)
@@ -95,10 +108,6 @@ func (s *Server) prepare(nc net.Conn, tlsConfig *tls.Config) net.Conn {
 			_ = tc.SetKeepAlive(false)
 		}
 	}
-	if tlsConfig != nil {
-		return tls.Server(nc, tlsConfig)
-	}
-	return nc
 }
 
 // remoteIP returns the remote IP of c as a map key, and whether the

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -42,13 +44,15 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: ws.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
+	hw := &hijackWriter{ResponseWriter: w}
+	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{OriginPatterns: ws.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		s.log.Warn("WebSocket upgrade refused", "protocol", ws.Name, "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return // Accept has answered (403 for a foreign origin)
 	}
 	conn.SetReadLimit(int64(s.opts.MaxFrameBytes))
-	nc := newWSConn(conn, r)
+	s.tune(hw.sock.Conn) // the same socket options as a listener's connections
+	nc := newWSConn(conn, hw.sock, r)
 	c := newConn(nc, s, ws.Name, nil)
 	c.framer = &wsReader{nc: nc}
 	c.accepted = time.Now()
@@ -75,11 +79,100 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.serveConn(ws.Name, c, ws.Handler, refusal) // on this request's goroutine, like any connection's handler
 }
 
+// hijackWriter hands the WebSocket library a socket of ours when it takes
+// the connection over: a frameConn, through which it writes its frames.
+type hijackWriter struct {
+	http.ResponseWriter
+	sock *frameConn
+}
+
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("server: the HTTP connection cannot be taken over")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.sock = &frameConn{Conn: nc}
+	// Reads keep net/http's reader (it may hold the first frame already);
+	// writes go through the frameConn.
+	return w.sock, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.sock, 4096)), nil
+}
+
+// frameConn is the socket under a WebSocket. The library (github.com/
+// coder/websocket) does the handshake, reads, and writes the control
+// frames (pong, close); the text messages that carry events are framed
+// here, a batch of them in one write: the library would take a lock and
+// flush, one system call, per message, which made a WebSocket delivery
+// cost seven times a framed one. Writes are serialised, so the library's
+// frames (each written whole: it flushes at the end of a frame, and control
+// frames are far smaller than its buffer) never land inside a batch.
+type frameConn struct {
+	net.Conn
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (c *frameConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+// writeText writes each of msgs as one text message, all in one write,
+// within deadline (none if zero). It returns the payload bytes written.
+func (c *frameConn) writeText(msgs [][]byte, deadline time.Time) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	buf, payload := c.buf[:0], 0
+	for _, m := range msgs {
+		buf = appendTextFrame(buf, m)
+		payload += len(m)
+	}
+	if !deadline.IsZero() {
+		if err := c.Conn.SetWriteDeadline(deadline); err != nil {
+			return 0, err
+		}
+		// The deadline is the batch's only: the library's own writes
+		// have theirs.
+		defer func() { _ = c.Conn.SetWriteDeadline(time.Time{}) }()
+	}
+	n, err := c.Conn.Write(buf)
+	if cap(buf) > 256<<10 {
+		buf = nil // a burst's buffer is not kept
+	}
+	c.buf = buf[:0]
+	if n < len(buf) {
+		payload = 0 // cut short: the connection fails
+	}
+	return payload, err
+}
+
+// appendTextFrame appends one final, unmasked text frame carrying p (RFC
+// 6455 section 5.2: a server's frames are never masked).
+func appendTextFrame(dst, p []byte) []byte {
+	dst = append(dst, 0x80|0x1) // FIN, opcode text
+	switch n := len(p); {
+	case n <= 125:
+		dst = append(dst, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, p...)
+}
+
 // wsConn adapts a WebSocket to the net.Conn a Conn writes to: each Write is
-// one text message (the writer's buffers are whole encoded events), and
-// deadlines are kept for the message reader.
+// one text message (the writer's buffers are whole encoded events), a
+// batch (WriteBatch) goes out in one write, and deadlines are kept for the
+// message reader.
 type wsConn struct {
 	ws     *websocket.Conn
+	sock   *frameConn // the socket under ws
 	remote net.Addr
 
 	mu       sync.Mutex
@@ -89,12 +182,21 @@ type wsConn struct {
 	once     sync.Once
 }
 
-func newWSConn(ws *websocket.Conn, r *http.Request) *wsConn {
+func newWSConn(ws *websocket.Conn, sock *frameConn, r *http.Request) *wsConn {
 	var remote net.Addr = &net.TCPAddr{}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		remote = net.TCPAddrFromAddrPort(ap)
 	}
-	return &wsConn{ws: ws, remote: remote, changed: make(chan struct{}, 1), closed: make(chan struct{})}
+	return &wsConn{ws: ws, sock: sock, remote: remote, changed: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+// WriteBatch sends each buffer (a whole encoded event) as one text message,
+// all of them in one write to the socket, within the write deadline.
+func (c *wsConn) WriteBatch(bufs [][]byte) (int, error) {
+	c.mu.Lock()
+	dl := c.wdl
+	c.mu.Unlock()
+	return c.sock.writeText(bufs, dl) // a passed deadline is os.ErrDeadlineExceeded: a slow consumer
 }
 
 // Read returns EOF: input is read message by message (wsReader), and
@@ -102,24 +204,7 @@ func newWSConn(ws *websocket.Conn, r *http.Request) *wsConn {
 func (c *wsConn) Read([]byte) (int, error) { return 0, io.EOF }
 
 // Write sends b as one text message, within the write deadline.
-func (c *wsConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	dl := c.wdl
-	c.mu.Unlock()
-	ctx := context.Background()
-	if !dl.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl)
-		defer cancel()
-	}
-	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return 0, os.ErrDeadlineExceeded
-		}
-		return 0, err
-	}
-	return len(b), nil
-}
+func (c *wsConn) Write(b []byte) (int, error) { return c.WriteBatch([][]byte{b}) }
 
 // CloseWrite runs the closing handshake after the last message (the
 // library bounds it to a few seconds).

@@ -21,8 +21,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg bench.Config
 	var spawn, jsonOnly, quiet bool
 	var serverArgs string
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:1234", "framed-protocol address of the server to load")
-	fs.StringVar(&cfg.Mode, "mode", bench.ModeTutorial, "client mode: tutorial or native")
+	fs.StringVar(&cfg.Addr, "addr", "", "address of the server to load: its framed protocol (default 127.0.0.1:1234), or its HTTP port in ws mode (default 127.0.0.1:8080)")
+	fs.StringVar(&cfg.Mode, "mode", bench.ModeTutorial, "client mode: tutorial or native (framed protocol), or ws (the native protocol over the WebSocket endpoint /ws)")
 	fs.IntVar(&cfg.Clients, "n", 100, "clients (N), all in the lobby")
 	fs.IntVar(&cfg.Senders, "s", 10, "senders (S) among the clients")
 	fs.IntVar(&cfg.Messages, "m", 1000, "messages per sender (M)")
@@ -44,6 +44,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:1234"
+		if cfg.Mode == bench.ModeWS {
+			cfg.Addr = "127.0.0.1:8080"
+		}
+	}
 	if !quiet {
 		cfg.Progress = func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
 	}
@@ -57,7 +63,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// Measure the server's capacity, not its policies: no history
 		// store, no per-client message rate, no connection cap below the
 		// descriptor limit. --server-args come last and override these.
-		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", ""}} {
+		httpListen := ""
+		if cfg.Mode == bench.ModeWS {
+			httpListen = "127.0.0.1:0"
+		}
+		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", httpListen}} {
 			if serveHasFlag(f[0]) {
 				argv = append(argv, "--"+f[0], f[1])
 			}
@@ -77,6 +87,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer srv.Stop()
 		cfg.Addr, cfg.PID = srv.Addr, srv.PID
+		if cfg.Mode == bench.ModeWS {
+			if srv.HTTPAddr == "" {
+				return nil, fmt.Errorf("bench: the spawned server serves no HTTP port for ws mode")
+			}
+			cfg.Addr = srv.HTTPAddr
+		}
 		if cfg.Progress != nil {
 			cfg.Progress("spawned %s (pid %d) on %s", strings.Join(argv[1:], " "), srv.PID, srv.Addr)
 		}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/node"
 	"github.com/parleychat/parley/server"
@@ -237,5 +239,59 @@ func TestHealth(t *testing.T) {
 	if resp, err := http.Get("http://" + n.Addr(node.ListenHTTP).String() + "/healthz"); err == nil {
 		resp.Body.Close()
 		t.Fatal("the HTTP port still answers after shutdown")
+	}
+}
+
+// TestWebSocketFrameSizes: events are framed with each of the WebSocket
+// length encodings (7-bit, 16-bit, 64-bit) and a batch of them arrives
+// whole, each its own message, read by a strict client library.
+func TestWebSocketFrameSizes(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{MaxMessageBytes: 100_000}, Server: server.Options{MaxFrameBytes: 200_000}})
+	alice := testkit.DialWS(t, n.Addr(node.ListenHTTP), "", "alice")
+	alice.ExpectType("welcome")
+	bob := testkit.DialWS(t, n.Addr(node.ListenHTTP), "", "bob")
+	bob.ExpectType("welcome")
+	testkit.WaitMembers(t, n, "lobby", 2)
+	sizes := []int{1, 40, 125 - 80, 200, 65_000, 65_535, 70_000, 99_000}
+	for i, size := range sizes {
+		alice.Send(native.Request{Type: "say", Text: text(strings.Repeat(string(rune('a'+i)), size)), Ref: fmt.Sprint(i)})
+	}
+	for i, size := range sizes {
+		got := bob.Expect(fmt.Sprintf("the %d-byte message", size), func(ev native.Event) bool { return ev.Type == "say" })
+		if want := strings.Repeat(string(rune('a'+i)), size); got.Text != want {
+			t.Fatalf("message %d: %d bytes of %q, want %d", i, len(got.Text), got.Text[:min(len(got.Text), 10)], size)
+		}
+	}
+}
+
+// TestWebSocketStalledReader: a browser tab that stops reading (a frozen
+// tab, a dead network) is dropped as a slow consumer once its socket takes
+// nothing for the write timeout; the others get every message meanwhile.
+func TestWebSocketStalledReader(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{
+		Hub:    chat.Config{RateLimit: chat.RateLimit{}},
+		Server: server.Options{WriteTimeout: 300 * time.Millisecond, SendBuffer: 4096, MaxQueueBytes: 64 << 10},
+	})
+	httpAddr := n.Addr(node.ListenHTTP)
+	stalled := testkit.DialWS(t, httpAddr, "", "stalled")
+	stalled.ExpectType("welcome")
+	reader := testkit.DialWS(t, httpAddr, "", "reader")
+	reader.ExpectType("welcome")
+	sender := testkit.DialNative(t, n.Addr(node.ListenFrame), "sender")
+	sender.ExpectType("welcome")
+	go func() { _, _ = io.Copy(io.Discard, sender.Conn) }() // it reads its echoes
+	testkit.WaitMembers(t, n, "lobby", 3)
+	big := strings.Repeat("x", 2000)
+	const count = 400 // 800 KB: far past the stalled reader's socket buffers
+	for i := range count {
+		sender.Send(native.Request{Type: "say", Text: text(fmt.Sprint(i, " ", big))})
+	}
+	for i := range count {
+		want := fmt.Sprint(i, " ", big)
+		reader.Expect(fmt.Sprint("message ", i), func(ev native.Event) bool { return ev.Type == "say" && ev.From == "sender" && ev.Text == want })
+	}
+	testkit.Eventually(t, "the stalled reader dropped", func() bool { return n.Server.Stats().Dropped == 1 })
+	if ev := reader.Expect("its departure", func(ev native.Event) bool { return ev.Type == "part" && ev.Name == "stalled" }); ev.Reason != "slow consumer" {
+		t.Fatalf("the stalled reader left with %q, want slow consumer", ev.Reason)
 	}
 }
