@@ -16,8 +16,8 @@ type Server struct {
 	Addr     string // the framed protocol's address
 	HTTPAddr string // the HTTP port's (WebSocket) address, if it serves one
 	PID      int
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd      *exec.Cmd
+	done     chan struct{}
 }
 
 // Spawn starts argv (a `parley serve` command line listening on 127.0.0.1
