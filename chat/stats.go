@@ -40,7 +40,6 @@ type histogram struct {
 	bounds []float64
 	counts []atomic.Uint64 // per bucket (not cumulative), plus one for +Inf
 	sum    atomic.Uint64   // float64 bits
-	count  atomic.Uint64
 }
 
 func newHistogram(bounds ...float64) *histogram {
@@ -59,7 +58,6 @@ func (h *histogram) observe(v float64) {
 			break
 		}
 	}
-	h.count.Add(1)
 }
 
 func (h *histogram) snapshot() Histogram {

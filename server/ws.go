@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -122,14 +123,14 @@ func (c *frameConn) Write(b []byte) (int, error) {
 }
 
 // writeText writes each of msgs as one text message, all in one write,
-// within deadline (none if zero). It returns the payload bytes written.
+// within deadline (none if zero). It returns the bytes written, frame
+// headers included.
 func (c *frameConn) writeText(msgs [][]byte, deadline time.Time) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	buf, payload := c.buf[:0], 0
+	buf := c.buf[:0]
 	for _, m := range msgs {
 		buf = appendTextFrame(buf, m)
-		payload += len(m)
 	}
 	if !deadline.IsZero() {
 		if err := c.Conn.SetWriteDeadline(deadline); err != nil {
@@ -144,10 +145,7 @@ func (c *frameConn) writeText(msgs [][]byte, deadline time.Time) (int, error) {
 		buf = nil // a burst's buffer is not kept
 	}
 	c.buf = buf[:0]
-	if n < len(buf) {
-		payload = 0 // cut short: the connection fails
-	}
-	return payload, err
+	return n, err
 }
 
 // appendTextFrame appends one final, unmasked text frame carrying p (RFC
@@ -180,6 +178,9 @@ type wsConn struct {
 	changed  chan struct{} // a read deadline was set (capacity 1)
 	closed   chan struct{}
 	once     sync.Once
+	// handshake starts the closing handshake once; closing says it has.
+	handshake sync.Once
+	closing   atomic.Bool
 }
 
 func newWSConn(ws *websocket.Conn, sock *frameConn, r *http.Request) *wsConn {
@@ -206,14 +207,25 @@ func (c *wsConn) Read([]byte) (int, error) { return 0, io.EOF }
 // Write sends b as one text message, within the write deadline.
 func (c *wsConn) Write(b []byte) (int, error) { return c.WriteBatch([][]byte{b}) }
 
-// CloseWrite runs the closing handshake after the last message (the
-// library bounds it to a few seconds).
+// CloseWrite starts the closing handshake after the last message, on a
+// goroutine of its own: it waits for the peer's close frame (the library
+// bounds that to a few seconds, then closes the socket), and Finish, which
+// calls it, must not wait.
 func (c *wsConn) CloseWrite() error {
-	return c.ws.Close(websocket.StatusNormalClosure, "")
+	c.handshake.Do(func() {
+		c.closing.Store(true)
+		go func() { _ = c.ws.Close(websocket.StatusNormalClosure, "") }()
+	})
+	return nil
 }
 
+// Close closes the socket at once, unless the closing handshake has
+// started: that closes it when it ends. It never waits.
 func (c *wsConn) Close() error {
 	c.once.Do(func() { close(c.closed) })
+	if c.closing.Load() {
+		return nil
+	}
 	return c.ws.CloseNow()
 }
 

@@ -510,3 +510,33 @@ func mustResolve(t *testing.T, addr string) net.Addr {
 	}
 	return a
 }
+
+// TestBrowserLogin: a taken name and a wrong password are explained on the
+// login form, and the next try goes in; /quit goes back to the form and
+// the session ends.
+func TestBrowserLogin(t *testing.T) {
+	browser := browserOptions(t)
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Password: "sesame"}})
+	bob := testkit.NativeOnWith(t, testkit.Dial(t, n.Addr(node.ListenFrame)), native.Request{Type: "hello", Name: "bob", Version: native.Version, Password: "sesame"})
+	bob.ExpectType("welcome")
+	testkit.WaitMembers(t, n, "lobby", 1)
+
+	p := openPage(t, browser, webURL(n), 1000, 700)
+	p.run(chromedp.WaitVisible("#name", chromedp.ByID),
+		chromedp.SendKeys("#name", "Bob", chromedp.ByID),
+		chromedp.SendKeys("#password", "wrong", chromedp.ByID),
+		chromedp.Click("#join-btn", chromedp.ByID))
+	p.wait("the password error", `document.getElementById('login-error').textContent.includes('password')`)
+	p.run(chromedp.Evaluate(`document.getElementById('password').value = 'sesame'`, nil), chromedp.Click("#join-btn", chromedp.ByID))
+	p.wait("the name error", `document.getElementById('login-error').textContent.includes('taken')`)
+	p.run(chromedp.Evaluate(`document.getElementById('name').value = ''`, nil))
+	p.login("robert")
+	p.shows("welcome to parley, robert")
+	bob.Expect("robert's join", func(ev native.Event) bool { return ev.Type == "join" && ev.Name == "robert" })
+	p.say("/quit see you")
+	p.wait("the login form again", `!document.getElementById('login-view').hidden && document.getElementById('login-error').textContent.includes('left')`)
+	bob.Expect("robert's quit", func(ev native.Event) bool {
+		return ev.Type == "part" && ev.Name == "robert" && ev.Reason == "quit: see you"
+	})
+	testkit.WaitMembers(t, n, "lobby", 1)
+}

@@ -37,6 +37,7 @@ const state = {
   wantOnline: false,      // the user wants to be connected (false after /quit)
   attempt: 0,             // reconnections since the last welcome
   retryTimer: 0,
+  nameTimer: 0,
   countdown: 0,
   retryAt: 0,
   nameRetries: 0,
@@ -113,7 +114,7 @@ function switchTo(key) {
   renderTabs();
   scrollToBottom();
   closeDrawers();
-  if (t.kind === 'room' && state.online && t.joined) send({ type: 'who', room: t.name }, t);
+  if (t.kind === 'room' && state.online && t.joined) askWho(t);
   maybeLoadOlder();
 }
 
@@ -303,18 +304,17 @@ function addMessage(ev) {
   const isDM = ev.type === 'dm';
   const peer = isDM ? (ev.from === state.me ? ev.to : ev.from) : '';
   const t = isDM ? dmTab(peer) : roomTab(ev.room);
-  if (ev.id && t.ids.has(ev.id)) return; // already shown: a resume's overlap
   if (ev.id && !ev.history && ev.id <= t.last) {
     // A live message never has an older id than one already delivered: the
     // server's history was started afresh (a memory store restarted).
-    t.pane.textContent = '';
-    t.ids.clear();
-    t.first = t.last = 0;
-    system(t, 'the server started its history afresh; earlier messages are gone');
+    historyRestarted();
   }
+  if (ev.id && t.ids.has(ev.id)) return; // already shown: a resume's overlap
   // Fresh: live, or missed while away (a resume's replay), not history
   // from before we were here.
   const fresh = !ev.history || (t.resumeAfter > 0 && ev.id > t.resumeAfter);
+  const ref = ev.ref && state.refs.get(ev.ref);
+  if (ref && ev.id) ref.maxId = Math.max(ref.maxId || 0, ev.id);
   if (ev.id) {
     state.maxSeen = Math.max(state.maxSeen, ev.id);
     t.ids.add(ev.id);
@@ -348,6 +348,19 @@ function addMessage(ev) {
   }
 }
 
+// historyRestarted forgets every id: the server's start afresh.
+function historyRestarted() {
+  state.maxSeen = 0;
+  for (const t of state.tabs.values()) {
+    t.pane.textContent = '';
+    t.ids.clear();
+    t.first = t.last = 0;
+    t.atStart = t.kind === 'dm';
+    system(t, 'the server started its history afresh; earlier messages are gone');
+  }
+  renderOlder(cur());
+}
+
 function notify(t, ev) {
   if (!state.notify || !('Notification' in window) || Notification.permission !== 'granted') return;
   const title = t.kind === 'dm' ? ev.from : ev.from + ' in #' + t.name;
@@ -374,6 +387,8 @@ function wsURL() {
 function connect() {
   clearTimeout(state.retryTimer);
   clearInterval(state.countdown);
+  clearTimeout(state.nameTimer);
+  if (!state.wantOnline) return;
   if (state.ws) { state.ws.onclose = null; state.ws.close(); }
   state.online = false;
   setStatus('connecting', state.everOnline ? 'reconnecting…' : 'connecting…');
@@ -385,7 +400,8 @@ function connect() {
     state.lastRecv = Date.now();
     let ev;
     try { ev = JSON.parse(m.data); } catch { return; }
-    if (ev && typeof ev === 'object') handle(ev);
+    if (!ev || typeof ev !== 'object' || typeof ev.type !== 'string') return;
+    try { handle(ev); } catch (err) { console.warn('parley: an event could not be shown', ev.type, err); }
   };
   ws.onclose = (e) => {
     if (state.ws !== ws) return;
@@ -395,7 +411,11 @@ function connect() {
     clearInterval(state.pingTimer);
     for (const t of state.tabs.values()) t.loadingOlder = false;
     if (!state.wantOnline) { setStatus('offline', 'offline'); return; }
-    if (!state.everOnline && !was && e.code === 1008) { loginError('the server refused the connection: ' + (e.reason || 'not allowed')); return; }
+    if (!state.everOnline) {
+      // Not in yet: say so on the login form instead of retrying unseen.
+      if (!$('login-error').textContent || $('login-view').hidden) loginError('could not reach the server' + (e.reason ? ': ' + e.reason : '') + '; try again');
+      return;
+    }
     if (was) system(cur(), 'connection lost; reconnecting…');
     scheduleReconnect();
   };
@@ -479,9 +499,8 @@ function handle(ev) {
       t.seenJoin = true;
       if (!wasJoined) system(t, 'you joined #' + t.name);
       if (t.name === 'lobby' && state.greeting) { for (const g of state.greeting) system(t, g); state.greeting = null; }
-      if (state.wantJoin.delete(t.name)) switchTo(t.key);
-      else if (t.key === state.current) renderMembers();
-      send({ type: 'who', room: t.name }, t);
+      if (state.wantJoin.delete(t.name)) switchTo(t.key); // asks for the members
+      else { askWho(t); if (t.key === state.current) renderMembers(); }
       maybeLoadOlder();
     } else {
       if (!t.members.includes(ev.name)) { t.members.push(ev.name); t.members.sort(cmpNames); }
@@ -584,7 +603,9 @@ function historyEnd(ev, ref) {
   const t = state.tabs.get(ref.tab);
   if (!t) return;
   if (ref.what === 'history' && ref.after) {
-    if (ev.text === 'more' && t.last) send({ type: 'history', room: t.name, after: t.last, limit: 1000 }, t);
+    // Page on after the newest id of this page: live messages that came
+    // meanwhile have higher ids, and the ones between must not be skipped.
+    if (ev.text === 'more' && ref.maxId) send({ type: 'history', room: t.name, after: ref.maxId, limit: 1000 }, t);
     return;
   }
   t.loadingOlder = false;
@@ -593,23 +614,46 @@ function historyEnd(ev, ref) {
   maybeLoadOlder();
 }
 
+// askWho asks for a room's member list; replies to earlier asks are
+// ignored, so that pages of two lists never mix.
+function askWho(t, cursor) {
+  if (!cursor) t.membersNext = [];
+  const req = { type: 'who', room: t.name };
+  if (cursor) req.cursor = cursor;
+  if (send(req, t)) t.whoRef = req.ref;
+}
+
 function members(ev, refTab) {
-  const t = roomTab(ev.room, false) || refTab;
-  if (!t) return;
-  const acc = (t.membersNext || []).concat(ev.members || []);
-  if (ev.text === 'more' && acc.length) {
+  const names = Array.isArray(ev.members) ? ev.members.filter((n) => typeof n === 'string') : [];
+  const t = roomTab(ev.room || '', false);
+  if (!t || !t.joined) {
+    // /who of a room we are not in: shown, not kept.
+    system(refTab || cur(), 'members of #' + (ev.room || '?') + ': ' + (names.join(', ') || 'nobody') + (ev.text === 'more' ? ', …' : ''));
+    return;
+  }
+  if (ev.ref !== t.whoRef) return; // an older ask's page
+  const acc = (t.membersNext || []).concat(names);
+  if (ev.text === 'more' && names.length) {
     t.membersNext = acc;
-    send({ type: 'who', room: t.name, cursor: acc[acc.length - 1] }, t);
+    askWho(t, names[names.length - 1]);
     return;
   }
   t.membersNext = null;
-  t.members = acc.sort(cmpNames);
+  t.whoRef = '';
+  t.members = [...new Set(acc)].sort(cmpNames);
   if (t.key === state.current) renderMembers();
 }
 
 function error(ev, t) {
   const msg = ev.message || ev.code || 'error';
   if (!state.online) return handshakeError(ev);
+  const ref = ev.ref && state.refs.get(ev.ref);
+  if (ref && t) {
+    if (ref.what === 'history' && !ref.after) { t.loadingOlder = false; if (t.key === state.current) renderOlder(t); }
+    if (ref.what === 'who') { t.membersNext = null; t.whoRef = ''; }
+    if (ref.what === 'join') state.wantJoin.clear();
+    state.refs.delete(ev.ref);
+  }
   if (ev.code === 'not_member' && t && t.kind === 'room') t.joined = false;
   system(t || cur(), msg, 'error');
 }
@@ -618,11 +662,14 @@ function handshakeError(ev) {
   const msg = ev.message || ev.code;
   switch (ev.code) {
   case 'name_taken':
-    if (state.everOnline && state.nameRetries < 5) {
-      // Our previous connection may not have been noticed gone yet.
+    if (state.everOnline && state.wantOnline && state.nameRetries < 3) {
+      // Our previous connection may not have been noticed gone yet. The
+      // tries (1 + 2 + 3 s) stay within the server's handshake deadline.
       state.nameRetries++;
       setStatus('reconnecting', 'waiting for your old connection to end…');
-      setTimeout(() => { if (!state.online && state.ws) hello(); }, 1000 * state.nameRetries);
+      const ws = state.ws;
+      clearTimeout(state.nameTimer);
+      state.nameTimer = setTimeout(() => { if (!state.online && state.ws === ws && state.wantOnline) hello(); }, 1000 * state.nameRetries);
       return;
     }
     loginError(msg + '. Pick another name.');
@@ -657,7 +704,12 @@ function showLogin(msg) {
 
 function loginError(msg, field = 'name') {
   if (state.everOnline && state.online) { system(cur(), msg, 'error'); return; }
+  // Back to the login form: no reconnecting under the old name meanwhile.
   state.everOnline = false;
+  state.wantOnline = false;
+  stopReconnecting();
+  dropSocket();
+  setStatus('offline', 'offline');
   showLogin(msg);
   $(field).focus();
   $(field).select();
@@ -672,13 +724,19 @@ function startLogin(e) {
   $('join-btn').disabled = true;
   setTimeout(() => { $('join-btn').disabled = false; }, 1500);
   state.wantOnline = true;
-  if (state.me !== name) {
+  if (state.me && state.me !== name) {
     // A new name: start afresh (another user on this page).
-    for (const t of [...state.tabs.values()]) if (t.kind === 'dm' || t.name !== 'lobby') state.tabs.delete(t.key);
+    state.tabs.clear();
+    state.refs.clear();
+    state.maxSeen = 0;
+    state.hist = [];
+    state.histPos = 0;
+    roomTab('lobby');
+    switchTo('#lobby');
   }
   state.me = name;
-  if (state.ws && state.ws.readyState === WebSocket.OPEN && !state.online) hello(); // another try on the same connection
-  else connect();
+  state.nameRetries = 0;
+  connect();
 }
 
 // ---- input ------------------------------------------------------------------
@@ -724,7 +782,7 @@ function run(text) {
       '\nkeys: Alt+↑/↓ or Alt+1…9 switch windows; ↑/↓ recall input; Tab completes names; Esc closes panels');
     return true;
   case 'members': toggleMembers(); return true;
-  case 'clear': t.pane.textContent = ''; t.ids.clear(); t.first = 0; t.atStart = t.kind === 'dm'; renderOlder(t); return true;
+  case 'clear': t.pane.textContent = ''; t.ids.clear(); t.first = 0; t.cleared = true; renderOlder(t); return true;
   case 'query':
     if (!args[0]) { system(t, 'usage: /query NAME', 'error'); return true; }
     switchTo(dmTab(args[0]).key);
@@ -775,8 +833,13 @@ function run(text) {
     const room = args[0] ? args[0].replace(/^#/, '') : t.name;
     if (!args[0] && t.kind === 'dm') { system(t, 'this is a conversation with ' + t.name + ', not a room: /who ROOM lists a room\'s members', 'error'); return true; }
     const rt = roomTab(room, false);
-    if (rt && rt.joined) { rt.membersNext = null; return send({ type: 'who', room }, rt); }
-    return send({ type: 'command', text: '/who ' + room }, t);
+    if (rt && rt.joined) {
+      askWho(rt);
+      const names = rt.members;
+      system(t, 'members of #' + rt.name + ' (' + names.length + '): ' + names.join(', '));
+      return true;
+    }
+    return send({ type: 'who', room }, t);
   }
   }
   // everything else (and usage errors) goes through the server's table
@@ -785,10 +848,28 @@ function run(text) {
 
 function quit(reason) {
   state.wantOnline = false;
+  stopReconnecting();
   if (!send({ type: 'quit', reason: reason || 'leaving' })) {
+    dropSocket();
+    state.everOnline = false;
     setStatus('offline', 'offline');
     showLogin('');
   }
+}
+
+function stopReconnecting() {
+  clearTimeout(state.retryTimer);
+  clearInterval(state.countdown);
+  clearTimeout(state.nameTimer);
+}
+
+// dropSocket closes the connection without reconnecting.
+function dropSocket() {
+  const ws = state.ws;
+  state.ws = null;
+  state.online = false;
+  clearInterval(state.pingTimer);
+  if (ws) { ws.onclose = null; ws.close(); }
 }
 
 function autosize() {
@@ -868,6 +949,7 @@ function loadOlder(t) {
 function maybeLoadOlder() {
   const log = $('log');
   const t = cur();
+  if (t.cleared) return; // after /clear, older messages come back only when asked for
   if (log.scrollTop < 150 || log.scrollHeight <= log.clientHeight) loadOlder(t);
 }
 
@@ -980,8 +1062,8 @@ function init() {
   input.addEventListener('keydown', onInputKey);
   input.addEventListener('input', autosize);
   document.addEventListener('keydown', onGlobalKey);
-  $('log').addEventListener('scroll', () => { if ($('log').scrollTop < 150) loadOlder(cur()); }, { passive: true });
-  $('btn-older').addEventListener('click', () => loadOlder(cur()));
+  $('log').addEventListener('scroll', () => { if ($('log').scrollTop < 150 && !cur().cleared) loadOlder(cur()); }, { passive: true });
+  $('btn-older').addEventListener('click', () => { cur().cleared = false; loadOlder(cur()); });
   $('join-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const r = $('join-room').value.trim();
