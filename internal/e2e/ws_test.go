@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -293,5 +294,46 @@ func TestWebSocketStalledReader(t *testing.T) {
 	testkit.Eventually(t, "the stalled reader dropped", func() bool { return n.Server.Stats().Dropped == 1 })
 	if ev := reader.Expect("its departure", func(ev native.Event) bool { return ev.Type == "part" && ev.Name == "stalled" }); ev.Reason != "slow consumer" {
 		t.Fatalf("the stalled reader left with %q, want slow consumer", ev.Reason)
+	}
+}
+
+// TestWebSocketTLS: with a certificate the HTTP port is https:// and the
+// WebSocket endpoint wss://, serving the same protocol.
+func TestWebSocketTLS(t *testing.T) {
+	cert := testkit.SelfSignedCert(t)
+	n := testkit.StartNode(t, node.Config{TLSCertFile: cert.CertFile, TLSKeyFile: cert.KeyFile})
+	if !n.TLS(node.ListenHTTP) {
+		t.Fatal("the HTTP port is not TLS")
+	}
+	addr := n.Addr(node.ListenHTTP).String()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cert.Pool}}}
+	resp, err := client.Get("https://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Security-Policy") == "" {
+		t.Fatalf("GET https://%s/: %s, CSP %q", addr, resp.Status, resp.Header.Get("Content-Security-Policy"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "wss://"+addr+"/ws", &websocket.DialOptions{HTTPClient: client})
+	if err != nil {
+		t.Fatalf("wss: %v", err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","name":"secure","version":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := ws.Read(ctx)
+	if err != nil || !strings.Contains(string(b), `"type":"welcome"`) {
+		t.Fatalf("over wss: %s, %v", b, err)
+	}
+	// Plain HTTP to the TLS port is told so (net/http's answer), not served.
+	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("plain HTTP on the TLS port: %s", resp.Status)
+		}
 	}
 }
