@@ -86,12 +86,14 @@ func TestLaggingReaderCatchesUp(t *testing.T) {
 	}()
 
 	next := 0
+	stopperGone := false // the notice may come while the messages still do (a loaded machine)
 	for next < count {
 		user, text, err := fast.Read()
 		if err != nil {
 			t.Fatalf("fast reader after %d: %v", next, err)
 		}
 		if user == chat.ServerName {
+			stopperGone = stopperGone || strings.Contains(text, "stopper left lobby (slow consumer)")
 			continue
 		}
 		if text != bigText(next) {
@@ -102,7 +104,9 @@ func TestLaggingReaderCatchesUp(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatalf("sender: %v", err)
 	}
-	fast.ExpectNotice("stopper left lobby (slow consumer)")
+	if !stopperGone {
+		fast.ExpectNotice("stopper left lobby (slow consumer)")
+	}
 	if err := <-slowDone; err != nil {
 		t.Fatalf("slow reader: %v", err)
 	}
