@@ -27,6 +27,9 @@ const (
 	KindBye                        // the server is closing this session: Reason
 	KindHistoryEnd                 // end of a replay for Room (Text says why, if cut short)
 	KindPing                       // the server asks an idle client for a sign of life (native)
+	KindAway                       // Name is away (Text says why) or, with Text empty, back
+	KindUserNotice                 // a user's notice to Room or To (IRC NOTICE): relayed live, never stored, never answered automatically
+	KindLocal                      // a front-end's own event for its encoder, sent to its own session (Text: what to write); the hub never makes one
 )
 
 var kindNames = [...]string{
@@ -34,6 +37,7 @@ var kindNames = [...]string{
 	KindNick: "nick", KindTopic: "topic", KindNotice: "notice", KindMembers: "members",
 	KindRooms: "rooms", KindError: "error", KindWelcome: "welcome", KindPong: "pong",
 	KindBye: "bye", KindHistoryEnd: "history_end", KindPing: "ping",
+	KindAway: "away", KindUserNotice: "user_notice", KindLocal: "local",
 }
 
 // String returns the kind's wire name ("say", "join", ...).
@@ -94,6 +98,7 @@ type Event struct {
 	Welcome *Welcome   // KindWelcome
 	Ref     string     // client's correlation token; only meaningful to Session
 	History bool       // a replayed message, not a live one
+	Quit    bool       // KindPart: the session left the chat (every room at once), not just this room
 
 	route *pending                 // local recipients, set when published on this node
 	enc   atomic.Pointer[encoding] // encodings made so far, newest first

@@ -93,6 +93,7 @@ type Hub struct {
 	rooms    map[string]*Room    // room key -> room
 	nextSess uint64
 	closed   bool
+	departed []Departure // names given up lately, oldest first (WHOWAS)
 
 	qmu     sync.RWMutex // read-held to send on commitQ, write-held to close it
 	commitQ chan pending
@@ -101,6 +102,8 @@ type Hub struct {
 	lastCommitted atomic.Uint64 // id of the newest stored message
 	lastDelivered atomic.Uint64 // id of the newest message fanned out: every id up to it is stored and delivered
 	processed     atomic.Uint64 // queue entries the committer has taken
+	published     atomic.Uint64 // messages queued for the log (Sync)
+	settled       atomic.Uint64 // messages fanned out or refused by the log, in queue order (Sync)
 	progress      atomic.Uint64 // counts batches taken and messages fanned out: the pipeline is moving
 
 	lateMu    sync.Mutex
@@ -279,6 +282,9 @@ type ClientInfo struct {
 	// not say: 0 for the hub's default, negative for none (a protocol that
 	// cannot tell history from live messages).
 	History int
+	// RealName is what the client said about its user (IRC's realname);
+	// "" for none.
+	RealName string
 }
 
 // Connect registers a new session and begins it (Register, then Begin).
@@ -311,7 +317,7 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 		return nil, err
 	}
 	h.nextSess++
-	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, skel: skel, nameSince: noName}
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, skel: skel, nameSince: noName, started: h.now()}
 	h.sessions[s.id] = s
 	h.names[key] = s
 	h.looks[skel] = s
@@ -335,16 +341,23 @@ func (h *Hub) nameFreeLocked(display, key, skel string, self *Session) error {
 // Begin sends the session its welcome and joins it to the lobby, replaying
 // history as join says. On error the session has left.
 func (s *Session) Begin(join JoinOptions) error {
-	h := s.hub
-	s.sink.Deliver(&Event{Message: Message{Kind: KindWelcome, Time: h.now()}, Session: s.id, Welcome: &Welcome{
-		Server: h.cfg.ServerName, Software: h.Software(), Version: ProtocolVersion, Name: s.Name(),
-		MaxMessageBytes: h.cfg.MaxMessageBytes, Motd: h.cfg.Motd,
-	}})
+	s.Welcome()
 	if err := s.Join(DefaultRoom, join); err != nil {
 		s.Leave("join failed")
 		return err
 	}
 	return nil
+}
+
+// Welcome delivers the session's welcome event, the first it gets. Begin
+// calls it; a front-end whose clients choose their rooms themselves calls
+// it instead of Begin.
+func (s *Session) Welcome() {
+	h := s.hub
+	s.sink.Deliver(&Event{Message: Message{Kind: KindWelcome, Time: h.now()}, Session: s.id, Welcome: &Welcome{
+		Server: h.cfg.ServerName, Software: h.Software(), Version: ProtocolVersion, Name: s.Name(),
+		MaxMessageBytes: h.cfg.MaxMessageBytes, Motd: h.cfg.Motd,
+	}})
 }
 
 // Shutdown stops the hub: no new sessions or messages are accepted, every
@@ -582,6 +595,7 @@ func (h *Hub) publish(p pending) error {
 	}
 	select {
 	case h.commitQ <- p:
+		h.published.Add(1)
 		h.noteAccepted(p.ev.Kind)
 		return nil
 	default:
@@ -592,6 +606,7 @@ func (h *Hub) publish(p pending) error {
 		moved := h.progress.Load()
 		select {
 		case h.commitQ <- p:
+			h.published.Add(1)
 			h.noteAccepted(p.ev.Kind)
 			return nil
 		case <-t.C:
@@ -697,6 +712,7 @@ func (h *Hub) commitLoop() {
 				continue
 			}
 			if err != nil {
+				h.settled.Add(1)
 				if q.from != nil {
 					q.from.deliver(errorEvent(Errorf(CodeUnavailable, "message not stored; try again"), q.ev.Ref))
 				}
@@ -716,6 +732,26 @@ func (h *Hub) commitLoop() {
 	}
 }
 
+// maxSyncWait bounds how long Sync waits (a stalled store must not hold a
+// client's PING forever).
+const maxSyncWait = 2 * time.Second
+
+// Sync returns once every message accepted before the call has been
+// stored and handed to its local recipients' sinks (or refused), or after
+// a bound of a few seconds if the store is stalled. A front-end calls it
+// where its protocol promises order across connections: an IRC PING
+// answered after a PRIVMSG means the recipients have it queued.
+func (h *Hub) Sync() {
+	target := h.published.Load()
+	if h.settled.Load() >= target {
+		return
+	}
+	deadline := time.Now().Add(maxSyncWait)
+	for h.settled.Load() < target && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
 // fanoutLoop hands committed messages to the broker, in id order.
 func (h *Hub) fanoutLoop() {
 	defer close(h.committed)
@@ -723,6 +759,7 @@ func (h *Hub) fanoutLoop() {
 		for _, ev := range evs {
 			h.broker.Publish(ev)
 			h.lastDelivered.Store(ev.ID)
+			h.settled.Add(1)
 			h.progress.Add(1)
 		}
 		clear(evs)

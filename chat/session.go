@@ -31,6 +31,8 @@ type Session struct {
 	roomIdx map[string]*Room  // key -> room, kept only while rooms is longer than roomIndexAt
 	current string
 	closed  bool
+	away    string    // away message; "" when here
+	started time.Time // when registered; set once
 	// nameSince is the newest message id when the session took its current
 	// name: a name is not an account, so direct-message history starts
 	// there and whoever takes a name later cannot read the earlier holder's.
@@ -583,6 +585,9 @@ func (s *Session) Nick(name string) error {
 		return ErrClosed
 	}
 	old := s.name
+	if old != display {
+		h.noteDepartureLocked(s, old)
+	}
 	delete(h.names, s.key)
 	delete(h.looks, s.skel)
 	h.names[key] = s
@@ -602,27 +607,17 @@ func (s *Session) Nick(name string) error {
 	h.log.Info("nick changed", "session", s.id, "old", old, "name", display)
 
 	ev := &Event{Message: Message{Kind: KindNick, Time: h.now()}, Session: s.id, OldName: old, Name: display}
-	told := map[uint64]bool{s.id: true}
 	s.deliver(ev)
-	for _, r := range rooms {
-		r.mu.Lock()
-		for _, m := range r.members {
-			if !told[m.id] {
-				told[m.id] = true
-				m.deliver(ev)
-			}
-		}
-		r.mu.Unlock()
-	}
+	s.tellPeers(rooms, ev)
 	return nil
 }
 
 // SetTopic sets the topic of a room ("" for the current one), stores it
 // (who set it and when), and tells the room's members. Only the setter
-// waits for the store.
+// waits for the store. A blank topic clears it.
 func (s *Session) SetTopic(room, topic string) error {
 	topic, err := CleanLine(topic, MaxTopicBytes)
-	if err != nil {
+	if err != nil && ErrorCode(err) != CodeEmpty {
 		return err
 	}
 	key, r, err := s.member(room)
@@ -750,6 +745,7 @@ func (s *Session) Leave(reason string) {
 	}
 	s.closed = true
 	name := s.name
+	h.noteDepartureLocked(s, name)
 	if h.names[s.key] == s {
 		delete(h.names, s.key)
 	}
@@ -768,7 +764,7 @@ func (s *Session) Leave(reason string) {
 		key := r.name
 		r.mu.Lock()
 		r.remove(s)
-		r.announce(h, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason}, len(r.members)+1, false)
+		r.announce(h, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason, Quit: true}, len(r.members)+1, false)
 		empty := len(r.members) == 0
 		r.mu.Unlock()
 		if empty {

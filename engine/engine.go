@@ -120,6 +120,10 @@ type Protocol interface {
 type Env struct {
 	Hub  *chat.Hub
 	Send func(b []byte) // queue bytes to the client (prompts, handshake replies)
+	// AwaitRoom waits while the connection's outbound queue is over half
+	// its bound (see chat.Pacer), so that a long reply a protocol writes
+	// itself is paced by the client instead of overflowing the queue.
+	AwaitRoom func()
 }
 
 // Client is one connection's protocol state. The engine calls its methods
@@ -145,6 +149,26 @@ type Client interface {
 	// told to the client, with the request's Ref.
 	Parse(s *chat.Session, msg []byte) (chat.Request, error)
 }
+
+// Runner is implemented by clients whose requests do not all fit the
+// command table (IRC answers WHOIS, MODE or CHATHISTORY with numerics of
+// its own): the engine calls Run, after the rate limit, instead of
+// Session.Do, for every request with a Command that Parse returned. An
+// error is told to the client, with the request's Ref.
+type Runner interface {
+	Run(s *chat.Session, req chat.Request) error
+}
+
+// Starter is implemented by clients with something to send once the
+// session has begun (welcomed, in the lobby) and before any request is
+// read: IRC sends the lobby's member list.
+type Starter interface {
+	Started(s *chat.Session)
+}
+
+// ErrQuit is the handshake error of a client that asked to leave before it
+// logged in: the connection closes as a quit.
+var ErrQuit = &chat.Error{Code: chat.CodeInvalid, Message: "quit before logging in"}
 
 // AutoLogin is implemented by clients of protocols that never say who they
 // are (the welcome dialect): the engine logs them in right after the
@@ -176,6 +200,12 @@ type Login struct {
 	// OneShot says the client cannot try another name: a refused login
 	// ends the connection.
 	OneShot bool
+	// NoLobby leaves the client out of the lobby: it joins the rooms it
+	// asks for (an IRC server run for a conformance suite).
+	NoLobby bool
+	// RealName is what the client says about its user (IRC's realname),
+	// shown in WHOIS; "" for none.
+	RealName string
 }
 
 // RoomResume is one room a login joins, resumed after After (0: the usual
@@ -251,7 +281,11 @@ var errHandled = errors.New("engine: handled")
 // ServeConn runs one connection until it ends. The server closes the
 // connection after it returns.
 func (h *Handler) ServeConn(ctx context.Context, c Conn) {
-	cl := h.Protocol.NewClient(Env{Hub: h.Hub, Send: c.Send})
+	env := Env{Hub: h.Hub, Send: c.Send, AwaitRoom: func() {}}
+	if p, ok := c.(chat.Pacer); ok {
+		env.AwaitRoom = p.AwaitRoom
+	}
+	cl := h.Protocol.NewClient(env)
 	_ = c.SetReadDeadline(c.HandshakeDeadline())
 	if g := cl.Greeting(); len(g) > 0 {
 		c.Send(g)
@@ -268,7 +302,7 @@ func (h *Handler) ServeConn(ctx context.Context, c Conn) {
 // (within the read deadline the server set) so that the answer is in its
 // dialect.
 func (h *Handler) Refuse(c Conn, why *chat.Error) {
-	cl := h.Protocol.NewClient(Env{Hub: h.Hub, Send: func([]byte) {}})
+	cl := h.Protocol.NewClient(Env{Hub: h.Hub, Send: func([]byte) {}, AwaitRoom: func() {}})
 	if len(cl.Greeting()) == 0 {
 		if msg, err := c.ReadMessage(); err == nil {
 			_, _ = cl.Handshake(msg)
@@ -367,6 +401,8 @@ func (h *Handler) handshakeReadFailed(c Conn, err error) error {
 func (h *Handler) finalError(err error, attempts int, l *Login) (bool, CloseReason) {
 	var bad *BadInput
 	switch {
+	case errors.Is(err, ErrQuit):
+		return true, ReasonQuit
 	case errors.As(err, &bad):
 		if bad.Fatal {
 			return true, ReasonProtocolViolation
@@ -399,14 +435,16 @@ func (h *Handler) login(c Conn, cl Client, l *Login) (*chat.Session, error) {
 	if proto == "" {
 		proto = h.Protocol.Name()
 	}
-	s, err := h.Hub.Register(c, l.Name, chat.ClientInfo{Protocol: proto, Remote: c.RemoteAddr().String(), History: l.History})
+	s, err := h.Hub.Register(c, l.Name, chat.ClientInfo{Protocol: proto, Remote: c.RemoteAddr().String(), History: l.History, RealName: l.RealName})
 	if err != nil {
 		return nil, err
 	}
 	c.SetEncoder(cl.Encoder(s))
 	c.SetBacklog(s)
 	_ = c.SetReadDeadline(time.Time{})
-	if err := s.Begin(chat.JoinOptions{After: l.Resume}); err != nil {
+	if l.NoLobby {
+		s.Welcome()
+	} else if err := s.Begin(chat.JoinOptions{After: l.Resume}); err != nil {
 		c.Deliver(chat.ErrorEvent(err, l.Ref))
 		c.Finish(ReasonHandshakeFailed)
 		return nil, errHandled
@@ -431,10 +469,17 @@ func (h *Handler) login(c Conn, cl Client, l *Login) (*chat.Session, error) {
 
 // serve is the request loop of a session.
 func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
+	do := s.Do
+	if r, ok := cl.(Runner); ok {
+		do = func(req chat.Request) error { return r.Run(s, req) }
+	}
 	var idle *idleCheck
 	if l.Pings && h.Options.IdleTimeout > 0 {
 		idle = startIdleCheck(c, s, h.Options.IdleTimeout, h.Options.PingTimeout)
 		defer idle.stop()
+	}
+	if st, ok := cl.(Starter); ok {
+		st.Started(s)
 	}
 	for {
 		msg, err := c.ReadMessage()
@@ -457,7 +502,7 @@ func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
 			return
 		}
 		if err == nil && req.Command != "" {
-			err = s.Do(req)
+			err = do(req)
 		}
 		if err != nil {
 			s.Send(chat.ErrorEvent(err, req.Ref))

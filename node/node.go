@@ -19,6 +19,7 @@ import (
 	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/server"
 	"github.com/parleychat/parley/wire/framed"
+	"github.com/parleychat/parley/wire/irc"
 	"github.com/parleychat/parley/wire/line"
 	"github.com/parleychat/parley/wire/raw"
 )
@@ -33,6 +34,13 @@ type Config struct {
 	// The thread-per-client tutorials' raw-text dialects.
 	NameDialectAddr    string // the NAME dialect, e.g. 127.0.0.1:5550
 	WelcomeDialectAddr string // the welcome dialect, e.g. 127.0.0.1:8000
+	// IRCAddr serves IRC clients (weechat, irssi, bots), e.g.
+	// 127.0.0.1:6667; IRCTLSAddr IRC over TLS beside it (6697).
+	IRCAddr    string
+	IRCTLSAddr string
+	// IRC tunes the IRC front-end (leave clients out of the lobby, the
+	// server description).
+	IRC IRCConfig
 	// HTTPAddr serves the web app, the WebSocket endpoint (/ws), /healthz,
 	// /readyz and /metrics, e.g. 127.0.0.1:8080.
 	HTTPAddr string
@@ -64,6 +72,15 @@ type Config struct {
 	TLS         *tls.Config // used instead of the files when set
 }
 
+// IRCConfig tunes the IRC front-end.
+type IRCConfig struct {
+	// NoLobby leaves IRC clients out of the lobby on connect: they join
+	// the channels they ask for, as on other IRC servers.
+	NoLobby bool
+	// Description is the server's one-line description (WHOIS, ADMIN).
+	Description string
+}
+
 // Listener names, for Addr and Config.Optional.
 const (
 	ListenFrame    = "frame"
@@ -72,6 +89,8 @@ const (
 	ListenLineTLS  = "line-tls"
 	ListenName     = "name-dialect"
 	ListenWelcome  = "welcome-dialect"
+	ListenIRC      = "irc"
+	ListenIRCTLS   = "irc-tls"
 	ListenHTTP     = "http"
 	ListenMetrics  = "metrics"
 )
@@ -108,7 +127,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.FrameAddr == "" && cfg.LineAddr == "" && cfg.FrameTLSAddr == "" && cfg.LineTLSAddr == "" && cfg.NameDialectAddr == "" && cfg.WelcomeDialectAddr == "" && cfg.HTTPAddr == "" {
+	if cfg.FrameAddr == "" && cfg.LineAddr == "" && cfg.FrameTLSAddr == "" && cfg.LineTLSAddr == "" && cfg.NameDialectAddr == "" && cfg.WelcomeDialectAddr == "" && cfg.HTTPAddr == "" && cfg.IRCAddr == "" && cfg.IRCTLSAddr == "" {
 		return nil, errors.New("node: no listen address configured")
 	}
 	if cfg.TLS == nil && (cfg.TLSCertFile != "" || cfg.TLSKeyFile != "") {
@@ -137,7 +156,8 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{Hub: hub, Server: server.New(cfg.Server), log: cfg.Logger, addrs: map[string]net.Addr{}, tls: map[string]bool{}, store: cfg.Hub.Store}
 	framedH := engine.NewHandler(hub, framed.New(cfg.TutorialHistory), cfg.Session)
 	lineH := engine.NewHandler(hub, &line.Protocol{}, cfg.Session)
-	separateTLS := cfg.FrameTLSAddr != "" || cfg.LineTLSAddr != ""
+	ircH := engine.NewHandler(hub, &irc.Protocol{Created: time.Now(), NoLobby: cfg.IRC.NoLobby, Description: cfg.IRC.Description}, cfg.Session)
+	separateTLS := cfg.FrameTLSAddr != "" || cfg.LineTLSAddr != "" || cfg.IRCTLSAddr != ""
 	if separateTLS && cfg.TLS == nil {
 		return nil, n.fail(errors.New("a TLS listener needs a certificate (-tls-cert and -tls-key)"))
 	}
@@ -152,6 +172,8 @@ func Start(cfg Config) (*Node, error) {
 		{Name: ListenLineTLS, Addr: cfg.LineTLSAddr, TLS: cfg.TLS, Framing: line.Framing, Handler: lineH},
 		{Name: ListenName, Addr: cfg.NameDialectAddr, TLS: plainTLS, Framing: raw.Framing, Handler: engine.NewHandler(hub, &raw.NameDialect{}, cfg.Session)},
 		{Name: ListenWelcome, Addr: cfg.WelcomeDialectAddr, TLS: plainTLS, Framing: raw.Framing, Handler: engine.NewHandler(hub, &raw.WelcomeDialect{}, cfg.Session)},
+		{Name: ListenIRC, Addr: cfg.IRCAddr, TLS: plainTLS, Framing: irc.Framing, Handler: ircH},
+		{Name: ListenIRCTLS, Addr: cfg.IRCTLSAddr, TLS: cfg.TLS, Framing: irc.Framing, Handler: ircH},
 	}
 	for _, l := range listeners {
 		if l.Addr == "" {

@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	register("serve", "run a chat server (framed protocol on :1234, line on :1235, the raw-text tutorials on :5550 and :8000)", serve)
+	register("serve", "run a chat server (framed protocol on :1234, line on :1235, the raw-text tutorials on :5550 and :8000, IRC on :6667, the web app on :8080)", serve)
 }
 
 // serveFlags declares the serve flags on fs and returns the config they fill.
@@ -34,6 +34,10 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.StringVar(&cfg.LineAddr, "line-listen", "127.0.0.1:1235", "address of the line protocol (nc, telnet); empty or off to disable")
 	fs.StringVar(&cfg.NameDialectAddr, "name-dialect-listen", "127.0.0.1:5550", "address of the thread-per-client tutorial's NAME dialect (raw text; its client asks for NAME); empty or off to disable")
 	fs.StringVar(&cfg.WelcomeDialectAddr, "welcome-dialect-listen", "127.0.0.1:8000", "address of the thread-per-client tutorial's welcome dialect (raw text, no name asked); empty or off to disable")
+	fs.StringVar(&cfg.IRCAddr, "irc-listen", "127.0.0.1:6667", "address of the IRC front-end (weechat, irssi, HexChat, bots); empty or off to disable")
+	fs.StringVar(&cfg.IRCTLSAddr, "irc-tls-listen", "", "address of IRC over TLS, beside the plain one (needs -tls-cert; conventionally 127.0.0.1:6697)")
+	fs.BoolVar(&cfg.IRC.NoLobby, "irc-no-lobby", false, "do not put IRC clients in #lobby on connect: they join the channels they ask for, as on other IRC servers")
+	fs.StringVar(&cfg.IRC.Description, "irc-description", "", "the server's one-line description in IRC WHOIS and ADMIN replies (default: parley VERSION chat server)")
 	fs.StringVar(&cfg.HTTPAddr, "http-listen", "127.0.0.1:8080", "address of the HTTP port: the web app, the WebSocket endpoint /ws, /healthz, /readyz, /metrics; empty or off to disable")
 	fs.Func("http-allowed-origins", "other origins whose pages may open /ws, comma-separated host patterns (e.g. chat.example.org,*.example.org); the server's own origin always may", func(v string) error {
 		for _, o := range strings.Split(v, ",") {
@@ -73,9 +77,9 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.IntVar(&cfg.Hub.RateLimit.Burst, "msg-burst", 1000, "messages one client may send at once before -msg-rate applies")
 	fs.DurationVar(&cfg.Hub.RateLimit.FloodAfter, "flood-after", 10*time.Second, "a client kept over -msg-rate this long without a pause is disconnected as a flooder")
 	fs.DurationVar(&cfg.Server.KeepAlive, "tcp-keepalive", server.DefaultKeepAlive, "TCP keepalive idle time on every connection (negative disables)")
-	fs.DurationVar(&cfg.Session.IdleTimeout, "idle-timeout", engine.DefaultIdleTimeout, "a native client silent this long is sent a ping (negative disables)")
-	fs.DurationVar(&cfg.Session.PingTimeout, "ping-timeout", engine.DefaultPingTimeout, "a pinged native client that sends nothing within this is disconnected")
-	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate file (needs -tls-key): serve every listener over TLS 1.2+, or, with -frame-tls-listen or -line-tls-listen, add TLS listeners beside the plain ones")
+	fs.DurationVar(&cfg.Session.IdleTimeout, "idle-timeout", engine.DefaultIdleTimeout, "a native or IRC client silent this long is sent a ping (negative disables)")
+	fs.DurationVar(&cfg.Session.PingTimeout, "ping-timeout", engine.DefaultPingTimeout, "a pinged native or IRC client that sends nothing within this is disconnected")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM certificate file (needs -tls-key): serve every listener over TLS 1.2+, or, with -frame-tls-listen, -line-tls-listen or -irc-tls-listen, add TLS listeners beside the plain ones")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key file of -tls-cert")
 	fs.StringVar(&cfg.Hub.Password, "password", "", "server password every client must give (prefer PARLEY_PASSWORD: arguments are visible to other local users)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
@@ -90,6 +94,7 @@ var listenFlags = map[string]string{
 	node.ListenFrame: "frame-listen", node.ListenLine: "line-listen",
 	node.ListenFrameTLS: "frame-tls-listen", node.ListenLineTLS: "line-tls-listen",
 	node.ListenName: "name-dialect-listen", node.ListenWelcome: "welcome-dialect-listen",
+	node.ListenIRC: "irc-listen", node.ListenIRCTLS: "irc-tls-listen",
 	node.ListenHTTP:    "http-listen",
 	node.ListenMetrics: "metrics-listen",
 }
@@ -199,7 +204,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, addr := range []*string{&cfg.FrameAddr, &cfg.LineAddr, &cfg.FrameTLSAddr, &cfg.LineTLSAddr, &cfg.NameDialectAddr, &cfg.WelcomeDialectAddr, &cfg.HTTPAddr, &cfg.MetricsAddr} {
+	for _, addr := range []*string{&cfg.FrameAddr, &cfg.LineAddr, &cfg.FrameTLSAddr, &cfg.LineTLSAddr, &cfg.NameDialectAddr, &cfg.WelcomeDialectAddr, &cfg.IRCAddr, &cfg.IRCTLSAddr, &cfg.HTTPAddr, &cfg.MetricsAddr} {
 		if disabled(*addr) {
 			*addr = ""
 		}
@@ -250,6 +255,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{node.ListenLineTLS, "line protocol (nc, telnet)"},
 		{node.ListenName, "NAME dialect (the thread-per-client tutorial's raw-text client)"},
 		{node.ListenWelcome, "welcome dialect (raw text, no name asked)"},
+		{node.ListenIRC, "IRC (weechat, irssi, HexChat, bots)"},
+		{node.ListenIRCTLS, "IRC (weechat, irssi, HexChat, bots)"},
 	} {
 		if a := n.Addr(l.name); a != nil {
 			tls := ""

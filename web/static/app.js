@@ -543,6 +543,11 @@ function handle(ev) {
   case 'members': return members(ev, refTab);
   case 'rooms': return showRooms(ev);
   case 'notice': return system(refTab || cur(), ev.text || '');
+  case 'user_notice': { // an IRC NOTICE: shown, never answered
+    const t = ev.room ? roomTab(ev.room, false) : cur();
+    return system(t || cur(), 'notice from ' + (ev.from || '?') + ': ' + (ev.text || ''));
+  }
+  case 'away': return; // presence is shown by IRC clients only, for now
   case 'error': return error(ev, refTab);
   case 'ping': rawSend({ type: 'pong' }); return;
   case 'pong': return;

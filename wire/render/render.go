@@ -55,6 +55,11 @@ func Notice(ev *chat.Event, own bool) string {
 		return "error: " + ev.Err.Message
 	case chat.KindBye:
 		return ev.Reason
+	case chat.KindUserNotice:
+		if ev.Room != "" {
+			return "notice from " + ev.From + " in " + ev.Room + ": " + ev.Text
+		}
+		return "notice from " + ev.From + ": " + ev.Text
 	}
 	return ""
 }

@@ -1,0 +1,827 @@
+package irc
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
+)
+
+var _ engine.Runner = (*Client)(nil)
+
+// out queues messages to the client in order with the session's events
+// (through its encoder, which adds labels and batches).
+func (c *Client) out(msgs ...*Message) {
+	for _, m := range msgs {
+		c.session.Send(&chat.Event{Message: chat.Message{Kind: chat.KindLocal, Text: m.String()}})
+	}
+}
+
+// local queues a local opcode for the encoder.
+func (c *Client) local(op, ref, text, reason string) {
+	c.session.Send(&chat.Event{Message: chat.Message{Kind: chat.KindLocal, Text: text}, Name: op, Ref: ref, Reason: reason})
+}
+
+// messageCommands answer with the message's echo (echo-message) or an ACK,
+// not with a labeled batch.
+var messageCommands = map[string]bool{"PRIVMSG": true, "NOTICE": true, "TAGMSG": true}
+
+// Run runs the line Parse kept.
+func (c *Client) Run(s *chat.Session, req chat.Request) error {
+	m := &c.msg
+	labeled := c.label != "" && !messageCommands[req.Command]
+	if labeled {
+		c.local(localLabelStart, c.label, "", "")
+		defer c.local(localLabelEnd, "", "", "")
+	}
+	switch req.Command {
+	case "irc-bad":
+		return nil
+	case "irc-too-long":
+		c.out(c.numeric(ErrInputTooLong, "Input line was too long"))
+		return nil
+	}
+	h, ok := handlers[m.Command]
+	if !ok {
+		c.out(c.numeric(ErrUnknownCommand, m.Command, "Unknown command"))
+		return nil
+	}
+	if len(m.Params) < h.min {
+		c.out(c.numeric(ErrNeedMoreParams, m.Command, "Not enough parameters"))
+		return nil
+	}
+	h.run(c, s, m)
+	return nil
+}
+
+type handler struct {
+	min int // parameters needed
+	run func(c *Client, s *chat.Session, m *Message)
+}
+
+var handlers map[string]handler
+
+func init() {
+	handlers = map[string]handler{
+		"PING":        {1, (*Client).ping},
+		"PONG":        {0, func(*Client, *chat.Session, *Message) {}},
+		"CAP":         {1, func(c *Client, _ *chat.Session, m *Message) { c.handleCap(m) }},
+		"PASS":        {0, (*Client).alreadyRegistered},
+		"USER":        {0, (*Client).alreadyRegistered},
+		"NICK":        {0, (*Client).nickCmd},
+		"JOIN":        {1, (*Client).joinCmd},
+		"PART":        {1, (*Client).partCmd},
+		"PRIVMSG":     {0, (*Client).privmsg},
+		"NOTICE":      {0, (*Client).notice},
+		"TAGMSG":      {1, (*Client).tagmsg},
+		"TOPIC":       {1, (*Client).topicCmd},
+		"NAMES":       {0, (*Client).namesCmd},
+		"LIST":        {0, (*Client).listCmd},
+		"WHO":         {0, (*Client).whoCmd},
+		"WHOIS":       {1, (*Client).whoisCmd},
+		"WHOWAS":      {1, (*Client).whowasCmd},
+		"AWAY":        {0, (*Client).awayCmd},
+		"MODE":        {1, (*Client).modeCmd},
+		"ISON":        {1, (*Client).isonCmd},
+		"USERHOST":    {1, (*Client).userhostCmd},
+		"VERSION":     {0, (*Client).versionCmd},
+		"TIME":        {0, (*Client).timeCmd},
+		"INFO":        {0, (*Client).infoCmd},
+		"ADMIN":       {0, (*Client).adminCmd},
+		"MOTD":        {0, (*Client).motdCmd},
+		"LUSERS":      {0, (*Client).lusersCmd},
+		"QUIT":        {0, (*Client).quitCmd},
+		"KICK":        {2, (*Client).kickCmd},
+		"INVITE":      {2, (*Client).inviteCmd},
+		"OPER":        {2, (*Client).operCmd},
+		"HELP":        {0, (*Client).helpCmd},
+		"CHATHISTORY": {1, (*Client).chathistoryCmd},
+	}
+}
+
+func (c *Client) ping(s *chat.Session, m *Message) {
+	// Everything accepted before the PING reaches its readers before the
+	// PONG is written: a PING is a barrier, as clients and test suites
+	// use it.
+	s.Hub().Sync()
+	c.out(&Message{Source: c.server, Command: "PONG", Params: []string{c.server, m.Params[0]}, Trailing: true})
+}
+
+func (c *Client) alreadyRegistered(_ *chat.Session, _ *Message) {
+	c.out(c.numeric(ErrAlreadyRegistered, "You may not reregister"))
+}
+
+func (c *Client) nickCmd(s *chat.Session, m *Message) {
+	nick := m.Param(0)
+	if nick == "" {
+		c.out(c.numeric(ErrNoNicknameGiven, "No nickname given"))
+		return
+	}
+	if err := checkNick(nick); err != nil {
+		c.out(c.numeric(ErrErroneusNickname, nick, "Erroneous nickname: "+chat.ErrorMessage(err)))
+		return
+	}
+	if err := s.Nick(nick); err != nil {
+		switch chat.ErrorCode(err) {
+		case chat.CodeNameTaken:
+			c.out(c.numeric(ErrNicknameInUse, nick, "Nickname is already in use: "+chat.ErrorMessage(err)))
+		case chat.CodeNameInvalid, chat.CodeNameReserved:
+			c.out(c.numeric(ErrErroneusNickname, nick, "Erroneous nickname: "+chat.ErrorMessage(err)))
+		default:
+			c.fail(err)
+		}
+	}
+}
+
+// fail tells the client an error that has no numeric of its own.
+func (c *Client) fail(err error) {
+	if err == chat.ErrClosed {
+		return
+	}
+	c.out(c.reply("NOTICE", c.target(), "error: "+chat.ErrorMessage(err)))
+}
+
+// joinOptions is how a JOIN replays: not at all for a client that fetches
+// history itself.
+func (c *Client) joinOptions() chat.JoinOptions {
+	if c.has(capChatHistory) {
+		return chat.JoinOptions{History: -1}
+	}
+	return chat.JoinOptions{}
+}
+
+func (c *Client) joinCmd(s *chat.Session, m *Message) {
+	if m.Params[0] == "0" {
+		for _, room := range s.Joined() {
+			_ = s.Part(room, "")
+		}
+		return
+	}
+	for _, ch := range strings.Split(m.Params[0], ",") {
+		if ch == "" {
+			continue
+		}
+		room, err := roomOf(ch)
+		if err != nil {
+			c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel: "+chat.ErrorMessage(err)))
+			continue
+		}
+		if isIn(s, room) {
+			continue // already there: nothing to say
+		}
+		if err := s.Join(room, c.joinOptions()); err != nil {
+			if chat.ErrorCode(err) == chat.CodeInvalid {
+				c.out(c.numeric(ErrTooManyChannels, ch, "You have joined too many channels"))
+				continue
+			}
+			c.fail(err)
+			continue
+		}
+		c.sendNames(room, "")
+	}
+}
+
+// isIn reports whether s is in the room.
+func isIn(s *chat.Session, room string) bool {
+	for _, r := range s.Joined() {
+		if r == room {
+			return true
+		}
+	}
+	return false
+}
+
+// roomExists reports whether a room has members.
+func roomExists(s *chat.Session, room string) bool {
+	_, names, err := s.Who(room)
+	return err == nil && len(names) > 0
+}
+
+func (c *Client) partCmd(s *chat.Session, m *Message) {
+	reason := m.Param(1)
+	for _, ch := range strings.Split(m.Params[0], ",") {
+		if ch == "" {
+			continue
+		}
+		room, err := roomOf(ch)
+		if err != nil {
+			c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
+			continue
+		}
+		if !isIn(s, room) {
+			if roomExists(s, room) {
+				c.out(c.numeric(ErrNotOnChannel, ch, "You're not on that channel"))
+			} else {
+				c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
+			}
+			continue
+		}
+		if err := s.Part(room, reason); err != nil {
+			c.fail(err)
+		}
+	}
+}
+
+// sendNames sends RPL_NAMREPLY and RPL_ENDOFNAMES for a room.
+func (c *Client) sendNames(room, _ string) {
+	_, names, err := c.session.Who(room)
+	if err != nil {
+		names = nil
+	}
+	c.out(namesReply(c.server, c.target(), room, names, c.has(capUserhostInNames))...)
+}
+
+func (c *Client) namesCmd(s *chat.Session, m *Message) {
+	if len(m.Params) == 0 {
+		c.out(c.numeric(RplEndOfNames, "*", "End of /NAMES list"))
+		return
+	}
+	for _, ch := range strings.Split(m.Params[0], ",") {
+		room, err := roomOf(ch)
+		if err != nil {
+			c.out(c.numeric(RplEndOfNames, ch, "End of /NAMES list"))
+			continue
+		}
+		c.sendNames(room, "")
+	}
+}
+
+// splitTargets returns a message's targets, at most maxTargets.
+const maxTargets = 4
+
+func (c *Client) privmsg(s *chat.Session, m *Message) { c.sendText(s, m, false) }
+func (c *Client) notice(s *chat.Session, m *Message)  { c.sendText(s, m, true) }
+
+// sendText runs PRIVMSG and NOTICE. A NOTICE gets no error replies (RFC
+// 2812: nothing is ever sent back automatically for one).
+func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
+	tell := func(msgs ...*Message) {
+		if !isNotice {
+			c.outLabeled(msgs...)
+		}
+	}
+	if len(m.Params) == 0 || m.Params[0] == "" {
+		tell(c.numeric(ErrNoRecipient, "No recipient given ("+m.Command+")"))
+		return
+	}
+	if len(m.Params) < 2 || m.Params[1] == "" {
+		tell(c.numeric(ErrNoTextToSend, "No text to send"))
+		return
+	}
+	targets := strings.Split(m.Params[0], ",")
+	if len(targets) > maxTargets {
+		tell(c.numeric("407", m.Params[0], "Too many targets"))
+		return
+	}
+	text := m.Params[1]
+	action := false
+	if strings.HasPrefix(text, "\x01") {
+		body := strings.TrimSuffix(strings.TrimPrefix(text, "\x01"), "\x01")
+		verb, rest, _ := strings.Cut(body, " ")
+		if strings.ToUpper(verb) != "ACTION" {
+			if !isNotice {
+				c.ctcp(s, targets, strings.ToUpper(verb), rest)
+			} else if c.label != "" {
+				c.ack()
+			}
+			return // other CTCP is answered by the server, never relayed
+		}
+		text, action = rest, true
+		if text == "" {
+			text = " "
+		}
+	}
+	acked := false
+	for _, t := range targets {
+		var err error
+		switch {
+		case isChannel(t):
+			room, rerr := roomOf(t)
+			if rerr != nil {
+				tell(c.numeric(ErrNoSuchChannel, t, "No such channel"))
+				continue
+			}
+			if !isIn(s, room) {
+				if roomExists(s, room) {
+					tell(c.numeric(ErrCannotSendToChan, t, "Cannot send to channel (join it first)"))
+				} else {
+					tell(c.numeric(ErrNoSuchChannel, t, "No such channel"))
+				}
+				continue
+			}
+			switch {
+			case isNotice:
+				err = s.Notice(room, "", text)
+			case action:
+				err = s.Me(room, text, c.label)
+			default:
+				err = s.Say(room, text, c.label)
+			}
+		default:
+			target := s.Hub().Lookup(t)
+			if target == nil {
+				tell(c.numeric(ErrNoSuchNick, t, "No such nick/channel"))
+				continue
+			}
+			if isNotice {
+				err = s.Notice("", t, text)
+				break
+			}
+			dm := text
+			if action {
+				dm = "/me " + text // direct messages have no action kind: other clients show it as typed
+			}
+			if err = s.DM(t, dm, c.label); err == nil {
+				if away := target.Away(); away != "" {
+					tell(c.numeric(RplAway, target.Name(), away))
+				}
+			}
+		}
+		if err != nil {
+			switch chat.ErrorCode(err) {
+			case chat.CodeEmpty:
+				tell(c.numeric(ErrNoTextToSend, "No text to send"))
+			case chat.CodeNoSuchUser:
+				tell(c.numeric(ErrNoSuchNick, t, "No such nick/channel"))
+			case chat.CodeNotMember:
+				tell(c.numeric(ErrCannotSendToChan, t, "Cannot send to channel"))
+			default:
+				if !isNotice {
+					c.failLabeled(err)
+				}
+			}
+			continue
+		}
+		if isNotice && c.has(capEchoMessage) {
+			echo := &Message{Source: source(s.Name()), Command: "NOTICE", Params: []string{t, m.Params[1]}, Trailing: true}
+			c.outLabeled(echo)
+			acked = true
+		} else if !c.has(capEchoMessage) && c.label != "" && !acked {
+			c.ack()
+			acked = true
+		}
+	}
+}
+
+// outLabeled writes replies to a message command: labeled (one reply) when
+// the request had a label.
+func (c *Client) outLabeled(msgs ...*Message) {
+	if c.label == "" {
+		c.out(msgs...)
+		return
+	}
+	c.local(localLabelStart, c.label, "", "")
+	c.out(msgs...)
+	c.local(localLabelEnd, "", "", "")
+	c.label = "" // answered
+}
+
+func (c *Client) failLabeled(err error) {
+	if err == chat.ErrClosed {
+		return
+	}
+	c.outLabeled(c.reply("NOTICE", c.target(), "error: "+chat.ErrorMessage(err)))
+}
+
+// ack answers a labeled request that has no other response.
+func (c *Client) ack() {
+	if c.label != "" {
+		c.local(localLabelStart, c.label, "", "")
+		c.local(localLabelEnd, "", "", "")
+		c.label = ""
+	}
+}
+
+// ctcp answers a CTCP request to users on their behalf (parley clients
+// do not speak CTCP, and relaying it would let anyone probe IRC users'
+// clients); CTCP to a channel is dropped.
+func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
+	for _, t := range targets {
+		if isChannel(t) {
+			continue
+		}
+		target := s.Hub().Lookup(t)
+		if target == nil {
+			c.outLabeled(c.numeric(ErrNoSuchNick, t, "No such nick/channel"))
+			continue
+		}
+		var answer string
+		switch verb {
+		case "VERSION":
+			answer = "VERSION " + s.Hub().Software() + " (" + target.Info().Protocol + " client, answered by the server)"
+		case "PING":
+			answer = "PING " + arg
+		case "TIME":
+			answer = "TIME " + s.Hub().Now().Format(time.RFC1123Z)
+		case "CLIENTINFO":
+			answer = "CLIENTINFO ACTION CLIENTINFO PING TIME VERSION"
+		default:
+			answer = "ERRMSG " + verb + " :unsupported; parley answers CLIENTINFO, PING, TIME and VERSION"
+		}
+		c.outLabeled(&Message{Source: source(target.Name()), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
+	}
+	if c.label != "" {
+		c.ack()
+	}
+}
+
+func (c *Client) tagmsg(_ *chat.Session, _ *Message) {
+	// Client-only tags (typing notifications, reactions) are not relayed.
+	c.ack()
+}
+
+func (c *Client) topicCmd(s *chat.Session, m *Message) {
+	ch := m.Params[0]
+	room, err := roomOf(ch)
+	if err != nil {
+		c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
+		return
+	}
+	if len(m.Params) < 2 {
+		key, topic, by, at, err := s.Topic(room)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		if !isIn(s, key) && !roomExists(s, key) && topic == "" {
+			c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
+			return
+		}
+		c.out(topicReply(c.server, c.target(), key, topic, by, at)...)
+		return
+	}
+	if !isIn(s, room) {
+		if roomExists(s, room) {
+			c.out(c.numeric(ErrNotOnChannel, ch, "You're not on that channel"))
+		} else {
+			c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
+		}
+		return
+	}
+	if err := s.SetTopic(room, m.Params[1]); err != nil {
+		c.fail(err)
+	}
+}
+
+func (c *Client) listCmd(s *chat.Session, m *Message) {
+	var only map[string]bool
+	if len(m.Params) > 0 && m.Params[0] != "" {
+		only = map[string]bool{}
+		for _, ch := range strings.Split(m.Params[0], ",") {
+			if room, err := roomOf(ch); err == nil {
+				only[room] = true
+			}
+		}
+	}
+	c.out(c.numeric(RplListStart, "Channel", "Users  Name"))
+	cursor := ""
+	for page := 0; page < 20; page++ {
+		rooms, more, err := s.Rooms(cursor, 0)
+		if err != nil {
+			c.fail(err)
+			break
+		}
+		for _, r := range rooms {
+			if only != nil && !only[r.Name] {
+				continue
+			}
+			if r.Members == 0 {
+				continue // a stored topic of a room nobody is in
+			}
+			c.out(&Message{Source: c.server, Command: RplList, Params: []string{c.target(), channel(r.Name), strconv.Itoa(r.Members), r.Topic}, Trailing: true})
+		}
+		if !more || len(rooms) == 0 {
+			break
+		}
+		cursor = rooms[len(rooms)-1].Name
+		c.env.AwaitRoom()
+	}
+	c.out(c.numeric(RplListEnd, "End of /LIST"))
+}
+
+// userFlags is a WHO reply's flags: here or gone (away).
+func userFlags(u *chat.Session) string {
+	if u.Away() != "" {
+		return "G"
+	}
+	return "H"
+}
+
+func (c *Client) realnameOf(u *chat.Session) string {
+	if rn := u.Info().RealName; rn != "" {
+		return rn
+	}
+	return "parley " + u.Info().Protocol + " user"
+}
+
+func (c *Client) whoCmd(s *chat.Session, m *Message) {
+	mask := m.Param(0)
+	if mask == "" {
+		mask = "*"
+	}
+	reply := func(ch string, u *chat.Session) {
+		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, ident, host, c.server, u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
+	}
+	switch {
+	case isChannel(mask):
+		if room, err := roomOf(mask); err == nil {
+			_, names, _ := s.Who(room)
+			for i, n := range names {
+				if u := s.Hub().Lookup(n); u != nil {
+					reply(channel(room), u)
+				}
+				if i%100 == 99 {
+					c.env.AwaitRoom()
+				}
+			}
+		}
+	case mask == "*" || mask == "0":
+		for i, n := range s.Hub().Online(chat.MaxListEntries) {
+			if u := s.Hub().Lookup(n); u != nil {
+				reply("*", u)
+			}
+			if i%100 == 99 {
+				c.env.AwaitRoom()
+			}
+		}
+	default:
+		if u := s.Hub().Lookup(mask); u != nil {
+			reply("*", u)
+		}
+	}
+	c.out(c.numeric(RplEndOfWho, mask, "End of WHO list"))
+}
+
+func (c *Client) whoisCmd(s *chat.Session, m *Message) {
+	nick := m.Params[len(m.Params)-1] // WHOIS [server] nick
+	if i := strings.IndexByte(nick, ','); i >= 0 {
+		nick = nick[:i]
+	}
+	u := s.Hub().Lookup(nick)
+	if u == nil {
+		c.out(c.numeric(ErrNoSuchNick, nick, "No such nick/channel"), c.numeric(RplEndOfWhois, nick, "End of /WHOIS list"))
+		return
+	}
+	name := u.Name()
+	out := []*Message{c.numeric(RplWhoisUser, name, ident, host, "*", c.realnameOf(u))}
+	if rooms := u.Joined(); len(rooms) > 0 {
+		chans := make([]string, len(rooms))
+		for i, r := range rooms {
+			chans[i] = channel(r)
+		}
+		out = append(out, c.numeric(RplWhoisChannels, name, strings.Join(chans, " ")))
+	}
+	out = append(out, c.numeric(RplWhoisServer, name, c.server, c.serverInfo()))
+	if away := u.Away(); away != "" {
+		out = append(out, c.numeric(RplAway, name, away))
+	}
+	out = append(out, c.numeric(RplWhoisIdle, name, "0", strconv.FormatInt(u.Since().Unix(), 10), "seconds idle, signon time"))
+	out = append(out, c.numeric(RplEndOfWhois, name, "End of /WHOIS list"))
+	c.out(out...)
+}
+
+// serverInfo is the server's one-line description.
+func (c *Client) serverInfo() string {
+	if info := c.p.Description; info != "" {
+		return info
+	}
+	return c.hub.Software() + " chat server"
+}
+
+func (c *Client) whowasCmd(s *chat.Session, m *Message) {
+	nick := m.Params[0]
+	limit := atoiOr(m.Param(1), 0)
+	was := s.Hub().WhoWas(nick, limit)
+	if len(was) == 0 {
+		c.out(c.numeric(ErrWasNoSuchNick, nick, "There was no such nickname"))
+	}
+	for _, d := range was {
+		c.out(c.numeric(RplWhoWasUser, d.Name, ident, host, "*", "parley "+d.Protocol+" user"),
+			c.numeric(RplWhoisServer, d.Name, c.server, d.At.UTC().Format(time.RFC1123)))
+	}
+	c.out(c.numeric(RplEndOfWhoWas, nick, "End of WHOWAS"))
+}
+
+func (c *Client) awayCmd(s *chat.Session, m *Message) {
+	text := strings.TrimSpace(m.Param(0))
+	if err := s.SetAway(text); err != nil {
+		c.fail(err)
+		return
+	}
+	if s.Away() == "" {
+		c.out(c.numeric(RplUnAway, "You are no longer marked as being away"))
+	} else {
+		c.out(c.numeric(RplNowAway, "You have been marked as being away"))
+	}
+}
+
+func (c *Client) modeCmd(s *chat.Session, m *Message) {
+	target := m.Params[0]
+	if !isChannel(target) {
+		if chat.NameKey(target) != chat.NameKey(s.Name()) {
+			if s.Hub().Lookup(target) == nil {
+				c.out(c.numeric(ErrNoSuchNick, target, "No such nick/channel"))
+			} else {
+				c.out(c.numeric(ErrUsersDontMatch, "Can't change mode for other users"))
+			}
+			return
+		}
+		if len(m.Params) < 2 {
+			c.out(c.numeric(RplUModeIs, "+"+c.umodes))
+			return
+		}
+		c.setUserModes(s, m.Params[1])
+		return
+	}
+	room, err := roomOf(target)
+	if err != nil || (!isIn(s, room) && !roomExists(s, room)) {
+		c.out(c.numeric(ErrNoSuchChannel, target, "No such channel"))
+		return
+	}
+	if len(m.Params) < 2 {
+		c.out(c.numeric(RplChannelModeIs, target, "+n"))
+		return
+	}
+	modes := m.Params[1]
+	if len(m.Params) == 2 {
+		switch strings.TrimPrefix(modes, "+") {
+		case "b":
+			c.out(c.numeric(RplEndOfBanList, target, "End of channel ban list"))
+			return
+		case "e":
+			c.out(c.numeric(RplEndOfExceptList, target, "End of channel exception list"))
+			return
+		case "I":
+			c.out(c.numeric(RplEndOfInviteList, target, "End of channel invite list"))
+			return
+		}
+	}
+	for _, r := range modes {
+		if r != '+' && r != '-' && !strings.ContainsRune("bn", r) {
+			c.out(c.numeric(ErrUnknownMode, string(r), "is an unknown mode char to me"))
+			return
+		}
+	}
+	c.out(c.numeric(ErrChanOPrivsNeeded, target, "You're not channel operator (parley rooms have no operators yet)"))
+}
+
+// setUserModes takes +i and +w (kept, shown by MODE) and refuses others.
+func (c *Client) setUserModes(s *chat.Session, spec string) {
+	add := true
+	changed := ""
+	for _, r := range spec {
+		switch r {
+		case '+':
+			add = true
+		case '-':
+			add = false
+		case 'i', 'w':
+			has := strings.ContainsRune(c.umodes, r)
+			if add && !has {
+				c.umodes += string(r)
+				changed += "+" + string(r)
+			} else if !add && has {
+				c.umodes = strings.ReplaceAll(c.umodes, string(r), "")
+				changed += "-" + string(r)
+			}
+		default:
+			c.out(c.numeric(ErrUModeUnknownFlag, "Unknown MODE flag"))
+			return
+		}
+	}
+	if changed != "" {
+		c.out(&Message{Source: source(s.Name()), Command: "MODE", Params: []string{s.Name(), changed}, Trailing: true})
+	}
+}
+
+func (c *Client) isonCmd(s *chat.Session, m *Message) {
+	var on []string
+	for _, p := range m.Params {
+		for _, n := range strings.Fields(p) {
+			if u := s.Hub().Lookup(n); u != nil {
+				on = append(on, u.Name())
+			}
+		}
+	}
+	c.out(&Message{Source: c.server, Command: RplIsOn, Params: []string{c.target(), strings.Join(on, " ")}, Trailing: true})
+}
+
+func (c *Client) userhostCmd(s *chat.Session, m *Message) {
+	var out []string
+	for i, n := range m.Params {
+		if i == 5 {
+			break
+		}
+		u := s.Hub().Lookup(n)
+		if u == nil {
+			continue
+		}
+		flag := "+"
+		if u.Away() != "" {
+			flag = "-"
+		}
+		out = append(out, u.Name()+"="+flag+ident+"@"+host)
+	}
+	c.out(&Message{Source: c.server, Command: RplUserHost, Params: []string{c.target(), strings.Join(out, " ")}, Trailing: true})
+}
+
+// version is the server software as one token.
+func (c *Client) version() string { return strings.ReplaceAll(c.hub.Software(), " ", "-") }
+
+func (c *Client) versionCmd(_ *chat.Session, _ *Message) {
+	c.out(c.numeric(RplVersion, c.version(), c.server, "parley chat server: IRC, web, terminal, nc and the socket tutorials' clients in one room"))
+	c.out(c.isupport()...)
+}
+
+func (c *Client) timeCmd(s *chat.Session, _ *Message) {
+	c.out(c.numeric(RplTime, c.server, s.Hub().Now().Format(time.RFC1123)))
+}
+
+func (c *Client) infoCmd(_ *chat.Session, _ *Message) {
+	for _, l := range []string{
+		c.hub.Software() + ": one chat for IRC clients, browsers, the terminal client, nc and the socket tutorials' programs.",
+		"Rooms are channels; every message is stored and has an id (the msgid tag).",
+		"See docs/irc.md for what is supported.",
+	} {
+		c.out(c.numeric(RplInfo, l))
+	}
+	c.out(c.numeric(RplEndOfInfo, "End of INFO list"))
+}
+
+func (c *Client) adminCmd(_ *chat.Session, _ *Message) {
+	c.out(c.numeric(RplAdminMe, c.server, "Administrative info"),
+		c.numeric(RplAdminLoc1, c.serverInfo()),
+		c.numeric(RplAdminLoc2, "run with parley serve"),
+		c.numeric(RplAdminEmail, "nobody@"+c.server))
+}
+
+func (c *Client) motdCmd(_ *chat.Session, _ *Message) { c.out(c.motd()...) }
+
+func (c *Client) lusersCmd(_ *chat.Session, _ *Message) { c.out(c.lusers()...) }
+
+func (c *Client) quitCmd(s *chat.Session, m *Message) {
+	_ = s.Do(chat.Request{Command: "quit", Reason: m.Param(0)})
+}
+
+func (c *Client) kickCmd(s *chat.Session, m *Message) {
+	ch := m.Params[0]
+	room, err := roomOf(ch)
+	switch {
+	case err != nil || (!isIn(s, room) && !roomExists(s, room)):
+		c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
+	case !isIn(s, room):
+		c.out(c.numeric(ErrNotOnChannel, ch, "You're not on that channel"))
+	default:
+		c.out(c.numeric(ErrChanOPrivsNeeded, ch, "You're not channel operator (parley rooms have no operators yet)"))
+	}
+}
+
+func (c *Client) inviteCmd(s *chat.Session, m *Message) {
+	nick, ch := m.Params[0], m.Params[1]
+	room, err := roomOf(ch)
+	if err != nil {
+		c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
+		return
+	}
+	u := s.Hub().Lookup(nick)
+	switch {
+	case u == nil:
+		c.out(c.numeric(ErrNoSuchNick, nick, "No such nick/channel"))
+	case !isIn(s, room):
+		if roomExists(s, room) {
+			c.out(c.numeric(ErrNotOnChannel, ch, "You're not on that channel"))
+		} else {
+			c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
+		}
+	case isIn(u, room):
+		c.out(c.numeric(ErrUserOnChannel, u.Name(), ch, "is already on channel"))
+	default:
+		u.Send(&chat.Event{Message: chat.Message{Kind: chat.KindNotice, Time: s.Hub().Now(), Text: s.Name() + " invites you to " + ch + " (/join " + ch + ")"}})
+		c.out(c.numeric(RplInviting, u.Name(), ch))
+	}
+}
+
+func (c *Client) operCmd(_ *chat.Session, _ *Message) {
+	c.out(c.numeric("491", "No O-lines for your host (parley has no operators yet)"))
+}
+
+func (c *Client) helpCmd(_ *chat.Session, m *Message) {
+	subject := strings.ToUpper(m.Param(0))
+	if subject == "" {
+		subject = "*"
+	}
+	names := make([]string, 0, len(handlers))
+	for n := range handlers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	c.out(c.numeric("704", subject, "parley speaks these IRC commands:"))
+	for i := 0; i < len(names); i += 8 {
+		end := min(i+8, len(names))
+		c.out(c.numeric("705", subject, strings.Join(names[i:end], " ")))
+	}
+	c.out(c.numeric("706", subject, "See docs/irc.md"))
+}

@@ -1,0 +1,516 @@
+package irc
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
+)
+
+// Local event opcodes (chat.KindLocal, in Event.Name): what a client's Run
+// sends its own encoder, in order with the session's other events.
+const (
+	localLine       = ""       // Text is one message to write (without CRLF)
+	localLabelStart = "label"  // Ref: the responses that follow answer this label
+	localLabelEnd   = "end"    // the labeled response is complete
+	localBatchStart = "batch+" // Text: a batch of Reason's type for Room's target opens (chathistory)
+	localBatchEnd   = "batch-" // the batch opened last closes
+	localQuitDedupe = 64       // quits remembered, to send one QUIT per user
+	timeFormat      = "2006-01-02T15:04:05.000Z"
+)
+
+// Shared encodings of other users' live room messages, joins and parts, one
+// per combination of the capabilities that change them.
+var sharedFormats = [4]chat.Format{chat.NewFormat(), chat.NewFormat(), chat.NewFormat(), chat.NewFormat()}
+
+// encoder renders the session's events as IRC lines. It runs on the
+// connection's writer goroutine only.
+type encoder struct {
+	c    *Client
+	s    *chat.Session
+	self uint64
+	loc  *time.Location
+
+	label     string // the labeled request being answered ("" for none)
+	held      *Message
+	heldCount int
+	outer     string            // the labeled-response batch, once open
+	playback  map[string]string // room -> open join-playback batch id
+	batchSeq  int
+	open      []string // chathistory batches opened with localBatchStart
+	quits     []uint64 // sessions whose QUIT was sent lately
+}
+
+var _ engine.Skipper = (*encoder)(nil)
+
+func newEncoder(c *Client, s *chat.Session) *encoder {
+	loc := c.p.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	return &encoder{c: c, s: s, self: s.ID(), loc: loc}
+}
+
+// Skips reports the events an IRC client is never sent: its own live
+// messages without echo-message, pongs, and events of kinds it has no
+// form for. It reads only atomics, so it is safe from any goroutine.
+func (e *encoder) Skips(ev *chat.Event) bool {
+	switch ev.Kind {
+	case chat.KindSay, chat.KindMe, chat.KindDM:
+		return !ev.History && ev.Session == e.self && ev.Session != 0 && e.c.caps.Load()&capEchoMessage == 0
+	case chat.KindPong:
+		return true
+	case chat.KindAway:
+		return e.c.caps.Load()&capAwayNotify == 0
+	}
+	return false
+}
+
+func (e *encoder) has(bits uint32) bool { return e.c.caps.Load()&bits == bits }
+
+func (e *encoder) Encode(ev *chat.Event) []byte {
+	if ev.Kind == chat.KindLocal {
+		return e.local(ev)
+	}
+	resp := e.label != "" && e.isResponse(ev)
+	if !resp && e.shareable(ev) {
+		idx := 0
+		if e.has(capMessageTags) {
+			idx |= 1
+		}
+		if e.has(capServerTime) {
+			idx |= 2
+		}
+		return ev.Encoded(sharedFormats[idx], func(ev *chat.Event) []byte {
+			var b []byte
+			for _, m := range e.render(ev) {
+				b = m.Append(b)
+			}
+			return b
+		})
+	}
+	var b []byte
+	for _, m := range e.render(ev) {
+		b = e.respond(b, m, resp)
+	}
+	return b
+}
+
+// shareable reports whether ev renders the same for every IRC client with
+// the same capabilities: others' live room messages, joins and parts.
+func (e *encoder) shareable(ev *chat.Event) bool {
+	if ev.History || ev.Session == e.self || ev.Session == 0 {
+		return false
+	}
+	switch ev.Kind {
+	case chat.KindSay, chat.KindMe:
+		return true
+	case chat.KindJoin:
+		return true
+	case chat.KindPart:
+		return !ev.Quit
+	}
+	return false
+}
+
+// isResponse reports whether ev answers the client's own request (and so
+// belongs to a labeled response): its own changes, replies, errors and
+// replays, not other users' live events.
+func (e *encoder) isResponse(ev *chat.Event) bool {
+	switch {
+	case ev.Ref != "":
+		return ev.Ref == e.label || ev.Ref == refChatHistory
+	case ev.History:
+		return true
+	case ev.Kind.IsMessage():
+		return false
+	case ev.Session == e.self:
+		return true
+	case ev.Session == 0:
+		return ev.Kind != chat.KindPing && ev.Kind != chat.KindBye
+	}
+	return false
+}
+
+// respond appends m, tagged for the labeled response in progress when resp.
+// A response of one message carries the label; a longer one is a batch.
+func (e *encoder) respond(b []byte, m *Message, resp bool) []byte {
+	if !resp {
+		return m.Append(b)
+	}
+	if e.outer != "" {
+		tagBatch(m, e.outer)
+		return m.Append(b)
+	}
+	if e.held == nil {
+		e.held = m
+		return b
+	}
+	e.outer = e.newBatchID()
+	start := &Message{Tags: []Tag{{"label", e.label}}, Source: e.c.server, Command: "BATCH", Params: []string{"+" + e.outer, "labeled-response"}}
+	b = start.Append(b)
+	tagBatch(e.held, e.outer)
+	b = e.held.Append(b)
+	e.held = nil
+	tagBatch(m, e.outer)
+	return m.Append(b)
+}
+
+// tagBatch puts m in batch id, unless it is in an inner batch already.
+func tagBatch(m *Message, id string) {
+	if _, ok := m.Tag("batch"); ok {
+		return
+	}
+	m.Tags = append([]Tag{{"batch", id}}, m.Tags...)
+}
+
+func (e *encoder) newBatchID() string {
+	e.batchSeq++
+	return strconv.Itoa(e.batchSeq)
+}
+
+// local runs a KindLocal event from the client's Run.
+func (e *encoder) local(ev *chat.Event) []byte {
+	switch ev.Name {
+	case localLabelStart:
+		e.label, e.held, e.outer = ev.Ref, nil, ""
+		return nil
+	case localLabelEnd:
+		var b []byte
+		switch {
+		case e.outer != "":
+			b = (&Message{Source: e.c.server, Command: "BATCH", Params: []string{"-" + e.outer}}).Append(b)
+		case e.held != nil:
+			e.held.Tags = append([]Tag{{"label", e.label}}, e.held.Tags...)
+			b = e.held.Append(b)
+		default:
+			b = (&Message{Tags: []Tag{{"label", e.label}}, Source: e.c.server, Command: "ACK"}).Append(b)
+		}
+		e.label, e.held, e.outer = "", nil, ""
+		return b
+	case localBatchStart:
+		id := e.newBatchID()
+		e.open = append(e.open, id)
+		m := &Message{Source: e.c.server, Command: "BATCH", Params: []string{"+" + id, ev.Reason}}
+		if ev.Text != "" {
+			m.Params = append(m.Params, ev.Text)
+		}
+		return e.respond(nil, m, e.label != "")
+	case localBatchEnd:
+		if len(e.open) == 0 {
+			return nil
+		}
+		id := e.open[len(e.open)-1]
+		e.open = e.open[:len(e.open)-1]
+		return e.respond(nil, &Message{Source: e.c.server, Command: "BATCH", Params: []string{"-" + id}}, e.label != "")
+	}
+	m, err := Parse(ev.Text)
+	if err != nil {
+		return nil
+	}
+	if len(e.open) > 0 {
+		tagBatch(&m, e.open[len(e.open)-1])
+	}
+	return e.respond(nil, &m, e.label != "")
+}
+
+// stamp adds the tags every message may carry: server-time and msgid.
+func (e *encoder) stamp(m *Message, ev *chat.Event) *Message {
+	if ev.ID != 0 && e.has(capMessageTags) {
+		m.Tags = append(m.Tags, Tag{"msgid", strconv.FormatUint(ev.ID, 10)})
+	}
+	if !ev.Time.IsZero() && e.has(capServerTime) {
+		m.Tags = append(m.Tags, Tag{"time", ev.Time.UTC().Format(timeFormat)})
+	}
+	return m
+}
+
+// render turns one event into IRC messages.
+func (e *encoder) render(ev *chat.Event) []*Message {
+	srv := e.c.server
+	me := e.s.Name()
+	switch ev.Kind {
+	case chat.KindSay, chat.KindMe, chat.KindDM:
+		return e.message(ev, me)
+	case chat.KindUserNotice:
+		target := me
+		if ev.Room != "" {
+			target = channel(ev.Room)
+		}
+		return e.lines(ev, source(ev.From), "NOTICE", target, ev.Text, "", false)
+	case chat.KindJoin:
+		return []*Message{e.stamp(&Message{Source: source(ev.Name), Command: "JOIN", Params: []string{channel(ev.Room)}}, ev)}
+	case chat.KindPart:
+		if ev.Quit {
+			if ev.Session == e.self || e.quitSent(ev.Session) {
+				return nil
+			}
+			return []*Message{e.stamp(&Message{Source: source(ev.Name), Command: "QUIT", Params: []string{quitReason(ev.Reason)}, Trailing: true}, ev)}
+		}
+		m := &Message{Source: source(ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
+		if ev.Reason != "" {
+			m.Params = append(m.Params, ev.Reason)
+			m.Trailing = true
+		}
+		return []*Message{e.stamp(m, ev)}
+	case chat.KindNick:
+		return []*Message{e.stamp(&Message{Source: source(ev.OldName), Command: "NICK", Params: []string{ev.Name}, Trailing: true}, ev)}
+	case chat.KindTopic:
+		if ev.Session != 0 {
+			return []*Message{e.stamp(&Message{Source: source(ev.From), Command: "TOPIC", Params: []string{channel(ev.Room), ev.Text}, Trailing: true}, ev)}
+		}
+		return topicReply(srv, me, ev.Room, ev.Text, ev.From, ev.Time)
+	case chat.KindAway:
+		m := &Message{Source: source(ev.Name), Command: "AWAY"}
+		if ev.Text != "" {
+			m.Params, m.Trailing = []string{ev.Text}, true
+		}
+		return []*Message{e.stamp(m, ev)}
+	case chat.KindNotice:
+		return e.lines(ev, srv, "NOTICE", me, ev.Text, "", false)
+	case chat.KindError:
+		return e.errorReply(ev, me)
+	case chat.KindWelcome:
+		return e.c.welcome(ev.Welcome)
+	case chat.KindPing:
+		return []*Message{{Command: "PING", Params: []string{srv}, Trailing: true}}
+	case chat.KindPong:
+		return []*Message{{Source: srv, Command: "PONG", Params: []string{srv, srv}}}
+	case chat.KindBye:
+		why := ev.Reason
+		if why == chat.ByeGoodbye {
+			why = "quit"
+		}
+		return []*Message{{Command: "ERROR", Params: []string{"Closing link: " + why}, Trailing: true}}
+	case chat.KindHistoryEnd:
+		if id, ok := e.playback[ev.Room]; ok && ev.Ref == "" {
+			delete(e.playback, ev.Room)
+			return []*Message{{Source: srv, Command: "BATCH", Params: []string{"-" + id}}}
+		}
+		return nil
+	case chat.KindMembers:
+		return namesReply(srv, me, ev.Room, ev.Members, e.has(capUserhostInNames))
+	case chat.KindRooms:
+		out := []*Message{{Source: srv, Command: RplListStart, Params: []string{me, "Channel", "Users  Name"}}}
+		for _, r := range ev.Rooms {
+			out = append(out, &Message{Source: srv, Command: RplList, Params: []string{me, channel(r.Name), strconv.Itoa(r.Members), r.Topic}, Trailing: true})
+		}
+		return append(out, &Message{Source: srv, Command: RplListEnd, Params: []string{me, "End of /LIST"}})
+	}
+	return nil
+}
+
+// quitSent reports whether a QUIT of session id was sent lately, and
+// remembers it.
+func (e *encoder) quitSent(id uint64) bool {
+	for _, q := range e.quits {
+		if q == id {
+			return true
+		}
+	}
+	if len(e.quits) == localQuitDedupe {
+		e.quits = e.quits[1:]
+	}
+	e.quits = append(e.quits, id)
+	return false
+}
+
+// quitReason words a session's leaving as IRC clients show it.
+func quitReason(r string) string {
+	if rest, ok := strings.CutPrefix(r, "quit: "); ok {
+		return "Quit: " + rest
+	}
+	if r == "quit" {
+		return "Quit"
+	}
+	return r
+}
+
+// message renders a chat message: PRIVMSG, CTCP ACTION for /me, split into
+// lines of at most LINELEN bytes.
+func (e *encoder) message(ev *chat.Event, me string) []*Message {
+	from, target := ev.From, ""
+	switch {
+	case ev.Room != "":
+		target = channel(ev.Room)
+	case chat.NameKey(ev.From) == chat.NameKey(me) && ev.To != "":
+		target = ev.To // a direct message this user sent
+	default:
+		target = me
+		if ev.To != "" {
+			target = ev.To
+		}
+	}
+	text, prefix := ev.Text, ""
+	action := ev.Kind == chat.KindMe
+	if ev.Kind == chat.KindDM && strings.HasPrefix(text, "/me ") {
+		text, action = text[len("/me "):], true
+	}
+	if ev.History && !e.has(capServerTime) {
+		prefix = "[" + e.when(ev.Time) + "] "
+	}
+	msgs := e.lines(ev, source(from), "PRIVMSG", target, text, prefix, action)
+	if ev.Ref == refChatHistory && len(e.open) > 0 {
+		for _, m := range msgs {
+			tagBatch(m, e.open[len(e.open)-1])
+		}
+		return msgs
+	}
+	if ev.History && ev.Room != "" && ev.Ref == "" && e.has(capBatch) && len(msgs) > 0 {
+		id, ok := e.playback[ev.Room]
+		var open *Message
+		if !ok {
+			if e.playback == nil {
+				e.playback = map[string]string{}
+			}
+			id = e.newBatchID()
+			e.playback[ev.Room] = id
+			open = &Message{Source: e.c.server, Command: "BATCH", Params: []string{"+" + id, "chathistory", channel(ev.Room)}}
+		}
+		for _, m := range msgs {
+			tagBatch(m, id)
+		}
+		if open != nil {
+			msgs = append([]*Message{open}, msgs...)
+		}
+	}
+	if ev.Ref != "" && ev.Session == e.self && e.label == "" && !ev.History && e.has(capLabeledResponse|capBatch) && len(msgs) > 0 {
+		// The echo of a labeled message, after its request was answered:
+		// the echo is the response.
+		msgs[0].Tags = append([]Tag{{"label", ev.Ref}}, msgs[0].Tags...)
+	}
+	return msgs
+}
+
+// when formats a played-back message's time for clients without
+// server-time.
+func (e *encoder) when(t time.Time) string {
+	t = t.In(e.loc)
+	if y, m, d := t.Date(); y == time.Now().In(e.loc).Year() {
+		if ny, nm, nd := time.Now().In(e.loc).Date(); ny == y && nm == m && nd == d {
+			return t.Format("15:04")
+		}
+		return t.Format("Jan 2 15:04")
+	}
+	return t.Format("2006-01-02 15:04")
+}
+
+// lines renders text as one or more commands (PRIVMSG, NOTICE) to target:
+// one per line of the text, each split on UTF-8 boundaries to fit LINELEN.
+// Only the first carries the msgid.
+func (e *encoder) lines(ev *chat.Event, src, cmd, target, text, prefix string, action bool) []*Message {
+	overhead := 1 + len(src) + 1 + len(cmd) + 1 + len(target) + 2 + 2 // ":src CMD target :" and CRLF
+	if action {
+		overhead += len("\x01ACTION \x01")
+	}
+	budget := MaxBodyBytes + 2 - overhead - len(prefix)
+	if budget < 16 {
+		budget = 16
+	}
+	var out []*Message
+	for _, ln := range strings.Split(text, "\n") {
+		for _, part := range split(ln, budget) {
+			t := prefix + part
+			if action {
+				t = "\x01ACTION " + t + "\x01"
+			}
+			m := &Message{Source: src, Command: cmd, Params: []string{target, t}, Trailing: true}
+			if len(out) == 0 {
+				e.stamp(m, ev)
+			} else if !ev.Time.IsZero() && e.has(capServerTime) {
+				m.Tags = append(m.Tags, Tag{"time", ev.Time.UTC().Format(timeFormat)})
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// split cuts s into pieces of at most n bytes, at a space where one is
+// near the end, never inside a UTF-8 sequence. An empty s is one empty
+// piece (a blank line of a multi-line message).
+func split(s string, n int) []string {
+	if len(s) <= n {
+		if s == "" {
+			return []string{" "}
+		}
+		return []string{s}
+	}
+	var out []string
+	for len(s) > n {
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		if sp := strings.LastIndexByte(s[:cut], ' '); sp > cut*3/4 {
+			cut = sp + 1
+		}
+		if cut == 0 {
+			cut = n
+		}
+		out = append(out, s[:cut])
+		s = s[cut:]
+	}
+	if s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// errorReply renders an error event: the numeric for the codes that have
+// one, else a NOTICE.
+func (e *encoder) errorReply(ev *chat.Event, me string) []*Message {
+	srv := e.c.server
+	msg := ev.Err.Message
+	switch ev.Err.Code {
+	case chat.CodeTooLong:
+		if msg == errInputTooLong.Message {
+			return []*Message{{Source: srv, Command: ErrInputTooLong, Params: []string{me, msg}, Trailing: true}}
+		}
+	}
+	return e.lines(ev, srv, "NOTICE", me, "error: "+msg, "", false)
+}
+
+// topicReply is RPL_TOPIC and RPL_TOPICWHOTIME, or RPL_NOTOPIC.
+func topicReply(srv, me, room, topic, by string, at time.Time) []*Message {
+	ch := channel(room)
+	if topic == "" {
+		return []*Message{{Source: srv, Command: RplNoTopic, Params: []string{me, ch, "No topic is set"}}}
+	}
+	out := []*Message{{Source: srv, Command: RplTopic, Params: []string{me, ch, topic}, Trailing: true}}
+	if by != "" && !at.IsZero() {
+		out = append(out, &Message{Source: srv, Command: RplTopicWhoTime, Params: []string{me, ch, by, strconv.FormatInt(at.Unix(), 10)}})
+	}
+	return out
+}
+
+// namesReply is RPL_NAMREPLY lines (as many as fit) and RPL_ENDOFNAMES.
+func namesReply(srv, me, room string, names []string, userhost bool) []*Message {
+	ch := channel(room)
+	var out []*Message
+	const budget = 400
+	cur := ""
+	flush := func() {
+		out = append(out, &Message{Source: srv, Command: RplNamReply, Params: []string{me, "=", ch, cur}, Trailing: true})
+		cur = ""
+	}
+	for _, n := range names {
+		if userhost {
+			n = source(n)
+		}
+		if cur != "" && len(cur)+1+len(n) > budget {
+			flush()
+		}
+		if cur != "" {
+			cur += " "
+		}
+		cur += n
+	}
+	if cur != "" {
+		flush()
+	}
+	return append(out, &Message{Source: srv, Command: RplEndOfNames, Params: []string{me, ch, "End of /NAMES list"}})
+}

@@ -1,0 +1,50 @@
+package irc
+
+import (
+	"strings"
+
+	"github.com/parleychat/parley/chat"
+)
+
+// Nicks are parley names, sent as they are (UTF-8). Parley's name rules
+// already keep out what IRC gives a meaning to ('!', '@', ',', '*', '?',
+// ':', '#', spaces and controls); checkNick adds the first characters that
+// would read as a channel, a status prefix or a server mask.
+func checkNick(nick string) error {
+	if nick == "" {
+		return chat.Errorf(chat.CodeNameInvalid, "no nickname given")
+	}
+	switch nick[0] {
+	case '#', '&', ':', '$', '+', '~', '%', '@':
+		return chat.Errorf(chat.CodeNameInvalid, "a nickname may not start with %q", nick[0])
+	}
+	if _, _, err := chat.ValidateName(nick); err != nil {
+		return err
+	}
+	return nil
+}
+
+// channel returns the IRC name of a room key.
+func channel(room string) string { return "#" + room }
+
+// roomOf returns the room key of a channel name, or an error for a name
+// that is not a channel ("dev" without '#') or not a valid room.
+func roomOf(ch string) (string, error) {
+	if !strings.HasPrefix(ch, "#") {
+		return "", chat.Errorf(chat.CodeRoomInvalid, "not a channel name")
+	}
+	return chat.ValidateRoom(ch)
+}
+
+// isChannel reports whether a target names a channel.
+func isChannel(target string) bool { return strings.HasPrefix(target, "#") }
+
+// host is the host part of every user's hostmask: addresses are never
+// shown to other users.
+const host = "parley"
+
+// ident is the user part of every user's hostmask.
+const ident = "u"
+
+// source returns the hostmask of a user.
+func source(nick string) string { return nick + "!" + ident + "@" + host }

@@ -1,0 +1,300 @@
+// Package irc is parley's IRC front-end: the client protocol of RFC 1459
+// and 2812 as the modern IRC client protocol documents it, with the IRCv3
+// capabilities a current client asks for (message tags, server-time,
+// echo-message, batch, labeled-response, away-notify, draft/chathistory).
+//
+// Rooms are channels (room "lobby" is "#lobby"); nicks are parley names,
+// UTF-8, compared as parley compares names (CASEMAPPING=rfc8265 is the
+// closest standard name). Every client joins #lobby on connect, as on
+// every other front-end. docs/irc.md says what is supported.
+package irc
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/engine"
+	"github.com/parleychat/parley/server"
+	"github.com/parleychat/parley/wire/line"
+)
+
+// MaxLineBytes is the longest line a client may send: tags, body and CRLF.
+const MaxLineBytes = MaxTagBytes + MaxBodyBytes + 2
+
+// Framing splits a stream into IRC lines (CRLF or LF). A line over
+// MaxLineBytes is skipped and refused with ERR_INPUTTOOLONG; the
+// connection goes on.
+func Framing(r *server.Reader, _ *server.Options) server.MessageReader {
+	return &framer{lr: line.NewReader(r, MaxLineBytes)}
+}
+
+type framer struct{ lr *line.Reader }
+
+func (f *framer) ReadMessage() ([]byte, error) {
+	text, err := f.lr.ReadLine()
+	if errors.Is(err, line.ErrLineTooLong) {
+		return nil, &engine.BadInput{Err: errInputTooLong}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []byte(text), nil
+}
+
+var errInputTooLong = chat.Errorf(chat.CodeTooLong, "Input line was too long")
+
+// Protocol is the IRC front-end.
+type Protocol struct {
+	// Created is when the server started, for RPL_CREATED.
+	Created time.Time
+	// Description is the server's one-line description (WHOIS, ADMIN);
+	// default "parley VERSION chat server".
+	Description string
+	// NoLobby leaves IRC clients out of the lobby on connect: they join
+	// the channels they ask for, as on other IRC servers (for a
+	// conformance suite, or a server used mostly from IRC).
+	NoLobby bool
+	// Location is the time zone of the timestamps put before played-back
+	// messages for clients without server-time; default time.Local.
+	Location *time.Location // time zone of the timestamps put before played-back messages for clients without server-time; default time.Local
+}
+
+var _ engine.Protocol = (*Protocol)(nil)
+
+// Name returns "irc".
+func (p *Protocol) Name() string { return "irc" }
+
+// NewClient starts one connection.
+func (p *Protocol) NewClient(env engine.Env) engine.Client {
+	c := &Client{env: env, p: p, hub: env.Hub, server: serverName(env.Hub)}
+	c.caps = &atomic.Uint32{}
+	return c
+}
+
+// serverName is the server's name as IRC shows it: the hub's name, made a
+// single token.
+func serverName(h *chat.Hub) string {
+	name := strings.Map(func(r rune) rune {
+		if r <= ' ' || r == ':' || r == '!' || r == '@' || r == ',' || r == '*' || r == '?' {
+			return '-'
+		}
+		return r
+	}, h.Config().ServerName)
+	if name == "" {
+		name = "parley"
+	}
+	return name
+}
+
+// Client is one IRC connection's protocol state. Its fields are used on
+// the connection's reader goroutine only, but for caps, which its encoder
+// reads on the writer goroutine.
+type Client struct {
+	env    engine.Env
+	p      *Protocol
+	hub    *chat.Hub
+	server string
+	caps   *atomic.Uint32 // negotiated capabilities (capSet bits)
+
+	// registration
+	nick, user, realname string
+	pass                 string
+	gotUser              bool
+	capBusy              bool   // CAP LS or REQ before registration: wait for CAP END
+	capVersion           int    // 302 from "CAP LS 302"
+	tried                string // the nick last offered to the engine
+	registered           bool
+	umodes               string // user modes set (i, w): shown, not enforced
+
+	session *chat.Session
+	enc     *encoder
+	msg     Message // the line being run (Parse keeps it for Run)
+	label   string  // its label tag, when labeled-response is on
+	batches int     // batch ids handed out
+}
+
+var _ engine.Client = (*Client)(nil)
+
+// Greeting: IRC clients speak first.
+func (c *Client) Greeting() []byte { return nil }
+
+// reply builds a message from the server.
+func (c *Client) reply(cmd string, params ...string) *Message {
+	return &Message{Source: c.server, Command: cmd, Params: params}
+}
+
+// target is the nick numerics are addressed to: "*" before registration.
+func (c *Client) target() string {
+	if c.session != nil {
+		return c.session.Name()
+	}
+	if c.nick != "" {
+		return c.nick
+	}
+	return "*"
+}
+
+// numeric builds a numeric reply addressed to the client.
+func (c *Client) numeric(code string, params ...string) *Message {
+	return c.reply(code, append([]string{c.target()}, params...)...)
+}
+
+// sendNow writes messages straight to the connection (before there is a
+// session, or for what must not wait behind the session's events).
+func (c *Client) sendNow(msgs ...*Message) {
+	var b []byte
+	for _, m := range msgs {
+		b = m.Append(b)
+	}
+	c.env.Send(b)
+}
+
+// Handshake runs registration: CAP negotiation, PASS, NICK and USER in any
+// order. It returns a login once the client has a nick and a user and has
+// ended capability negotiation.
+func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
+	m, err := Parse(string(raw))
+	if err != nil {
+		return nil, nil // a blank or malformed line before registration is ignored
+	}
+	switch m.Command {
+	case "CAP":
+		c.handleCap(&m)
+	case "PASS":
+		if len(m.Params) < 1 {
+			c.sendNow(c.numeric(ErrNeedMoreParams, "PASS", "Not enough parameters"))
+			return nil, nil
+		}
+		c.pass = m.Params[0]
+	case "NICK":
+		if len(m.Params) < 1 || m.Params[0] == "" {
+			c.sendNow(c.numeric(ErrNoNicknameGiven, "No nickname given"))
+			return nil, nil
+		}
+		if err := checkNick(m.Params[0]); err != nil {
+			c.sendNow(c.numeric(ErrErroneusNickname, m.Params[0], chat.ErrorMessage(err)))
+			return nil, nil
+		}
+		c.nick = m.Params[0]
+	case "USER":
+		if len(m.Params) < 4 {
+			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters"))
+			return nil, nil
+		}
+		c.user, c.realname, c.gotUser = m.Params[0], m.Params[3], true
+	case "PING":
+		if len(m.Params) < 1 {
+			c.sendNow(c.numeric(ErrNoOrigin, "No origin specified"))
+			return nil, nil
+		}
+		c.sendNow(c.reply("PONG", c.server, m.Params[0]))
+	case "PONG":
+	case "QUIT":
+		return nil, engine.ErrQuit
+	default:
+		c.sendNow(c.numeric(ErrNotRegistered, "You have not registered"))
+		return nil, nil
+	}
+	if c.nick == "" || !c.gotUser || c.capBusy || c.nick == c.tried {
+		return nil, nil
+	}
+	c.tried = c.nick
+	history := 0
+	if c.has(capChatHistory) {
+		history = -1 // the client fetches what it wants
+	}
+	return &engine.Login{Name: c.nick, Password: c.pass, Protocol: "irc", History: history, Pings: true, RealName: c.realname, NoLobby: c.p.NoLobby}, nil
+}
+
+// HandshakeError renders a refused registration: a numeric, and ERROR
+// when the connection closes.
+func (c *Client) HandshakeError(err error, final bool) []byte {
+	var out []*Message
+	var bad *engine.BadInput
+	switch {
+	case errors.Is(err, engine.ErrQuit):
+		out = append(out, &Message{Command: "ERROR", Params: []string{"Closing link: quit"}})
+		return c.join(out)
+	case errors.As(err, &bad) && chat.ErrorCode(err) == chat.CodeTooLong:
+		out = append(out, c.numeric(ErrInputTooLong, "Input line was too long"))
+	case engine.IsHandshakeTimeout(err):
+		out = append(out, &Message{Command: "ERROR", Params: []string{"Closing link: registration timed out"}})
+		return c.join(out)
+	}
+	nick := c.tried
+	if nick == "" {
+		nick = "*"
+	}
+	switch chat.ErrorCode(err) {
+	case chat.CodeNameTaken:
+		out = append(out, c.reply(ErrNicknameInUse, "*", nick, "Nickname is already in use: "+chat.ErrorMessage(err)))
+	case chat.CodeNameInvalid, chat.CodeNameReserved:
+		out = append(out, c.reply(ErrErroneusNickname, "*", nick, "Erroneous nickname: "+chat.ErrorMessage(err)))
+	case chat.CodeAuth:
+		out = append(out, c.reply(ErrPasswdMismatch, "*", "Password incorrect"))
+	case chat.CodeTooLong:
+	default:
+		out = append(out, c.reply("NOTICE", "*", chat.ErrorMessage(err)))
+	}
+	if final {
+		out = append(out, &Message{Command: "ERROR", Params: []string{"Closing link: " + chat.ErrorMessage(err)}})
+	}
+	return c.join(out)
+}
+
+func (c *Client) join(msgs []*Message) []byte {
+	var b []byte
+	for _, m := range msgs {
+		b = m.Append(b)
+	}
+	return b
+}
+
+// Encoder returns the session's renderer.
+func (c *Client) Encoder(s *chat.Session) engine.Encoder {
+	c.session, c.registered = s, true
+	c.enc = newEncoder(c, s)
+	return c.enc
+}
+
+// Started sends what follows the welcome and the lobby's join: the member
+// list of every room the session is in.
+func (c *Client) Started(s *chat.Session) {
+	for _, room := range s.Joined() {
+		c.sendNames(room, "")
+	}
+}
+
+// Parse reads one line of a registered client. The line is kept for Run.
+func (c *Client) Parse(_ *chat.Session, raw []byte) (chat.Request, error) {
+	m, err := Parse(string(raw))
+	if err != nil {
+		if errors.Is(err, ErrEmpty) {
+			return chat.Request{}, nil
+		}
+		return chat.Request{Command: "irc-bad"}, nil
+	}
+	c.msg, c.label = m, ""
+	if c.has(capLabeledResponse) {
+		if l, ok := m.Tag("label"); ok && l != "" && len(l) <= 64 {
+			c.label = l
+		}
+	}
+	if bodyLen(string(raw)) > MaxBodyBytes {
+		return chat.Request{Command: "irc-too-long", Ref: c.label}, nil
+	}
+	return chat.Request{Command: m.Command, Ref: c.label}, nil
+}
+
+// bodyLen is the length of a line without its tags.
+func bodyLen(s string) int {
+	if strings.HasPrefix(s, "@") {
+		if i := strings.IndexByte(s, ' '); i >= 0 {
+			return len(strings.TrimLeft(s[i:], " "))
+		}
+	}
+	return len(s)
+}
