@@ -76,8 +76,9 @@ func TestHubWelcomeThenJoin(t *testing.T) {
 	if len(evs) < 2 || evs[0].Kind != chat.KindWelcome || evs[0].Welcome.Name != "alice" {
 		t.Fatalf("first events: %v", kinds(evs))
 	}
-	if evs[len(evs)-1].Kind != chat.KindJoin || evs[len(evs)-1].Room != chat.DefaultRoom {
-		t.Fatalf("last event: %v", kinds(evs))
+	// The join comes first, then the lobby's history.
+	if evs[1].Kind != chat.KindJoin || evs[1].Room != chat.DefaultRoom || evs[len(evs)-1].Kind != chat.KindHistoryEnd {
+		t.Fatalf("events: %v", kinds(evs))
 	}
 }
 

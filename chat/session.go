@@ -382,9 +382,20 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 			s.addRoom(r, upTo)
 			s.current = key
 			s.mu.Unlock()
-			r.announce(h, s, &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}, len(r.members), true)
+			// The joiner is told straight away, ahead of the replay and
+			// of the live events held meanwhile: its join, the topic, the
+			// room's history, then what is new.
+			joined := &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}
+			if lim := h.cfg.AnnounceLimit; lim <= 0 || len(r.members) <= lim {
+				for _, m := range r.members {
+					if m != s {
+						m.deliver(joined)
+					}
+				}
+			}
+			s.sink.Deliver(joined)
 			if r.topic != "" {
-				s.deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: r.topicAt, Text: r.topic}})
+				s.sink.Deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: r.topicAt, Text: r.topic}})
 			}
 		}
 		r.mu.Unlock()

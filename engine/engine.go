@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/parleychat/parley/chat"
@@ -294,7 +295,30 @@ func (h *Handler) ServeConn(ctx context.Context, c Conn) {
 	if s == nil {
 		return
 	}
+	if f, ok := cl.(Farewell); ok {
+		c = &farewellConn{Conn: c, words: f.Farewell}
+	}
 	h.serve(c, cl, s, l)
+}
+
+// Farewell is implemented by clients whose protocol says why the server
+// closes a connection (IRC's ERROR): when the engine ends a session (idle,
+// flooding, a protocol violation), the bytes Farewell returns are written
+// last. A bye event, which the protocol renders itself, does not call it.
+type Farewell interface {
+	Farewell(reason CloseReason) []byte
+}
+
+// farewellConn writes the client's farewell before finishing.
+type farewellConn struct {
+	Conn
+	words func(CloseReason) []byte
+	once  sync.Once
+}
+
+func (c *farewellConn) Finish(reason CloseReason) {
+	c.once.Do(func() { c.Send(c.words(reason)) })
+	c.Conn.Finish(reason)
 }
 
 // Refuse tells a connection over the server's limits why it is refused, in

@@ -45,6 +45,9 @@ func StartNode(t testing.TB, cfg node.Config) *node.Node {
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = "127.0.0.1:0"
 	}
+	if cfg.IRCAddr == "" {
+		cfg.IRCAddr = "127.0.0.1:0"
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

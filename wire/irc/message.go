@@ -43,7 +43,7 @@ func (m *Message) Param(i int) string {
 // Parse errors.
 var (
 	ErrEmpty     = errors.New("empty line")
-	ErrNoCommand = errors.New("no command")
+	ErrNoCommand = errors.New("no command (a verb of letters, or three digits)")
 	ErrBadChar   = errors.New("a NUL, CR or LF inside the line")
 	ErrBadTags   = errors.New("malformed message tags")
 )
@@ -94,7 +94,7 @@ func Parse(line string) (Message, error) {
 		i = len(line)
 	}
 	m.Command = strings.ToUpper(line[:i])
-	if m.Command == "" {
+	if !validCommand(m.Command) {
 		return m, ErrNoCommand
 	}
 	line = line[i:]
@@ -117,6 +117,25 @@ func Parse(line string) (Message, error) {
 		line = line[i:]
 	}
 	return m, nil
+}
+
+// validCommand reports whether s is a verb (ASCII letters) or a
+// three-digit numeric.
+func validCommand(s string) bool {
+	if s == "" {
+		return false
+	}
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c >= 'A' && c <= 'Z':
+		default:
+			return false
+		}
+	}
+	return digits == 0 || (digits == 3 && len(s) == 3)
 }
 
 func parseTags(s string) ([]Tag, error) {

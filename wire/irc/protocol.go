@@ -137,10 +137,17 @@ func (c *Client) target() string {
 	return "*"
 }
 
-// numeric builds a numeric reply addressed to the client.
+// numeric builds a numeric reply addressed to the client. Its last
+// parameter is written as a trailing one (":text"), as servers do, but for
+// the numerics whose last parameter is a token.
 func (c *Client) numeric(code string, params ...string) *Message {
-	return c.reply(code, append([]string{c.target()}, params...)...)
+	m := c.reply(code, append([]string{c.target()}, params...)...)
+	m.Trailing = !tokenLast[code]
+	return m
 }
+
+// tokenLast are the numerics whose last parameter is a token, not text.
+var tokenLast = map[string]bool{RplMyInfo: true, RplUModeIs: true, RplChannelModeIs: true, RplCreationTime: true, RplTopicWhoTime: true, RplInviting: true}
 
 // sendNow writes messages straight to the connection (before there is a
 // session, or for what must not wait behind the session's events).
@@ -175,7 +182,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			return nil, nil
 		}
 		if err := checkNick(m.Params[0]); err != nil {
-			c.sendNow(c.numeric(ErrErroneusNickname, m.Params[0], chat.ErrorMessage(err)))
+			c.sendNow(c.numeric(ErrErroneusNickname, m.Params[0], "Erroneous nickname: "+chat.ErrorMessage(err)))
 			return nil, nil
 		}
 		c.nick = m.Params[0]
@@ -190,7 +197,9 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrNoOrigin, "No origin specified"))
 			return nil, nil
 		}
-		c.sendNow(c.reply("PONG", c.server, m.Params[0]))
+		pong := c.reply("PONG", c.server, m.Params[0])
+		pong.Trailing = true
+		c.sendNow(pong)
 	case "PONG":
 	case "QUIT":
 		return nil, engine.ErrQuit
@@ -297,4 +306,9 @@ func bodyLen(s string) int {
 		}
 	}
 	return len(s)
+}
+
+// Farewell is the ERROR line of a connection the server closes.
+func (c *Client) Farewell(reason engine.CloseReason) []byte {
+	return (&Message{Command: "ERROR", Params: []string{"Closing link: " + reason.String()}, Trailing: true}).Append(nil)
 }

@@ -1,0 +1,492 @@
+package irc_test
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/internal/testkit"
+	"github.com/parleychat/parley/node"
+	"github.com/parleychat/parley/wire/native"
+)
+
+// start runs a node; IRC clients join #lobby unless noLobby.
+func start(t *testing.T, noLobby bool, mod ...func(*node.Config)) (*node.Node, net.Addr) {
+	t.Helper()
+	cfg := node.Config{IRC: node.IRCConfig{NoLobby: noLobby}}
+	cfg.Hub.ServerName = "irc.test"
+	for _, m := range mod {
+		m(&cfg)
+	}
+	n := testkit.StartNode(t, cfg)
+	return n, n.Addr(node.ListenIRC)
+}
+
+// raw connects without registering.
+func raw(t *testing.T, addr net.Addr) *testkit.IRC {
+	return testkit.IRCOn(t, testkit.Dial(t, addr))
+}
+
+func TestRegistrationBurst(t *testing.T) {
+	_, addr := start(t, false, func(c *node.Config) { c.Hub.Motd = "be kind\nsecond line" })
+	c := testkit.DialIRC(t, addr, "alice", true)
+	want := []string{
+		":irc.test 002 alice :Your host is irc.test, running version parley",
+		":irc.test 003 alice :This server was created {*} {*} {*} {*} at {*} UTC",
+		":irc.test 004 alice irc.test parley iw bn",
+		":irc.test 005 alice AWAYLEN=200 CASEMAPPING=rfc8265 CHANLIMIT=#:100 CHANMODES=b,,,n CHANNELLEN=33 CHANTYPES=# CHATHISTORY=100 LINELEN=512 MAXTARGETS=4 MODES=1 MSGREFTYPES=msgid,timestamp NETWORK=irc.test :are supported by this server",
+		":irc.test 005 alice NICKLEN=32 PREFIX=(ov)@+ SAFELIST TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:,PART:,NAMES:,LIST:,WHOIS:1,ISON:,USERHOST:5 TOPICLEN=512 UTF8ONLY :are supported by this server",
+		":irc.test 251 alice :There are 1 users and 0 invisible on 1 servers",
+		":irc.test 252 alice 0 :operator(s) online",
+		":irc.test 254 alice 1 :channels formed",
+		":irc.test 255 alice :I have 1 clients and 0 servers",
+		":irc.test 265 alice 1 1 :Current local users 1, max 1",
+		":irc.test 266 alice 1 1 :Current global users 1, max 1",
+		":irc.test 375 alice :- irc.test Message of the day - ",
+		":irc.test 372 alice :- be kind",
+		":irc.test 372 alice :- second line",
+		":irc.test 376 alice :End of /MOTD command.",
+		":alice!u@parley JOIN #lobby",
+		":irc.test 353 alice = #lobby :alice",
+		":irc.test 366 alice #lobby :End of /NAMES list",
+	}
+	if len(c.Welcome) != len(want) {
+		t.Fatalf("burst:\n%s", strings.Join(c.Welcome, "\n"))
+	}
+	for i := range want {
+		if !testkit.MatchIRC(want[i], c.Welcome[i]) {
+			t.Fatalf("line %d:\n got %s\nwant %s", i, c.Welcome[i], want[i])
+		}
+	}
+	c.ExpectLines() // nothing else
+}
+
+func TestRegistrationErrors(t *testing.T) {
+	n, addr := start(t, false, func(c *node.Config) { c.Hub.Password = "sesame" })
+	_ = n
+	t.Run("commands before registering", func(t *testing.T) {
+		c := raw(t, addr)
+		c.Send("JOIN #dev")
+		c.Send("NICK")
+		c.Send("NICK #chan")
+		c.Send("NICK +voice")
+		c.Send("USER onlyone")
+		c.Send("PING before")
+		c.Send("")
+		c.Send("CAP BOGUS")
+		for _, w := range []string{
+			":irc.test 451 * :You have not registered",
+			":irc.test 431 * :No nickname given",
+			":irc.test 432 * #chan :Erroneous nickname: a nickname may not start with '#'",
+			":irc.test 432 * +voice :Erroneous nickname: a nickname may not start with '+'",
+			":irc.test 461 * USER :Not enough parameters",
+			":irc.test PONG irc.test :before",
+			":irc.test 410 * BOGUS :Invalid CAP command",
+		} {
+			if got, _ := c.ReadLine(); got != w {
+				t.Fatalf("got %q, want %q", got, w)
+			}
+		}
+		c.Send("QUIT :never mind")
+		if got, _ := c.ReadLine(); got != "ERROR :Closing link: quit" {
+			t.Fatalf("after QUIT: %q", got)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		c := raw(t, addr)
+		c.Send("PASS nope")
+		c.Send("NICK bob")
+		c.Send("USER b 0 * :Bob")
+		for _, w := range []string{":irc.test 464 * :Password incorrect", "ERROR :Closing link: "} {
+			if got, _ := c.ReadLine(); !strings.HasPrefix(got, w) {
+				t.Fatalf("got %q, want %q", got, w)
+			}
+		}
+	})
+	t.Run("taken and reserved nicks, then one that is free", func(t *testing.T) {
+		a := raw(t, addr)
+		a.Send("PASS sesame")
+		a.Register("cop")
+		b := raw(t, addr)
+		b.Send("PASS sesame")
+		b.Send("NICK COP")
+		b.Send("USER b 0 * :B")
+		if got := b.Expect(" 433 "); !strings.HasPrefix(got, ":irc.test 433 * COP :Nickname is already in use") {
+			t.Fatalf("got %q", got)
+		}
+		b.Send("NICK сор") // Cyrillic: looks like cop
+		if got := b.Expect(" 433 "); !strings.Contains(got, "looks like") {
+			t.Fatalf("look-alike: %q", got)
+		}
+		b.Send("NICK NickServ")
+		if got := b.Expect(" 432 "); !strings.Contains(got, "reserved") {
+			t.Fatalf("reserved: %q", got)
+		}
+		b.Send("NICK dave")
+		if got := b.Expect(" 001 "); got != ":irc.test 001 dave :Welcome to the irc.test IRC network, dave" {
+			t.Fatalf("got %q", got)
+		}
+		b.Until(" 366 ")
+		b.Send("USER again 0 * :x")
+		b.Send("PASS sesame")
+		b.Send("FROBNICATE now")
+		b.ExpectLines(
+			":irc.test 462 dave :You may not reregister",
+			":irc.test 462 dave :You may not reregister",
+			":irc.test 421 dave FROBNICATE :Unknown command",
+		)
+	})
+}
+
+func TestChannels(t *testing.T) {
+	_, addr := start(t, false)
+	a := testkit.DialIRC(t, addr, "alice", true)
+	b := testkit.DialIRC(t, addr, "bob", true)
+	a.ExpectLines(":bob!u@parley JOIN #lobby")
+
+	a.Send("JOIN #dev,#Ops")
+	a.ExpectLines(
+		":alice!u@parley JOIN #dev",
+		":irc.test 353 alice = #dev :alice",
+		":irc.test 366 alice #dev :End of /NAMES list",
+		":alice!u@parley JOIN #ops",
+		":irc.test 353 alice = #ops :alice",
+		":irc.test 366 alice #ops :End of /NAMES list",
+	)
+	a.Send("JOIN #dev") // already there: nothing
+	a.Send("JOIN dev")
+	a.Send("JOIN")
+	a.ExpectLines(
+		":irc.test 403 alice dev :No such channel: not a channel name",
+		":irc.test 461 alice JOIN :Not enough parameters",
+	)
+	b.Send("JOIN #dev")
+	b.ExpectLines(
+		":bob!u@parley JOIN #dev",
+		":irc.test 353 bob = #dev :alice bob",
+		":irc.test 366 bob #dev :End of /NAMES list",
+	)
+	a.ExpectLines(":bob!u@parley JOIN #dev")
+
+	a.Send("TOPIC #dev :release on friday")
+	a.ExpectLines(":alice!u@parley TOPIC #dev :release on friday")
+	b.ExpectLines(":alice!u@parley TOPIC #dev :release on friday")
+	b.Send("TOPIC #dev")
+	b.ExpectLines(":irc.test 332 bob #dev :release on friday", ":irc.test 333 bob #dev alice {*}")
+	b.Send("TOPIC #ops")
+	b.Send("TOPIC #ops :not mine")
+	b.Send("TOPIC #nowhere")
+	b.ExpectLines(
+		":irc.test 331 bob #ops :No topic is set",
+		":irc.test 442 bob #ops :You're not on that channel",
+		":irc.test 403 bob #nowhere :No such channel",
+	)
+	b.Send("NAMES #dev")
+	b.Send("NAMES")
+	b.ExpectLines(
+		":irc.test 353 bob = #dev :alice bob",
+		":irc.test 366 bob #dev :End of /NAMES list",
+		":irc.test 366 bob * :End of /NAMES list",
+	)
+	b.Send("LIST")
+	b.ExpectLines(
+		":irc.test 321 bob Channel :Users  Name",
+		":irc.test 322 bob #dev 2 :release on friday",
+		":irc.test 322 bob #lobby 2 :",
+		":irc.test 322 bob #ops 1 :",
+		":irc.test 323 bob :End of /LIST",
+	)
+	b.Send("MODE #dev")
+	b.Send("MODE #dev b")
+	b.Send("MODE #dev +o bob")
+	b.Send("MODE #dev +z")
+	b.Send("MODE #nowhere")
+	b.Send("KICK #dev alice :bye")
+	b.Send("KICK #ops alice")
+	b.ExpectLines(
+		":irc.test 324 bob #dev +n",
+		":irc.test 368 bob #dev :End of channel ban list",
+		":irc.test 472 bob o :is an unknown mode char to me",
+		":irc.test 472 bob z :is an unknown mode char to me",
+		":irc.test 403 bob #nowhere :No such channel",
+		":irc.test 482 bob #dev :You're not channel operator (parley rooms have no operators yet)",
+		":irc.test 442 bob #ops :You're not on that channel",
+	)
+	b.Send("PART #dev :see you")
+	b.Send("PART #ops")
+	b.Send("PART #nowhere")
+	b.ExpectLines(
+		":bob!u@parley PART #dev :see you",
+		":irc.test 442 bob #ops :You're not on that channel",
+		":irc.test 403 bob #nowhere :No such channel",
+	)
+	a.ExpectLines(":bob!u@parley PART #dev :see you")
+	b.Send("INVITE alice #lobby")
+	b.Send("INVITE nobody #lobby")
+	b.Send("JOIN #dev")
+	b.ExpectLines(
+		":irc.test 443 bob alice #lobby :is already on channel",
+		":irc.test 401 bob nobody :No such nick/channel",
+		":bob!u@parley JOIN #dev",
+		":irc.test 332 bob #dev :release on friday",
+		":irc.test 333 bob #dev alice {*}",
+		":irc.test 353 bob = #dev :alice bob",
+		":irc.test 366 bob #dev :End of /NAMES list",
+	)
+	a.Send("INVITE bob #ops")
+	a.ExpectLines(":bob!u@parley JOIN #dev", ":irc.test 341 alice bob #ops")
+	b.ExpectLines(":irc.test NOTICE bob :alice invites you to #ops (/join #ops)")
+	a.Send("JOIN 0")
+	a.ExpectLines(":alice!u@parley PART #dev", ":alice!u@parley PART #lobby", ":alice!u@parley PART #ops")
+}
+
+func TestMessagesAcrossProtocols(t *testing.T) {
+	n, addr := start(t, false)
+	a := testkit.DialIRC(t, addr, "alice", true)
+	b := testkit.DialIRC(t, addr, "bob", true)
+	tut := testkit.DialTutorial(t, n.Addr(node.ListenFrame), "tut")
+	nat := testkit.DialNative(t, n.Addr(node.ListenFrame), "王芳")
+	nat.ExpectType("welcome")
+	ln := testkit.DialLine(t, n.Addr(node.ListenLine), "Chloé🌸")
+	testkit.WaitMembers(t, n, "lobby", 5)
+	a.Sync()
+	b.Sync()
+
+	a.Send("PRIVMSG #lobby :hello, everyone")
+	a.ExpectLines() // no echo without echo-message; and now it has been read
+	b.ExpectLines(":alice!u@parley PRIVMSG #lobby :hello, everyone")
+	tut.Expect("alice", "hello, everyone")
+	nat.Expect("alice's message", func(ev native.Event) bool { return ev.Type == "say" && ev.From == "alice" && ev.Text == "hello, everyone" })
+	ln.Expect("<alice> hello, everyone")
+
+	a.Send("PRIVMSG #lobby :\x01ACTION waves\x01")
+	a.Sync()
+	b.ExpectLines(":alice!u@parley PRIVMSG #lobby :\x01ACTION waves\x01")
+	ln.Expect("* alice waves")
+	tut.Expect("alice", "* alice waves")
+
+	// One after the other, so that their order is known.
+	tut.Send("hi from the tutorial")
+	ln.Expect("<tut> hi from the tutorial")
+	nat.Send(native.Request{Type: "me", Text: ptr("bows")})
+	ln.Expect("* 王芳 bows")
+	tut.Expect("王芳", "* 王芳 bows")
+	ln.Send("hi from nc \x1b[31mred\x1b[0m")
+	tut.Expect("Chloé🌸", "hi from nc red")
+	three := []string{
+		":tut!u@parley PRIVMSG #lobby :hi from the tutorial",
+		":王芳!u@parley PRIVMSG #lobby :\x01ACTION bows\x01",
+		":Chloé🌸!u@parley PRIVMSG #lobby :hi from nc red",
+	}
+	b.ExpectLines(three...)
+	a.ExpectLines(three...)
+
+	// Direct messages both ways, with a native user.
+	a.Send("PRIVMSG 王芳 :你好")
+	nat.Expect("the DM", func(ev native.Event) bool { return ev.Type == "dm" && ev.From == "alice" && ev.Text == "你好" })
+	nat.Send(native.Request{Type: "dm", To: "alice", Text: ptr("hello back")})
+	nat.Expect("its echo", func(ev native.Event) bool { return ev.Type == "dm" && ev.Text == "hello back" })
+	a.ExpectLines(":王芳!u@parley PRIVMSG alice :hello back")
+
+	// A long and a multi-line message from the native user reach IRC in
+	// lines of at most 512 bytes, cut between characters.
+	long := strings.Repeat("長い", 400) // 2400 bytes
+	nat.Send(native.Request{Type: "say", Text: ptr(long)})
+	nat.Expect("its echo", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == long })
+	got := b.Sync()
+	var joined strings.Builder
+	for _, l := range got {
+		if len(l)+2 > 512 {
+			t.Fatalf("line of %d bytes", len(l)+2)
+		}
+		joined.WriteString(strings.TrimPrefix(l, ":王芳!u@parley PRIVMSG #lobby :"))
+	}
+	if joined.String() != long || len(got) < 5 {
+		t.Fatalf("long message in %d lines does not join back", len(got))
+	}
+	nat.Send(native.Request{Type: "say", Text: ptr("one\ntwo")})
+	nat.Expect("its echo", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "one\ntwo" })
+	b.ExpectLines(":王芳!u@parley PRIVMSG #lobby :one", ":王芳!u@parley PRIVMSG #lobby :two")
+
+	// Errors.
+	a.Sync() // alice saw the long messages too
+	a.Send("PRIVMSG nobody :hi")
+	a.Send("PRIVMSG #nowhere :hi")
+	a.Send("PRIVMSG #lobby")
+	a.Send("PRIVMSG")
+	a.Send("PRIVMSG #lobby :")
+	a.Send("PRIVMSG a,b,c,d,e :x")
+	a.Send("NOTICE nobody :no error for a notice")
+	a.Send("PRIVMSG #lobby :" + strings.Repeat("x", 600))
+	b.Send("JOIN #dev")
+	b.Sync()
+	a.Send("PRIVMSG #dev :not a member")
+	a.ExpectLines(
+		":irc.test 401 alice nobody :No such nick/channel",
+		":irc.test 403 alice #nowhere :No such channel",
+		":irc.test 412 alice :No text to send",
+		":irc.test 411 alice :No recipient given (PRIVMSG)",
+		":irc.test 412 alice :No text to send",
+		":irc.test 407 alice a,b,c,d,e :Too many targets",
+		":irc.test 417 alice :Input line was too long",
+		":irc.test 404 alice #dev :Cannot send to channel (join it first)",
+	)
+
+	// A NOTICE reaches IRC as a NOTICE and others as a notice, not stored.
+	a.Send("NOTICE #lobby :bot says hi")
+	a.ExpectLines()
+	b.ExpectLines(":alice!u@parley NOTICE #lobby :bot says hi")
+	ln.Expect("-- notice from alice in lobby: bot says hi")
+
+	// CTCP to a user is answered by the server; to a channel, dropped.
+	a.Send("PRIVMSG 王芳 :\x01VERSION\x01")
+	a.Send("PRIVMSG #lobby :\x01PING 123\x01")
+	a.ExpectLines(":王芳!u@parley NOTICE alice :\x01VERSION parley (native client, answered by the server)\x01")
+	b.ExpectLines()
+	nat.Send(native.Request{Type: "who"})
+	nat.Expect("no CTCP reached the native client", func(ev native.Event) bool {
+		if ev.Type == "dm" || ev.Type == "say" {
+			t.Fatalf("native client got %+v", ev)
+		}
+		return ev.Type == "members"
+	})
+}
+
+func ptr(s string) *string { return &s }
+
+func TestNickAwayQuit(t *testing.T) {
+	n, addr := start(t, false)
+	a := testkit.DialIRC(t, addr, "alice", true, "away-notify")
+	b := testkit.DialIRC(t, addr, "bob", true)
+	ln := testkit.DialLine(t, n.Addr(node.ListenLine), "carol")
+	a.Send("JOIN #dev")
+	b.Send("JOIN #dev")
+	testkit.WaitMembers(t, n, "dev", 2)
+	a.Sync()
+	b.Sync()
+
+	b.Send("NICK robert")
+	b.Send("NICK")
+	b.Send("NICK carol")
+	b.ExpectLines(
+		":bob!u@parley NICK :robert",
+		":irc.test 431 robert :No nickname given",
+		":irc.test 433 robert carol :Nickname is already in use: the name \"carol\" is taken",
+	)
+	a.ExpectLines(":bob!u@parley NICK :robert") // once, though they share two channels
+	ln.Expect("bob is now known as robert")
+
+	b.Send("AWAY :lunch")
+	b.ExpectLines(":irc.test 306 robert :You have been marked as being away")
+	a.ExpectLines(":robert!u@parley AWAY :lunch")
+	a.Send("PRIVMSG robert :are you there?")
+	a.Send("WHOIS robert")
+	a.Send("USERHOST robert alice nobody")
+	a.Send("ISON robert nobody carol")
+	a.Send("WHO #dev")
+	a.ExpectLines(
+		":irc.test 301 alice robert :lunch",
+		":irc.test 311 alice robert u parley * :Real bob",
+		":irc.test 319 alice robert :#dev #lobby",
+		":irc.test 312 alice robert irc.test :parley chat server",
+		":irc.test 301 alice robert :lunch",
+		":irc.test 317 alice robert 0 {*} :seconds idle, signon time",
+		":irc.test 318 alice robert :End of /WHOIS list",
+		":irc.test 302 alice :robert=-u@parley alice=+u@parley",
+		":irc.test 303 alice :robert carol",
+		":irc.test 352 alice #dev u parley irc.test alice H :0 Real alice",
+		":irc.test 352 alice #dev u parley irc.test robert G :0 Real bob",
+		":irc.test 315 alice #dev :End of WHO list",
+	)
+	b.Send("AWAY")
+	b.ExpectLines(":alice!u@parley PRIVMSG robert :are you there?", ":irc.test 305 robert :You are no longer marked as being away")
+	a.ExpectLines(":robert!u@parley AWAY")
+
+	a.Send("WHOIS nobody")
+	a.Send("WHOWAS bob")
+	a.Send("WHOWAS nobody")
+	a.ExpectLines(
+		":irc.test 401 alice nobody :No such nick/channel",
+		":irc.test 318 alice nobody :End of /WHOIS list",
+		":irc.test 314 alice bob u parley * :parley irc user",
+		":irc.test 312 alice bob irc.test :{*}, {*} {*} {*} {*} UTC",
+		":irc.test 369 alice bob :End of WHOWAS",
+		":irc.test 406 alice nobody :There was no such nickname",
+		":irc.test 369 alice nobody :End of WHOWAS",
+	)
+
+	b.Send("QUIT :time to go")
+	if got := b.Expect("ERROR"); got != "ERROR :Closing link: quit" {
+		t.Fatalf("quit: %q", got)
+	}
+	a.ExpectLines(":robert!u@parley QUIT :Quit: time to go") // once for two shared channels
+	ln.Expect("robert left lobby (quit: time to go)")
+}
+
+func TestUserModesAndInfo(t *testing.T) {
+	_, addr := start(t, false)
+	a := testkit.DialIRC(t, addr, "alice", true)
+	_ = testkit.DialIRC(t, addr, "bob", true)
+	a.Sync()
+	a.Send("MODE alice")
+	a.Send("MODE alice +i")
+	a.Send("MODE alice +i")
+	a.Send("MODE alice")
+	a.Send("MODE alice +x")
+	a.Send("MODE bob +i")
+	a.Send("MODE nobody")
+	a.Send("VERSION")
+	a.Send("TIME")
+	a.Send("MOTD")
+	a.Send("ADMIN")
+	a.Send("OPER op pass")
+	got := a.ExpectLines(
+		":irc.test 221 alice +",
+		":alice!u@parley MODE alice :+i",
+		":irc.test 221 alice +i",
+		":irc.test 501 alice :Unknown MODE flag",
+		":irc.test 502 alice :Can't change mode for other users",
+		":irc.test 401 alice nobody :No such nick/channel",
+		":irc.test 351 alice parley irc.test :parley chat server: IRC, web, terminal, nc and the socket tutorials' clients in one room",
+		":irc.test 005 alice {**}",
+		":irc.test 005 alice {**}",
+		":irc.test 391 alice irc.test :{**}",
+		":irc.test 422 alice :MOTD File is missing",
+		":irc.test 256 alice irc.test :Administrative info",
+		":irc.test 257 alice :parley chat server",
+		":irc.test 258 alice :run with parley serve",
+		":irc.test 259 alice :nobody@irc.test",
+		":irc.test 491 alice :No O-lines for your host (parley has no operators yet)",
+	)
+	if _, err := time.Parse(time.RFC1123, strings.SplitN(got[9], " :", 2)[1]); err != nil {
+		t.Fatalf("TIME: %v", err)
+	}
+	a.Send("LUSERS")
+	a.Send("INFO")
+	lines := a.Sync()
+	if !strings.HasPrefix(lines[0], ":irc.test 251 alice :There are 2 users") || !strings.HasPrefix(lines[len(lines)-1], ":irc.test 374 alice :End of INFO list") {
+		t.Fatalf("LUSERS, INFO:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+func TestServerPingAndIdle(t *testing.T) {
+	_, addr := start(t, false, func(c *node.Config) {
+		c.Session.IdleTimeout = 100 * time.Millisecond
+		c.Session.PingTimeout = 200 * time.Millisecond
+	})
+	a := testkit.DialIRC(t, addr, "alice", true)
+	if got := a.Expect("PING"); got != "PING :irc.test" {
+		t.Fatalf("server ping: %q", got)
+	}
+	a.Send("PONG :irc.test")
+	if got := a.Expect("PING"); got != "PING :irc.test" {
+		t.Fatalf("second ping: %q", got)
+	}
+	if got := a.Expect("ERROR"); !strings.HasPrefix(got, "ERROR :Closing link") {
+		t.Fatalf("silent client: %q", got)
+	}
+}
+
+var _ = chat.DefaultRoom
