@@ -258,7 +258,9 @@ func TestMessagesAcrossProtocols(t *testing.T) {
 	a.ExpectLines() // no echo without echo-message; and now it has been read
 	b.ExpectLines(":alice!u@parley PRIVMSG #lobby :hello, everyone")
 	tut.Expect("alice", "hello, everyone")
-	nat.Expect("alice's message", func(ev native.Event) bool { return ev.Type == "say" && ev.From == "alice" && ev.Text == "hello, everyone" })
+	nat.Expect("alice's message", func(ev native.Event) bool {
+		return ev.Type == "say" && ev.From == "alice" && ev.Text == "hello, everyone"
+	})
 	ln.Expect("<alice> hello, everyone")
 
 	a.Send("PRIVMSG #lobby :\x01ACTION waves\x01")
