@@ -25,15 +25,13 @@ func (c *Client) local(op, ref, text, reason string) {
 	c.session.Send(&chat.Event{Message: chat.Message{Kind: chat.KindLocal, Text: text}, Name: op, Ref: ref, Reason: reason})
 }
 
-// messageCommands answer with the message's echo (echo-message) or an ACK,
-// not with a labeled batch.
-var messageCommands = map[string]bool{"PRIVMSG": true, "NOTICE": true, "TAGMSG": true}
-
 // Run runs the line Parse kept.
 func (c *Client) Run(s *chat.Session, req chat.Request) error {
 	m := &c.msg
-	labeled := c.label != "" && !messageCommands[req.Command]
-	if labeled {
+	if c.label != "" {
+		// Everything the command causes for this client, up to the end
+		// marker, is its labeled response: one line is labeled, more are
+		// a batch, none is an ACK.
 		c.local(localLabelStart, c.label, "", "")
 		defer c.local(localLabelEnd, "", "", "")
 	}
@@ -260,7 +258,7 @@ func (c *Client) notice(s *chat.Session, m *Message)  { c.sendText(s, m, true) }
 func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 	tell := func(msgs ...*Message) {
 		if !isNotice {
-			c.outLabeled(msgs...)
+			c.out(msgs...)
 		}
 	}
 	if len(m.Params) == 0 || m.Params[0] == "" {
@@ -284,8 +282,6 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 		if strings.ToUpper(verb) != "ACTION" {
 			if !isNotice {
 				c.ctcp(s, targets, strings.ToUpper(verb), rest)
-			} else if c.label != "" {
-				c.ack()
 			}
 			return // other CTCP is answered by the server, never relayed
 		}
@@ -294,7 +290,10 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 			text = " "
 		}
 	}
-	acked := false
+	if c.label != "" && c.has(capEchoMessage) {
+		// The echoes are the response: have them queued before it ends.
+		defer s.Hub().Sync()
+	}
 	for _, t := range targets {
 		var err error
 		switch {
@@ -350,48 +349,14 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 				tell(c.numeric(ErrCannotSendToChan, t, "Cannot send to channel"))
 			default:
 				if !isNotice {
-					c.failLabeled(err)
+					c.fail(err)
 				}
 			}
 			continue
 		}
 		if isNotice && c.has(capEchoMessage) {
-			echo := &Message{Source: source(s.Name()), Command: "NOTICE", Params: []string{t, m.Params[1]}, Trailing: true}
-			c.outLabeled(echo)
-			acked = true
-		} else if !c.has(capEchoMessage) && c.label != "" && !acked {
-			c.ack()
-			acked = true
+			c.out(&Message{Source: source(s.Name()), Command: "NOTICE", Params: []string{t, m.Params[1]}, Trailing: true})
 		}
-	}
-}
-
-// outLabeled writes replies to a message command: labeled (one reply) when
-// the request had a label.
-func (c *Client) outLabeled(msgs ...*Message) {
-	if c.label == "" {
-		c.out(msgs...)
-		return
-	}
-	c.local(localLabelStart, c.label, "", "")
-	c.out(msgs...)
-	c.local(localLabelEnd, "", "", "")
-	c.label = "" // answered
-}
-
-func (c *Client) failLabeled(err error) {
-	if err == chat.ErrClosed {
-		return
-	}
-	c.outLabeled(c.reply("NOTICE", c.target(), "error: "+chat.ErrorMessage(err)))
-}
-
-// ack answers a labeled request that has no other response.
-func (c *Client) ack() {
-	if c.label != "" {
-		c.local(localLabelStart, c.label, "", "")
-		c.local(localLabelEnd, "", "", "")
-		c.label = ""
 	}
 }
 
@@ -405,7 +370,7 @@ func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
 		}
 		target := s.Hub().Lookup(t)
 		if target == nil {
-			c.outLabeled(c.numeric(ErrNoSuchNick, t, "No such nick/channel"))
+			c.out(c.numeric(ErrNoSuchNick, t, "No such nick/channel"))
 			continue
 		}
 		var answer string
@@ -421,17 +386,13 @@ func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
 		default:
 			answer = "ERRMSG " + verb + " :unsupported; parley answers CLIENTINFO, PING, TIME and VERSION"
 		}
-		c.outLabeled(&Message{Source: source(target.Name()), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
-	}
-	if c.label != "" {
-		c.ack()
+		c.out(&Message{Source: source(target.Name()), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
 	}
 }
 
-func (c *Client) tagmsg(_ *chat.Session, _ *Message) {
-	// Client-only tags (typing notifications, reactions) are not relayed.
-	c.ack()
-}
+// tagmsg takes TAGMSG and relays nothing: client-only tags (typing
+// notifications, reactions) are not carried yet.
+func (c *Client) tagmsg(_ *chat.Session, _ *Message) {}
 
 func (c *Client) topicCmd(s *chat.Session, m *Message) {
 	ch := m.Params[0]
