@@ -93,7 +93,7 @@ func cleanEnv() []string {
 // 127.0.0.1:0 and returns once it has printed its address.
 func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 	t.Helper()
-	args := append([]string{"serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--name-dialect-listen", "", "--welcome-dialect-listen", "", "--http-listen", "",
+	args := append([]string{"serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--name-dialect-listen", "", "--welcome-dialect-listen", "", "--http-listen", "", "--irc-listen", "",
 		"--store", "sqlite", "--data-dir", dataDir, "--log-level", "warn",
 		"--msg-rate", "0"}, extra...) // these tests send as fast as they can
 	cmd := exec.Command(parleyBinary(t), args...)

@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ergochat/irc-go/ircevent"
+	"github.com/ergochat/irc-go/ircmsg"
+	"github.com/parleychat/parley/internal/testkit"
+)
+
+// TestIRCBot: a bot written with a bot library nobody here wrote
+// (github.com/ergochat/irc-go's ircevent) negotiates capabilities, answers
+// commands in #lobby from a tutorial client, uses a labeled request, and
+// reconnects by itself after the server process is killed and started
+// again.
+func TestIRCBot(t *testing.T) {
+	dir := t.TempDir()
+	frame, ircAddr := freePort(t), freePort(t)
+	start := func() *serverProc { return startServer(t, dir, "--frame-listen", frame, "--irc-listen", ircAddr) }
+	srv := start()
+
+	bot := &ircevent.Connection{
+		Server:        ircAddr,
+		Nick:          "echobot",
+		User:          "echobot",
+		RealName:      "a test bot",
+		RequestCaps:   []string{"server-time", "message-tags", "batch", "labeled-response", "echo-message"},
+		ReconnectFreq: 200 * time.Millisecond,
+		Timeout:       5 * time.Second,
+		KeepAlive:     time.Minute,
+	}
+	var mu sync.Mutex
+	connects := 0
+	bot.AddConnectCallback(func(ircmsg.Message) {
+		mu.Lock()
+		connects++
+		mu.Unlock()
+	})
+	bot.AddCallback("PRIVMSG", func(e ircmsg.Message) {
+		if len(e.Params) == 2 && strings.HasPrefix(e.Params[1], "!echo ") && e.Nick() != bot.CurrentNick() {
+			_ = bot.Privmsg(e.Params[0], "echo: "+strings.TrimPrefix(e.Params[1], "!echo "))
+		}
+	})
+	if err := bot.Connect(); err != nil {
+		t.Fatalf("bot connect: %v", err)
+	}
+	loopDone := make(chan struct{})
+	go func() { bot.Loop(); close(loopDone) }()
+	t.Cleanup(func() {
+		bot.Quit()
+		<-loopDone
+	})
+	if acked := bot.AcknowledgedCaps(); len(acked) != 5 {
+		t.Fatalf("caps acknowledged: %v", acked)
+	}
+
+	tut := testkit.DialTutorial(t, mustResolve(t, frame), "tut")
+	testkit.Eventually(t, "the bot in the lobby", func() bool { return bot.Connected() })
+	tut.Send("!echo hello bot")
+	tut.Expect("echobot", "echo: hello bot")
+
+	// A labeled request: the library matches the response by its label.
+	batch, err := bot.GetLabeledResponse(nil, "WHOIS", "tut")
+	if err != nil {
+		t.Fatalf("labeled WHOIS: %v", err)
+	}
+	var cmds []string
+	for _, item := range batch.Items {
+		cmds = append(cmds, item.Command)
+	}
+	if got := strings.Join(cmds, " "); got != "311 319 312 317 318" {
+		t.Fatalf("labeled WHOIS batch: %s", got)
+	}
+
+	srv.kill(t)
+	srv = start()
+	testkit.Eventually(t, "the bot back after the restart", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return connects >= 2 && bot.Connected()
+	})
+	tut2 := testkit.DialTutorial(t, mustResolve(t, frame), "tut2")
+	tut2.Send("!echo after the restart")
+	tut2.Expect("echobot", "echo: after the restart")
+}
