@@ -168,7 +168,7 @@ func TestIRCClients(t *testing.T) {
 			nick := cl.name + "user"
 			term := cl.start(t, ircAddr, nick)
 			term.wait("said before " + cl.name + " came") // the lobby's history, played back
-			term.typeLine("/window goto #lobby")              // irssi stays on its status window
+			term.typeLine("/window goto #lobby")          // irssi stays on its status window
 			nat := testkit.DialNative(t, mustResolve(t, frame), "王芳")
 			nat.ExpectType("welcome")
 			term.wait("王芳")
