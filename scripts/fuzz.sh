@@ -26,6 +26,8 @@ targets=(
 	"./wire/raw FuzzReader"
 	"./client FuzzSanitize"
 	"./server FuzzReader"
+	"./wire/irc FuzzParse"
+	"./wire/irc FuzzClient"
 )
 
 for t in "${targets[@]}"; do
