@@ -28,12 +28,13 @@ const (
 	ModeTutorial = "tutorial" // framed: username frame, then text frames; (user, text) pairs back
 	ModeNative   = "native"   // framed: JSON hello, then JSON events
 	ModeWS       = "ws"       // WebSocket /ws: the native protocol, one JSON event per text message
+	ModeIRC      = "irc"      // IRC: NICK and USER, then PRIVMSG #lobby; PRIVMSG lines back (no echo)
 )
 
 // Config describes one bench run. Zero values take the defaults noted.
 type Config struct {
-	Addr     string  // server address: host:port of the framed protocol, or of the HTTP port in ModeWS; required
-	Mode     string  // ModeTutorial (default), ModeNative or ModeWS
+	Addr     string  // server address: host:port of the framed protocol, of the HTTP port in ModeWS, of the IRC port in ModeIRC; required
+	Mode     string  // ModeTutorial (default), ModeNative, ModeWS or ModeIRC
 	Clients  int     // N connections, all in the lobby; default 100
 	Senders  int     // S of the N that send; default 10
 	Messages int     // M messages per sender; default 1000
@@ -61,8 +62,8 @@ func (c *Config) setDefaults() error {
 	if c.Mode == "" {
 		c.Mode = ModeTutorial
 	}
-	if c.Mode != ModeTutorial && c.Mode != ModeNative && c.Mode != ModeWS {
-		return fmt.Errorf("bench: unknown mode %q (want tutorial, native or ws)", c.Mode)
+	if c.Mode != ModeTutorial && c.Mode != ModeNative && c.Mode != ModeWS && c.Mode != ModeIRC {
+		return fmt.Errorf("bench: unknown mode %q (want tutorial, native, ws or irc)", c.Mode)
 	}
 	if c.Clients <= 0 {
 		c.Clients = 100
@@ -197,7 +198,7 @@ func (r *runner) connect(ctx context.Context) error {
 	var errMu sync.Mutex
 	var d net.Dialer
 	for i := range r.clients {
-		c := &client{idx: i, name: fmt.Sprintf("%s-%d", tag, i), run: r, nativeTx: cfg.Mode != ModeTutorial}
+		c := &client{idx: i, name: fmt.Sprintf("%s-%d", tag, i), run: r, nativeTx: cfg.Mode == ModeNative || cfg.Mode == ModeWS, irc: cfg.Mode == ModeIRC}
 		c.slow = i >= cfg.Clients-cfg.Slow
 		c.lag = !c.slow && i >= cfg.Clients-cfg.Slow-cfg.Lag
 		if c.lag {
@@ -265,7 +266,7 @@ func (r *runner) connect(ctx context.Context) error {
 func (r *runner) awaitReady(ctx context.Context) error {
 	c0 := r.clients[0]
 	want := int64(len(r.clients))
-	if r.cfg.Mode == ModeTutorial {
+	if r.cfg.Mode == ModeTutorial || r.cfg.Mode == ModeIRC {
 		c0.ready.Store(true) // no echo: the prober cannot see its own probe
 		r.readyCount.Add(1)
 	}

@@ -36,16 +36,22 @@ type client struct {
 	notices  int
 	sendBuf  []byte
 	nativeTx bool
+	irc      bool // ModeIRC: lines, not frames
 }
 
 // handshake returns the first frame a client sends.
 func handshake(mode, name string) []byte {
+	if mode == ModeIRC {
+		return []byte("NICK " + name + "\r\nUSER " + name + " 0 * :parley bench\r\n")
+	}
 	if mode == ModeNative {
 		hello, _ := json.Marshal(map[string]any{"type": "hello", "name": name, "version": 1, "client": "parley-bench"})
 		return appendFrame(nil, hello)
 	}
 	return appendFrame(nil, []byte(name))
 }
+
+var ircSayPrefix = []byte("PRIVMSG #lobby :")
 
 var (
 	nativeSayPrefix = []byte(`{"type":"say","text":"`)
@@ -55,6 +61,11 @@ var (
 // appendSend appends one outgoing chat frame carrying text (in ModeWS,
 // one message's payload, with no header).
 func (c *client) appendSend(dst, text []byte) []byte {
+	if c.irc {
+		dst = append(dst, ircSayPrefix...)
+		dst = append(dst, text...)
+		return append(dst, '\r', '\n')
+	}
 	if !c.nativeTx {
 		return appendFrame(dst, text)
 	}
@@ -113,6 +124,23 @@ func (c *client) throttle() {
 // readOne reads and accounts for one delivery (two frames in tutorial mode).
 func (c *client) readOne() error {
 	var text []byte
+	if c.irc {
+		line, err := c.fr.nextLine()
+		if err != nil {
+			return err
+		}
+		if bytes.HasPrefix(line, ircPing) {
+			pong := append([]byte("PONG"), line[len("PING"):]...)
+			return c.write(append(pong, '\r', '\n'))
+		}
+		t, ok := ircText(line)
+		if !ok {
+			c.notices++
+			return nil
+		}
+		c.handleText(t)
+		return nil
+	}
 	if c.nativeTx {
 		p, err := c.next()
 		if err != nil {

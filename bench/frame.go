@@ -176,3 +176,43 @@ func nativeText(p []byte) ([]byte, bool) {
 func hasPrefixAt(p []byte, at int, prefix []byte) bool {
 	return len(p) >= at+len(prefix) && string(p[at:at+len(prefix)]) == string(prefix)
 }
+
+// nextLine returns the next line (an IRC line, without its CRLF), valid
+// until the next call.
+func (f *frameReader) nextLine() ([]byte, error) {
+	scanned := 0
+	for {
+		if i := bytes.IndexByte(f.buf[f.head+scanned:f.tail], '\n'); i >= 0 {
+			end := f.head + scanned + i
+			line := bytes.TrimSuffix(f.buf[f.head:end], []byte("\r"))
+			f.head = end + 1
+			if f.head == f.tail {
+				f.head, f.tail = 0, 0
+			}
+			return line, nil
+		}
+		scanned = f.tail - f.head
+		if err := f.fill(scanned + 1); err != nil {
+			return nil, err
+		}
+	}
+}
+
+var (
+	ircPing    = []byte("PING")
+	ircPrivmsg = []byte(" PRIVMSG ")
+)
+
+// ircText extracts the text of a PRIVMSG line without parsing the rest.
+func ircText(line []byte) ([]byte, bool) {
+	i := bytes.Index(line, ircPrivmsg)
+	if i < 0 || len(line) == 0 || line[0] != ':' {
+		return nil, false
+	}
+	rest := line[i+len(ircPrivmsg):]
+	j := bytes.Index(rest, []byte(" :"))
+	if j < 0 {
+		return nil, false
+	}
+	return rest[j+2:], true
+}

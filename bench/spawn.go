@@ -15,6 +15,7 @@ import (
 type Server struct {
 	Addr     string // the framed protocol's address
 	HTTPAddr string // the HTTP port's (WebSocket) address, if it serves one
+	IRCAddr  string // the IRC port's address, if it serves one
 	PID      int
 	cmd      *exec.Cmd
 	done     chan struct{}
@@ -39,11 +40,15 @@ func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error
 	}
 	s := &Server{PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
 	found := make(chan [2]string, 1)
+	var ircAddr string // written before found is sent to
 	go func() {
 		sc := bufio.NewScanner(out)
 		var framed string
 		for sc.Scan() {
 			line := sc.Text()
+			if i := strings.LastIndex(line, " on "); i >= 0 && strings.HasPrefix(line, "parley: IRC ") && ircAddr == "" {
+				ircAddr = strings.TrimSpace(line[i+4:])
+			}
 			if i := strings.LastIndex(line, " on "); i >= 0 && strings.Contains(line, "framed protocol") && framed == "" {
 				framed = strings.TrimSpace(line[i+4:])
 			}
@@ -66,7 +71,7 @@ func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	select {
 	case a := <-found:
-		s.Addr, s.HTTPAddr = a[0], a[1]
+		s.Addr, s.HTTPAddr, s.IRCAddr = a[0], a[1], ircAddr
 		return s, nil
 	case <-s.done:
 		return nil, fmt.Errorf("bench: server %q exited before listening", strings.Join(argv, " "))

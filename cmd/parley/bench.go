@@ -21,8 +21,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg bench.Config
 	var spawn, jsonOnly, quiet bool
 	var serverArgs string
-	fs.StringVar(&cfg.Addr, "addr", "", "address of the server to load: its framed protocol (default 127.0.0.1:1234), or its HTTP port in ws mode (default 127.0.0.1:8080)")
-	fs.StringVar(&cfg.Mode, "mode", bench.ModeTutorial, "client mode: tutorial or native (framed protocol), or ws (the native protocol over the WebSocket endpoint /ws)")
+	fs.StringVar(&cfg.Addr, "addr", "", "address of the server to load: its framed protocol (default 127.0.0.1:1234), its HTTP port in ws mode (default 127.0.0.1:8080), its IRC port in irc mode (default 127.0.0.1:6667)")
+	fs.StringVar(&cfg.Mode, "mode", bench.ModeTutorial, "client mode: tutorial or native (framed protocol), ws (the native protocol over the WebSocket endpoint /ws), or irc (IRC clients in #lobby)")
 	fs.IntVar(&cfg.Clients, "n", 100, "clients (N), all in the lobby")
 	fs.IntVar(&cfg.Senders, "s", 10, "senders (S) among the clients")
 	fs.IntVar(&cfg.Messages, "m", 1000, "messages per sender (M)")
@@ -49,6 +49,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if cfg.Mode == bench.ModeWS {
 			cfg.Addr = "127.0.0.1:8080"
 		}
+		if cfg.Mode == bench.ModeIRC {
+			cfg.Addr = "127.0.0.1:6667"
+		}
 	}
 	if !quiet {
 		cfg.Progress = func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
@@ -63,11 +66,14 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// Measure the server's capacity, not its policies: no history
 		// store, no per-client message rate, no connection cap below the
 		// descriptor limit. --server-args come last and override these.
-		httpListen := ""
+		httpListen, ircListen := "", ""
 		if cfg.Mode == bench.ModeWS {
 			httpListen = "127.0.0.1:0"
 		}
-		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", httpListen}} {
+		if cfg.Mode == bench.ModeIRC {
+			ircListen = "127.0.0.1:0"
+		}
+		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", httpListen}, {"irc-listen", ircListen}} {
 			if serveHasFlag(f[0]) {
 				argv = append(argv, "--"+f[0], f[1])
 			}
@@ -92,6 +98,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return nil, fmt.Errorf("bench: the spawned server serves no HTTP port for ws mode")
 			}
 			cfg.Addr = srv.HTTPAddr
+		}
+		if cfg.Mode == bench.ModeIRC {
+			if srv.IRCAddr == "" {
+				return nil, fmt.Errorf("bench: the spawned server serves no IRC port for irc mode")
+			}
+			cfg.Addr = srv.IRCAddr
 		}
 		if cfg.Progress != nil {
 			cfg.Progress("spawned %s (pid %d) on %s", strings.Join(argv[1:], " "), srv.PID, srv.Addr)
