@@ -37,6 +37,7 @@ func (c *Client) Run(s *chat.Session, req chat.Request) error {
 	}
 	switch req.Command {
 	case "irc-bad":
+		c.out(c.numeric(ErrUnknownCommand, "*", "Unknown command: the line could not be parsed ("+c.bad+")"))
 		return nil
 	case "irc-too-long":
 		c.out(c.numeric(ErrInputTooLong, "Input line was too long"))

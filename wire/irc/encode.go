@@ -231,7 +231,7 @@ func (e *encoder) stamp(m *Message, ev *chat.Event) *Message {
 // render turns one event into IRC messages.
 func (e *encoder) render(ev *chat.Event) []*Message {
 	srv := e.c.server
-	me := e.s.Name()
+	me := token(e.s.Name())
 	switch ev.Kind {
 	case chat.KindSay, chat.KindMe, chat.KindDM:
 		return e.message(ev, me)
@@ -240,7 +240,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		if ev.Room != "" {
 			target = channel(ev.Room)
 		}
-		return e.lines(ev, source(ev.From), "NOTICE", target, ev.Text, "", false)
+		return e.lines(ev, source(ev.From), "NOTICE", token(target), ev.Text, "", false)
 	case chat.KindJoin:
 		return []*Message{e.stamp(&Message{Source: source(ev.Name), Command: "JOIN", Params: []string{channel(ev.Room)}}, ev)}
 	case chat.KindPart:
@@ -248,25 +248,25 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			if ev.Session == e.self || e.quitSent(ev.Session) {
 				return nil
 			}
-			return []*Message{e.stamp(&Message{Source: source(ev.Name), Command: "QUIT", Params: []string{quitReason(ev.Reason)}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(ev.Name), Command: "QUIT", Params: []string{quitReason(oneLine(ev.Reason))}, Trailing: true}, ev)}
 		}
 		m := &Message{Source: source(ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
 		if ev.Reason != "" {
-			m.Params = append(m.Params, ev.Reason)
+			m.Params = append(m.Params, oneLine(ev.Reason))
 			m.Trailing = true
 		}
 		return []*Message{e.stamp(m, ev)}
 	case chat.KindNick:
-		return []*Message{e.stamp(&Message{Source: source(ev.OldName), Command: "NICK", Params: []string{ev.Name}, Trailing: true}, ev)}
+		return []*Message{e.stamp(&Message{Source: source(ev.OldName), Command: "NICK", Params: []string{token(ev.Name)}, Trailing: true}, ev)}
 	case chat.KindTopic:
 		if ev.Session != 0 {
-			return []*Message{e.stamp(&Message{Source: source(ev.From), Command: "TOPIC", Params: []string{channel(ev.Room), ev.Text}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(ev.From), Command: "TOPIC", Params: []string{channel(ev.Room), oneLine(ev.Text)}, Trailing: true}, ev)}
 		}
-		return topicReply(srv, me, ev.Room, ev.Text, ev.From, ev.Time)
+		return topicReply(srv, me, ev.Room, oneLine(ev.Text), token(ev.From), ev.Time)
 	case chat.KindAway:
 		m := &Message{Source: source(ev.Name), Command: "AWAY"}
 		if ev.Text != "" {
-			m.Params, m.Trailing = []string{ev.Text}, true
+			m.Params, m.Trailing = []string{oneLine(ev.Text)}, true
 		}
 		return []*Message{e.stamp(m, ev)}
 	case chat.KindNotice:
@@ -280,7 +280,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 	case chat.KindPong:
 		return []*Message{{Source: srv, Command: "PONG", Params: []string{srv, srv}}}
 	case chat.KindBye:
-		why := ev.Reason
+		why := oneLine(ev.Reason)
 		if why == chat.ByeGoodbye {
 			why = "quit"
 		}
@@ -296,7 +296,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 	case chat.KindRooms:
 		out := []*Message{{Source: srv, Command: RplListStart, Params: []string{me, "Channel", "Users  Name"}}}
 		for _, r := range ev.Rooms {
-			out = append(out, &Message{Source: srv, Command: RplList, Params: []string{me, channel(r.Name), strconv.Itoa(r.Members), r.Topic}, Trailing: true})
+			out = append(out, &Message{Source: srv, Command: RplList, Params: []string{me, channel(r.Name), strconv.Itoa(r.Members), oneLine(r.Topic)}, Trailing: true})
 		}
 		return append(out, &Message{Source: srv, Command: RplListEnd, Params: []string{me, "End of /LIST"}})
 	}
@@ -337,11 +337,11 @@ func (e *encoder) message(ev *chat.Event, me string) []*Message {
 	case ev.Room != "":
 		target = channel(ev.Room)
 	case chat.NameKey(ev.From) == chat.NameKey(me) && ev.To != "":
-		target = ev.To // a direct message this user sent
+		target = token(ev.To) // a direct message this user sent
 	default:
 		target = me
 		if ev.To != "" {
-			target = ev.To
+			target = token(ev.To)
 		}
 	}
 	text, prefix := ev.Text, ""
@@ -411,7 +411,7 @@ func (e *encoder) lines(ev *chat.Event, src, cmd, target, text, prefix string, a
 		budget = 16
 	}
 	var out []*Message
-	for _, ln := range strings.Split(text, "\n") {
+	for _, ln := range strings.Split(chat.Strip(text), "\n") {
 		for _, part := range split(ln, budget) {
 			t := prefix + part
 			if action {
@@ -500,6 +500,8 @@ func namesReply(srv, me, room string, names []string, userhost bool) []*Message 
 	for _, n := range names {
 		if userhost {
 			n = source(n)
+		} else {
+			n = token(n)
 		}
 		if cur != "" && len(cur)+1+len(n) > budget {
 			flush()

@@ -492,3 +492,61 @@ func TestServerPingAndIdle(t *testing.T) {
 }
 
 var _ = chat.DefaultRoom
+
+func TestHostileInput(t *testing.T) {
+	n, addr := start(t, false)
+	a := testkit.DialIRC(t, addr, "alice", true)
+	nat := testkit.DialNative(t, n.Addr(node.ListenFrame), "mallory")
+	nat.ExpectType("welcome")
+	a.Sync()
+
+	// Text from other front-ends cannot forge an IRC line: CR is
+	// removed, a line break starts another PRIVMSG, escapes are gone.
+	nat.Send(native.Request{Type: "say", Text: ptr("hi\r\nKICK #lobby alice\r\n:srv 001 alice :owned\x1b]0;title\x07")})
+	nat.Expect("its echo", func(ev native.Event) bool { return ev.Type == "say" })
+	nat.Send(native.Request{Type: "topic", Room: "lobby", Text: ptr("one\ntwo\x1b[2J")})
+	nat.Expect("the topic", func(ev native.Event) bool { return ev.Type == "topic" })
+	nat.Send(native.Request{Type: "part", Room: "lobby", Reason: "bye\r\nQUIT :forged"})
+	nat.Expect("the part", func(ev native.Event) bool { return ev.Type == "part" })
+	a.ExpectLines(
+		":mallory!u@parley PRIVMSG #lobby :hi",
+		":mallory!u@parley PRIVMSG #lobby :KICK #lobby alice",
+		":mallory!u@parley PRIVMSG #lobby ::srv 001 alice :owned",
+		":mallory!u@parley TOPIC #lobby :one two",
+		":mallory!u@parley PART #lobby :bye QUIT :forged",
+	)
+
+	// What an IRC client sends is cleaned the same way, and what it sends
+	// that is echoed back in a numeric (a channel name) too.
+	b := testkit.DialIRC(t, addr, "bob", true)
+	b.Send("USER x 0 * :also ignored")
+	b.Send("JOIN #\x1b[2J\xff")
+	b.Send("PRIVMSG #lobby :\x1b[31mred\x1b[0m \xff\xfe \u202eevil")
+	b.Send("@label=\x01bad PING x")
+	b.Send("PRIV-MSG #lobby :x")
+	b.Send("PRIVMSG #lobby :" + strings.Repeat("é", 300))
+	b.Send(strings.Repeat("x", 1<<20))
+	b.Send("PING still-here")
+	got := b.Sync()
+	want := []string{
+		":irc.test 462 bob :You may not reregister",
+		":irc.test 403 bob #\uFFFD :No such channel: room name is not valid UTF-8",
+		":irc.test PONG irc.test :x",
+		":irc.test 421 bob * :Unknown command: the line could not be parsed (no command (a verb of letters, or three digits))",
+		":irc.test 417 bob :Input line was too long",
+		":irc.test 417 bob :Input line was too long",
+		":irc.test PONG irc.test :still-here",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("line %d:\n got %q\nwant %q", i, got[i], want[i])
+		}
+	}
+	a.ExpectLines(
+		":bob!u@parley JOIN #lobby",
+		":bob!u@parley PRIVMSG #lobby :red \uFFFD\uFFFD evil",
+	)
+}

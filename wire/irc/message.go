@@ -34,7 +34,7 @@ func (m *Message) Tag(key string) (string, bool) {
 
 // Param returns the i-th parameter, or "" when there are fewer.
 func (m *Message) Param(i int) string {
-	if i < len(m.Params) {
+	if i >= 0 && i < len(m.Params) {
 		return m.Params[i]
 	}
 	return ""

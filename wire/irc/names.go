@@ -25,7 +25,50 @@ func checkNick(nick string) error {
 }
 
 // channel returns the IRC name of a room key.
-func channel(room string) string { return "#" + room }
+func channel(room string) string { return "#" + token(room) }
+
+// token makes s one IRC token, as a second line of defence behind the
+// hub's name rules (names and room keys are validated when they come in):
+// controls, invalid UTF-8, spaces and the characters that delimit a
+// hostmask or a list become '_'.
+func token(s string) string {
+	s = chat.Strip(s)
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == '!' || c == '@' || c == ',' || c == '*' || c == '?' || (i == 0 && c == ':') {
+			clean = false
+			break
+		}
+	}
+	if clean && s != "" {
+		return s
+	}
+	if s == "" {
+		return "_"
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c <= ' ' || c == '!' || c == '@' || c == ',' || c == '*' || c == '?' || (i == 0 && c == ':') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// oneLine is client text shown on one line (a reason, a topic, an away
+// message): the text rule again, line breaks and tabs made spaces.
+func oneLine(s string) string {
+	s = chat.Strip(s)
+	if strings.ContainsAny(s, "\n\t") {
+		s = strings.Map(func(r rune) rune {
+			if r == '\n' || r == '\t' {
+				return ' '
+			}
+			return r
+		}, s)
+	}
+	return s
+}
 
 // roomOf returns the room key of a channel name, or an error for a name
 // that is not a channel ("dev" without '#') or not a valid room.
@@ -47,4 +90,4 @@ const host = "parley"
 const ident = "u"
 
 // source returns the hostmask of a user.
-func source(nick string) string { return nick + "!" + ident + "@" + host }
+func source(nick string) string { return token(nick) + "!" + ident + "@" + host }

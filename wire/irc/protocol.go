@@ -28,7 +28,7 @@ const MaxLineBytes = MaxTagBytes + MaxBodyBytes + 2
 // MaxLineBytes is skipped and refused with ERR_INPUTTOOLONG; the
 // connection goes on.
 func Framing(r *server.Reader, _ *server.Options) server.MessageReader {
-	return &framer{lr: line.NewReader(r, MaxLineBytes)}
+	return &framer{lr: line.NewPlainReader(r, MaxLineBytes)}
 }
 
 type framer struct{ lr *line.Reader }
@@ -112,6 +112,7 @@ type Client struct {
 	session *chat.Session
 	enc     *encoder
 	msg     Message // the line being run (Parse keeps it for Run)
+	bad     string  // why the line could not be parsed
 	label   string  // its label tag, when labeled-response is on
 	batches int     // batch ids handed out
 }
@@ -121,8 +122,13 @@ var _ engine.Client = (*Client)(nil)
 // Greeting: IRC clients speak first.
 func (c *Client) Greeting() []byte { return nil }
 
-// reply builds a message from the server.
+// reply builds a message from the server. Parameters go through the text
+// rule: a reply may echo what the client sent (a channel name, a nick, a
+// CHATHISTORY target), and no reply carries a control or invalid UTF-8.
 func (c *Client) reply(cmd string, params ...string) *Message {
+	for i, p := range params {
+		params[i] = chat.Strip(p)
+	}
 	return &Message{Source: c.server, Command: cmd, Params: params}
 }
 
@@ -191,7 +197,11 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters"))
 			return nil, nil
 		}
-		c.user, c.realname, c.gotUser = m.Params[0], m.Params[3], true
+		realname, err := chat.CleanLine(m.Params[3], 100)
+		if err != nil {
+			realname = ""
+		}
+		c.user, c.realname, c.gotUser = m.Params[0], realname, true
 	case "PING":
 		if len(m.Params) < 1 {
 			c.sendNow(c.numeric(ErrNoOrigin, "No origin specified"))
@@ -284,11 +294,12 @@ func (c *Client) Parse(_ *chat.Session, raw []byte) (chat.Request, error) {
 		if errors.Is(err, ErrEmpty) {
 			return chat.Request{}, nil
 		}
+		c.bad = err.Error()
 		return chat.Request{Command: "irc-bad"}, nil
 	}
 	c.msg, c.label = m, ""
 	if c.has(capLabeledResponse) {
-		if l, ok := m.Tag("label"); ok && l != "" && len(l) <= 64 {
+		if l, ok := m.Tag("label"); ok && validLabel(l) {
 			c.label = l
 		}
 	}
@@ -311,4 +322,18 @@ func bodyLen(s string) int {
 // Farewell is the ERROR line of a connection the server closes.
 func (c *Client) Farewell(reason engine.CloseReason) []byte {
 	return (&Message{Command: "ERROR", Params: []string{"Closing link: " + reason.String()}, Trailing: true}).Append(nil)
+}
+
+// validLabel reports whether a label tag can be echoed: 1 to 64 printable
+// ASCII characters other than space.
+func validLabel(l string) bool {
+	if l == "" || len(l) > 64 {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		if l[i] <= ' ' || l[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -24,9 +24,10 @@ var ErrLineTooLong = errors.New("line too long")
 // Reader reads lines of at most max bytes, without ever buffering more than
 // its buffered reader holds. It drops telnet IAC negotiation and a trailing CR.
 type Reader struct {
-	r   SliceReader
-	max int
-	buf []byte
+	r        SliceReader
+	max      int
+	buf      []byte
+	noTelnet bool // keep 0xff bytes (a protocol that is not telnet's)
 }
 
 // SliceReader is the buffered reader a Reader reads through: a
@@ -38,6 +39,13 @@ type SliceReader interface {
 
 // NewReader returns a line reader over r with the given limit.
 func NewReader(r SliceReader, max int) *Reader { return &Reader{r: r, max: max} }
+
+// NewPlainReader is NewReader without the telnet handling: lines are
+// returned as they came (IRC, where a 0xff byte is text to be cleaned, not
+// a command).
+func NewPlainReader(r SliceReader, max int) *Reader {
+	return &Reader{r: r, max: max, noTelnet: true}
+}
 
 // ReadLine returns the next line without its line ending. An overlong line
 // is skipped to its end and reported as ErrLineTooLong. At EOF, a last
@@ -60,11 +68,11 @@ func (lr *Reader) ReadLine() (string, error) {
 			if tooLong {
 				return "", ErrLineTooLong
 			}
-			return finishLine(lr.buf, lr.max)
+			return lr.finish()
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF) && len(lr.buf) > 0 && !tooLong:
-			line, lerr := finishLine(lr.buf, lr.max)
+			line, lerr := lr.finish()
 			if lerr != nil {
 				return "", lerr
 			}
@@ -75,13 +83,13 @@ func (lr *Reader) ReadLine() (string, error) {
 	}
 }
 
-func finishLine(b []byte, max int) (string, error) {
-	b = bytes.TrimSuffix(b, []byte("\n"))
+func (lr *Reader) finish() (string, error) {
+	b := bytes.TrimSuffix(lr.buf, []byte("\n"))
 	b = bytes.TrimSuffix(b, []byte("\r"))
-	if bytes.IndexByte(b, 0xff) >= 0 {
+	if !lr.noTelnet && bytes.IndexByte(b, 0xff) >= 0 {
 		b = stripTelnet(b)
 	}
-	if len(b) > max {
+	if len(b) > lr.max {
 		return "", ErrLineTooLong
 	}
 	return string(b), nil
