@@ -79,6 +79,11 @@ type IRCConfig struct {
 	NoLobby bool
 	// Description is the server's one-line description (WHOIS, ADMIN).
 	Description string
+	// LineRate and LineBurst penalise bursts, as IRC servers do: past
+	// LineBurst commands at once, a client's commands run at most
+	// LineRate a second (its next lines wait unread). Zero: no penalty.
+	LineRate  float64
+	LineBurst int
 }
 
 // Listener names, for Addr and Config.Optional.
@@ -156,7 +161,7 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{Hub: hub, Server: server.New(cfg.Server), log: cfg.Logger, addrs: map[string]net.Addr{}, tls: map[string]bool{}, store: cfg.Hub.Store}
 	framedH := engine.NewHandler(hub, framed.New(cfg.TutorialHistory), cfg.Session)
 	lineH := engine.NewHandler(hub, &line.Protocol{}, cfg.Session)
-	ircH := engine.NewHandler(hub, &irc.Protocol{Created: time.Now(), NoLobby: cfg.IRC.NoLobby, Description: cfg.IRC.Description}, cfg.Session)
+	ircH := engine.NewHandler(hub, &irc.Protocol{Created: time.Now(), NoLobby: cfg.IRC.NoLobby, Description: cfg.IRC.Description, LineRate: cfg.IRC.LineRate, LineBurst: cfg.IRC.LineBurst}, cfg.Session)
 	separateTLS := cfg.FrameTLSAddr != "" || cfg.LineTLSAddr != "" || cfg.IRCTLSAddr != ""
 	if separateTLS && cfg.TLS == nil {
 		return nil, n.fail(errors.New("a TLS listener needs a certificate (-tls-cert and -tls-key)"))

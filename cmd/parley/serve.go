@@ -37,6 +37,8 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.StringVar(&cfg.IRCAddr, "irc-listen", "127.0.0.1:6667", "address of the IRC front-end (weechat, irssi, HexChat, bots); empty or off to disable")
 	fs.StringVar(&cfg.IRCTLSAddr, "irc-tls-listen", "", "address of IRC over TLS, beside the plain one (needs -tls-cert; conventionally 127.0.0.1:6697)")
 	fs.BoolVar(&cfg.IRC.NoLobby, "irc-no-lobby", false, "do not put IRC clients in #lobby on connect: they join the channels they ask for, as on other IRC servers")
+	fs.Float64Var(&cfg.IRC.LineRate, "irc-line-rate", 2, "IRC's burst penalty (fake lag): past -irc-line-burst commands at once, an IRC client's commands run at most this many a second, the rest waiting unread; nothing is dropped (0: off)")
+	fs.IntVar(&cfg.IRC.LineBurst, "irc-line-burst", 10, "IRC commands a client may send at once before -irc-line-rate applies")
 	fs.StringVar(&cfg.IRC.Description, "irc-description", "", "the server's one-line description in IRC WHOIS and ADMIN replies (default: parley VERSION chat server)")
 	fs.StringVar(&cfg.HTTPAddr, "http-listen", "127.0.0.1:8080", "address of the HTTP port: the web app, the WebSocket endpoint /ws, /healthz, /readyz, /metrics; empty or off to disable")
 	fs.Func("http-allowed-origins", "other origins whose pages may open /ws, comma-separated host patterns (e.g. chat.example.org,*.example.org); the server's own origin always may", func(v string) error {

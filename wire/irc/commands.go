@@ -28,6 +28,11 @@ func (c *Client) local(op, ref, text, reason string) {
 // Run runs the line Parse kept.
 func (c *Client) Run(s *chat.Session, req chat.Request) error {
 	m := &c.msg
+	if c.lag != nil && m.Command != "PONG" {
+		if d := c.lag.Reserve().Delay(); d > 0 {
+			time.Sleep(d) // fake lag: this client's next lines wait, unread
+		}
+	}
 	if c.label != "" {
 		// Everything the command causes for this client, up to the end
 		// marker, is its labeled response: one line is labeled, more are

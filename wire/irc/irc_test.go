@@ -2,6 +2,7 @@ package irc_test
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -549,4 +550,26 @@ func TestHostileInput(t *testing.T) {
 		":bob!u@parley JOIN #lobby",
 		":bob!u@parley PRIVMSG #lobby :red \uFFFD\uFFFD evil",
 	)
+}
+
+// TestBurstPenalty: past the burst, a client's commands are run at the
+// line rate (IRC's fake lag); none is dropped, and the other clients are
+// not slowed.
+func TestBurstPenalty(t *testing.T) {
+	_, addr := start(t, false, func(c *node.Config) { c.IRC.LineRate, c.IRC.LineBurst = 20, 5 })
+	a := testkit.DialIRC(t, addr, "alice", true)
+	b := testkit.DialIRC(t, addr, "bob", true)
+	a.Sync()
+	began := time.Now()
+	for i := range 15 {
+		a.Send("PRIVMSG bob :burst " + strconv.Itoa(i))
+	}
+	a.Sync() // the 16th command
+	if took := time.Since(began); took < 400*time.Millisecond {
+		t.Fatalf("16 commands with a burst of 5 at 20/s took %v; the penalty should make it at least 0.5 s", took)
+	}
+	got := b.Sync()
+	if len(got) != 15 || got[14] != ":alice!u@parley PRIVMSG bob :burst 14" {
+		t.Fatalf("bob got:\n%s", strings.Join(got, "\n"))
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/server"
 	"github.com/parleychat/parley/wire/line"
+	"golang.org/x/time/rate"
 )
 
 // MaxLineBytes is the longest line a client may send: tags, body and CRLF.
@@ -59,7 +60,14 @@ type Protocol struct {
 	NoLobby bool
 	// Location is the time zone of the timestamps put before played-back
 	// messages for clients without server-time; default time.Local.
-	Location *time.Location // time zone of the timestamps put before played-back messages for clients without server-time; default time.Local
+	Location *time.Location
+	// LineRate and LineBurst are IRC's usual penalty for bursts ("fake
+	// lag"): after LineBurst commands at once, a registered client's
+	// commands are run at most LineRate a second, its later lines waiting
+	// unread (so TCP holds the client back); nothing is dropped. Zero
+	// LineRate: no penalty beyond the hub's rate limit.
+	LineRate  float64
+	LineBurst int
 }
 
 var _ engine.Protocol = (*Protocol)(nil)
@@ -71,6 +79,9 @@ func (p *Protocol) Name() string { return "irc" }
 func (p *Protocol) NewClient(env engine.Env) engine.Client {
 	c := &Client{env: env, p: p, hub: env.Hub, server: serverName(env.Hub)}
 	c.caps = &atomic.Uint32{}
+	if p.LineRate > 0 {
+		c.lag = rate.NewLimiter(rate.Limit(p.LineRate), max(p.LineBurst, 1))
+	}
 	return c
 }
 
@@ -111,6 +122,7 @@ type Client struct {
 
 	session *chat.Session
 	enc     *encoder
+	lag     *rate.Limiter // the burst penalty; nil for none
 	msg     Message // the line being run (Parse keeps it for Run)
 	bad     string  // why the line could not be parsed
 	label   string  // its label tag, when labeled-response is on
