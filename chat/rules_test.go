@@ -116,6 +116,9 @@ func TestCleanText(t *testing.T) {
 		{"bidi \u202egnp.exe", "bidi gnp.exe", ""},
 		{"isolate \u2066x\u2069", "isolate x", ""},
 		{"bad \xff\xfe utf8", "bad \ufffd\ufffd utf8", ""},
+		{"\x02bold\x02 \x0304,01red\x0f \x1ditalic\x1d", "\x02bold\x02 \x0304,01red\x0f \x1ditalic\x1d", ""}, // IRC formatting: kept for IRC readers
+		{"\x01ACTION x\x01 \x0e\x07", "ACTION x ", ""},                                                       // other controls go
+		{"\x02\x0f ", "", CodeEmpty},                                                                         // formatting alone is empty
 		{"   ", "", CodeEmpty},
 		{"\x1b\x07", "", CodeEmpty},
 		{"", "", CodeEmpty},
@@ -150,11 +153,43 @@ func FuzzCleanText(f *testing.F) {
 			t.Fatalf("invalid UTF-8 out: %q", got)
 		}
 		for _, r := range got {
-			if !keepRune(r) && r != utf8.RuneError {
+			if !keepRune(r) && r != utf8.RuneError && !(r < 0x20 && isFormatting(byte(r))) {
 				t.Fatalf("control %U survived in %q", r, got)
 			}
 		}
+		for _, r := range Strip(got) {
+			if !keepRune(r) && r != utf8.RuneError {
+				t.Fatalf("Strip left %U in %q", r, Strip(got))
+			}
+		}
 	})
+}
+
+// TestStripFormatting: renderers other than IRC's remove IRC formatting
+// codes with their colour numbers.
+func TestStripFormatting(t *testing.T) {
+	for in, want := range map[string]string{
+		"\x02bold\x02":             "bold",
+		"\x0304,01red\x0f":         "red",
+		"\x034red":                 "red",
+		"\x03,5not a colour":       ",5not a colour",
+		"\x0312,":                  ",",
+		"\x03123":                  "3",
+		"\x04FF0000,00ff00hex\x04": "hex",
+		"\x04GG":                   "GG",
+		"\x1ditalic \x1funder \x1estrike \x11mono \x16rev": "italic under strike mono rev",
+		"plain": "plain",
+	} {
+		if got := StripFormatting(in); got != want {
+			t.Errorf("StripFormatting(%q) = %q, want %q", in, got, want)
+		}
+		if got := Strip(in); got != want {
+			t.Errorf("Strip(%q) = %q, want %q", in, got, want)
+		}
+		if got := StripKeepFormatting(in); got != in {
+			t.Errorf("StripKeepFormatting(%q) = %q, want it unchanged", in, got)
+		}
+	}
 }
 
 func TestParseCommand(t *testing.T) {

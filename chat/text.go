@@ -13,8 +13,9 @@ import (
 //   - terminal escape sequences are removed whole (see EscapeEnd: CSI, OSC,
 //     DCS, SOS, PM, APC and two-byte ESC sequences, and their 8-bit C1
 //     forms), so that no debris such as "[31m" is left of them;
-//   - other C0 controls than tab and newline, DEL and C1 controls are
-//     removed;
+//   - other C0 controls than tab, newline and the IRC formatting codes
+//     (bold, colour, italic...: kept for IRC readers, removed by every
+//     other renderer through Strip), DEL and C1 controls are removed;
 //   - bidirectional embedding, override and isolate controls (U+202A-U+202E,
 //     U+2066-U+2069) are removed, so no one can reorder other text on screen;
 //   - the result must not be blank and must be at most maxBytes long.
@@ -24,32 +25,139 @@ func CleanText(s string, maxBytes int) (string, error) {
 	if maxBytes > 0 && len(s) > maxBytes {
 		return "", Errorf(CodeTooLong, "message is %d bytes; the limit is %d", len(s), maxBytes)
 	}
-	if needsCleaning(s) {
-		s = Strip(s)
+	if needsCleaning(s, true) {
+		s = strip(s, true)
 		if maxBytes > 0 && len(s) > maxBytes {
 			return "", Errorf(CodeTooLong, "message is %d bytes; the limit is %d", len(s), maxBytes)
 		}
 	}
-	if strings.TrimSpace(s) == "" {
+	if strings.TrimSpace(StripFormatting(s)) == "" {
 		return "", Errorf(CodeEmpty, "message is empty")
 	}
 	return s, nil
 }
 
+// IRC formatting codes: bold, colour (with up to two numbers), hex colour,
+// monospace, reverse, italic, strikethrough, underline and reset. The text
+// rule keeps them (IRC readers see them); every other renderer removes
+// them (Strip), parameters included.
+const (
+	fmtBold      = 0x02
+	fmtColour    = 0x03
+	fmtHexColour = 0x04
+	fmtReset     = 0x0f
+	fmtMono      = 0x11
+	fmtReverse   = 0x16
+	fmtItalic    = 0x1d
+	fmtStrike    = 0x1e
+	fmtUnderline = 0x1f
+)
+
+// isFormatting reports whether c is an IRC formatting code.
+func isFormatting(c byte) bool {
+	switch c {
+	case fmtBold, fmtColour, fmtHexColour, fmtReset, fmtMono, fmtReverse, fmtItalic, fmtStrike, fmtUnderline:
+		return true
+	}
+	return false
+}
+
 // Strip applies the cleaning part of the text rule (see CleanText) with no
-// length limit and no error: what it returns holds no escape sequence, no
-// control character but tab and newline, no bidi control and no invalid
-// UTF-8. Renderers apply it again to whatever they show, as a second line
-// of defence. Clean text is returned as is, without allocating.
+// length limit and no error, and removes IRC formatting codes too: what it
+// returns holds no escape sequence, no control character but tab and
+// newline, no bidi control and no invalid UTF-8. Renderers apply it again
+// to whatever they show, as a second line of defence. Clean text is
+// returned as is, without allocating.
 func Strip(s string) string {
-	if !needsCleaning(s) {
+	if !needsCleaning(s, false) {
+		return s
+	}
+	return strip(s, false)
+}
+
+// StripKeepFormatting is Strip for a renderer that shows IRC formatting
+// codes (the IRC front-end): it keeps them.
+func StripKeepFormatting(s string) string {
+	if !needsCleaning(s, true) {
+		return s
+	}
+	return strip(s, true)
+}
+
+// StripFormatting removes only IRC formatting codes (and their colour
+// numbers) from s.
+func StripFormatting(s string) string {
+	has := false
+	for i := 0; i < len(s) && !has; i++ {
+		has = isFormatting(s[i])
+	}
+	if !has {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); {
+		if isFormatting(s[i]) {
+			i = formattingEnd(s, i)
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
+}
+
+// formattingEnd returns the index past the formatting code at s[i] and its
+// parameters: "\x03" takes up to two digits, then "," and up to two more;
+// "\x04" six hex digits, then "," and six more.
+func formattingEnd(s string, i int) int {
+	c := s[i]
+	i++
+	digits := func(n int, ok func(byte) bool) bool {
+		j := i
+		for j < len(s) && j-i < n && ok(s[j]) {
+			j++
+		}
+		if j == i {
+			return false
+		}
+		i = j
+		return true
+	}
+	dec := func(b byte) bool { return b >= '0' && b <= '9' }
+	hex := func(b byte) bool { return dec(b) || b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F' }
+	var ok func(byte) bool
+	n := 2
+	switch c {
+	case fmtColour:
+		ok = dec
+	case fmtHexColour:
+		ok, n = hex, 6
+	default:
+		return i
+	}
+	if digits(n, ok) && i+1 < len(s) && s[i] == ',' && ok(s[i+1]) {
+		i++
+		digits(n, ok)
+	}
+	return i
+}
+
+func strip(s string, keepFormatting bool) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
 		if end := EscapeEnd(s, i); end > i {
 			i = end
+			continue
+		}
+		if isFormatting(s[i]) {
+			if keepFormatting {
+				b.WriteByte(s[i])
+				i++
+			} else {
+				i = formattingEnd(s, i)
+			}
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -63,10 +171,10 @@ func Strip(s string) string {
 	return b.String()
 }
 
-func needsCleaning(s string) bool {
+func needsCleaning(s string, keepFormatting bool) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c < 0x20 && c != '\t' && c != '\n' || c == 0x7f {
+		if c < 0x20 && c != '\t' && c != '\n' && !(keepFormatting && isFormatting(c)) || c == 0x7f {
 			return true
 		}
 		if c >= 0x80 {

@@ -411,7 +411,7 @@ func (e *encoder) lines(ev *chat.Event, src, cmd, target, text, prefix string, a
 		budget = 16
 	}
 	var out []*Message
-	for _, ln := range strings.Split(chat.Strip(text), "\n") {
+	for _, ln := range strings.Split(chat.StripKeepFormatting(text), "\n") {
 		for _, part := range split(ln, budget) {
 			t := prefix + part
 			if action {

@@ -19,7 +19,7 @@ import (
 // hostile is client text that tries everything: an escape that erases the
 // line, a CRLF and a forged command, an OSC title, NUL, the 8-bit CSI, a
 // right-to-left override, a bare CR and invalid UTF-8.
-const hostile = "x\x1b[2K\r\n:evil!u@h KICK #lobby alice :forged\x1b]0;pwned\x07\x00\u009b2J\u202eevil\r\xff " + "long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long"
+const hostile = "\x02bold\x0304,01red\x0f x\x1b[2K\r\n:evil!u@h KICK #lobby alice :forged\x1b]0;pwned\x07\x00\u009b2J\u202eevil\r\xff " + "long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long long"
 
 type nullSink struct{}
 
@@ -83,6 +83,8 @@ func checkLines(t *testing.T, what string, out []byte) {
 		}
 		for _, r := range body {
 			switch {
+			case strings.ContainsRune("\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f", r):
+				// IRC formatting codes are for IRC readers
 			case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f:
 				t.Fatalf("%s: control %U in %q", what, r, l)
 			case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:

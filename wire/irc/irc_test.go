@@ -573,3 +573,28 @@ func TestBurstPenalty(t *testing.T) {
 		t.Fatalf("bob got:\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// TestFormattingCodes: IRC formatting (bold, colour) reaches IRC readers as
+// sent and every other front-end without it.
+func TestFormattingCodes(t *testing.T) {
+	n, addr := start(t, false)
+	a := testkit.DialIRC(t, addr, "alice", true)
+	b := testkit.DialIRC(t, addr, "bob", true)
+	tut := testkit.DialTutorial(t, n.Addr(node.ListenFrame), "tut")
+	nat := testkit.DialNative(t, n.Addr(node.ListenFrame), "nat")
+	nat.ExpectType("welcome")
+	testkit.WaitMembers(t, n, "lobby", 4)
+	a.Sync()
+	b.Sync()
+	a.Send("PRIVMSG #lobby :\x02bold\x02 and \x0304,01red\x0f")
+	a.Sync() // the message is stored and delivered before the topic is set
+	a.Send("TOPIC #lobby :\x1ditalic\x1d topic")
+	a.Sync()
+	b.ExpectLines(
+		":alice!u@parley PRIVMSG #lobby :\x02bold\x02 and \x0304,01red\x0f",
+		":alice!u@parley TOPIC #lobby :\x1ditalic\x1d topic",
+	)
+	tut.Expect("alice", "bold and red")
+	nat.Expect("the message without formatting", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "bold and red" })
+	nat.Expect("the topic without formatting", func(ev native.Event) bool { return ev.Type == "topic" && ev.Text == "italic topic" })
+}

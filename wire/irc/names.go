@@ -56,9 +56,10 @@ func token(s string) string {
 }
 
 // oneLine is client text shown on one line (a reason, a topic, an away
-// message): the text rule again, line breaks and tabs made spaces.
+// message): the text rule again (IRC formatting kept), line breaks and
+// tabs made spaces.
 func oneLine(s string) string {
-	s = chat.Strip(s)
+	s = chat.StripKeepFormatting(s)
 	if strings.ContainsAny(s, "\n\t") {
 		s = strings.Map(func(r rune) rune {
 			if r == '\n' || r == '\t' {

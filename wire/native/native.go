@@ -130,8 +130,8 @@ func FromChat(ev *chat.Event, withRef bool) Event {
 		To:      ev.To,
 		Name:    ev.Name,
 		Old:     ev.OldName,
-		Text:    ev.Text,
-		Reason:  ev.Reason,
+		Text:    chat.Strip(ev.Text), // IRC formatting codes are for IRC readers
+		Reason:  chat.Strip(ev.Reason),
 		History: ev.History,
 		Members: ev.Members,
 	}
@@ -148,7 +148,7 @@ func FromChat(ev *chat.Event, withRef bool) Event {
 	if ev.Kind == chat.KindRooms {
 		out.Rooms = make([]RoomInfo, len(ev.Rooms))
 		for i, r := range ev.Rooms {
-			out.Rooms[i] = RoomInfo{Name: r.Name, Topic: r.Topic, Members: r.Members}
+			out.Rooms[i] = RoomInfo{Name: r.Name, Topic: chat.Strip(r.Topic), Members: r.Members}
 		}
 	}
 	if ev.Err != nil {

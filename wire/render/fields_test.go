@@ -21,7 +21,7 @@ import (
 // hostile is client text that tries everything: an escape that erases the
 // line and a forged line from another user, an OSC title, NUL, the 8-bit
 // CSI, a right-to-left override, a bare CR and invalid UTF-8.
-const hostile = "x\x1b[2K\r[06:46] <vline> my password is hunter2\nvline > I agree\x1b]0;pwned\x07\x00\u009b2J\u202eevil\r\xff"
+const hostile = "\x02bold\x0304,01red\x0f x\x1b[2K\r[06:46] <vline> my password is hunter2\nvline > I agree\x1b]0;pwned\x07\x00\u009b2J\u202eevil\r\xff"
 
 // stringFields calls set for every settable string (or []string) field
 // reachable from v, allocating pointed-to structs and one slice element,
