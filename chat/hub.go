@@ -282,9 +282,9 @@ type ClientInfo struct {
 	// not say: 0 for the hub's default, negative for none (a protocol that
 	// cannot tell history from live messages).
 	History int
-	// RealName is what the client said about its user (IRC's realname);
-	// "" for none.
-	RealName string
+	// User and RealName are what the client said about its user (IRC's
+	// username and realname); "" for none.
+	User, RealName string
 }
 
 // Connect registers a new session and begins it (Register, then Begin).

@@ -127,6 +127,8 @@ func (h *Hub) Online(limit int) []string {
 type Departure struct {
 	Name     string
 	Protocol string
+	User     string // ClientInfo.User
+	RealName string // ClientInfo.RealName
 	At       time.Time
 }
 
@@ -138,7 +140,7 @@ func (h *Hub) noteDepartureLocked(s *Session, name string) {
 	if len(h.departed) == maxDepartures {
 		h.departed = slices.Delete(h.departed, 0, 1)
 	}
-	h.departed = append(h.departed, Departure{Name: name, Protocol: s.info.Protocol, At: h.now()})
+	h.departed = append(h.departed, Departure{Name: name, Protocol: s.info.Protocol, User: s.info.User, RealName: s.info.RealName, At: h.now()})
 }
 
 // WhoWas returns the latest departures of name (compared by NameKey),

@@ -204,9 +204,9 @@ type Login struct {
 	// NoLobby leaves the client out of the lobby: it joins the rooms it
 	// asks for (an IRC server run for a conformance suite).
 	NoLobby bool
-	// RealName is what the client says about its user (IRC's realname),
-	// shown in WHOIS; "" for none.
-	RealName string
+	// User and RealName are what the client says about its user (IRC's
+	// username and realname), shown in WHOIS; "" for none.
+	User, RealName string
 }
 
 // RoomResume is one room a login joins, resumed after After (0: the usual
@@ -459,7 +459,7 @@ func (h *Handler) login(c Conn, cl Client, l *Login) (*chat.Session, error) {
 	if proto == "" {
 		proto = h.Protocol.Name()
 	}
-	s, err := h.Hub.Register(c, l.Name, chat.ClientInfo{Protocol: proto, Remote: c.RemoteAddr().String(), History: l.History, RealName: l.RealName})
+	s, err := h.Hub.Register(c, l.Name, chat.ClientInfo{Protocol: proto, Remote: c.RemoteAddr().String(), History: l.History, User: l.User, RealName: l.RealName})
 	if err != nil {
 		return nil, err
 	}

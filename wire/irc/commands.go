@@ -361,7 +361,11 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 			continue
 		}
 		if isNotice && c.has(capEchoMessage) {
-			c.out(&Message{Source: source(s.Name()), Command: "NOTICE", Params: []string{t, m.Params[1]}, Trailing: true})
+			echo := &Message{Source: source(s.Name()), Command: "NOTICE", Params: []string{t, chat.StripKeepFormatting(m.Params[1])}, Trailing: true}
+			if c.has(capServerTime) {
+				echo.Tags = []Tag{{"time", s.Hub().Now().UTC().Format(timeFormat)}}
+			}
+			c.out(echo)
 		}
 	}
 }
@@ -490,7 +494,7 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 		mask = "*"
 	}
 	reply := func(ch string, u *chat.Session) {
-		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, ident, host, c.server, u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
+		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, userOf(u.Info()), host, c.server, u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
 	}
 	switch {
 	case isChannel(mask):
@@ -507,6 +511,19 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 		}
 	case mask == "*" || mask == "0":
 		for i, n := range s.Hub().Online(chat.MaxListEntries) {
+			if u := s.Hub().Lookup(n); u != nil {
+				reply("*", u)
+			}
+			if i%100 == 99 {
+				c.env.AwaitRoom()
+			}
+		}
+	case strings.ContainsAny(mask, "*?"):
+		pattern := chat.NameKey(mask)
+		for i, n := range s.Hub().Online(chat.MaxListEntries) {
+			if !glob(pattern, chat.NameKey(n)) {
+				continue
+			}
 			if u := s.Hub().Lookup(n); u != nil {
 				reply("*", u)
 			}
@@ -533,7 +550,7 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 		return
 	}
 	name := u.Name()
-	out := []*Message{c.numeric(RplWhoisUser, name, ident, host, "*", c.realnameOf(u))}
+	out := []*Message{c.numeric(RplWhoisUser, name, userOf(u.Info()), host, "*", c.realnameOf(u))}
 	if rooms := u.Joined(); len(rooms) > 0 {
 		chans := make([]string, len(rooms))
 		for i, r := range rooms {
@@ -566,7 +583,11 @@ func (c *Client) whowasCmd(s *chat.Session, m *Message) {
 		c.out(c.numeric(ErrWasNoSuchNick, nick, "There was no such nickname"))
 	}
 	for _, d := range was {
-		c.out(c.numeric(RplWhoWasUser, d.Name, ident, host, "*", "parley "+d.Protocol+" user"),
+		realname := d.RealName
+		if realname == "" {
+			realname = "parley " + d.Protocol + " user"
+		}
+		c.out(c.numeric(RplWhoWasUser, d.Name, userOf(chat.ClientInfo{Protocol: d.Protocol, User: d.User}), host, "*", realname),
 			c.numeric(RplWhoisServer, d.Name, c.server, d.At.UTC().Format(time.RFC1123)))
 	}
 	c.out(c.numeric(RplEndOfWhoWas, nick, "End of WHOWAS"))
@@ -690,7 +711,7 @@ func (c *Client) userhostCmd(s *chat.Session, m *Message) {
 		if u.Away() != "" {
 			flag = "-"
 		}
-		out = append(out, u.Name()+"="+flag+ident+"@"+host)
+		out = append(out, u.Name()+"="+flag+userOf(u.Info())+"@"+host)
 	}
 	c.out(&Message{Source: c.server, Command: RplUserHost, Params: []string{c.target(), strings.Join(out, " ")}, Trailing: true})
 }

@@ -75,6 +75,19 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 	if ev.Kind == chat.KindLocal {
 		return e.local(ev)
 	}
+	b := e.encode(ev)
+	if ev.Kind == chat.KindJoin && ev.Session != e.self && e.has(capAwayNotify) {
+		// away-notify: a user who is away when joining is said to be.
+		if u := e.s.Hub().Lookup(ev.Name); u != nil {
+			if away := u.Away(); away != "" {
+				b = (&Message{Source: source(ev.Name), Command: "AWAY", Params: []string{oneLine(away)}, Trailing: true}).Append(b)
+			}
+		}
+	}
+	return b
+}
+
+func (e *encoder) encode(ev *chat.Event) []byte {
 	resp := e.label != "" && e.isResponse(ev)
 	if !resp && e.shareable(ev) {
 		idx := 0

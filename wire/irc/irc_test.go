@@ -391,16 +391,16 @@ func TestNickAwayQuit(t *testing.T) {
 	a.Send("WHO #dev")
 	a.ExpectLines(
 		":irc.test 301 alice robert :lunch",
-		":irc.test 311 alice robert u parley * :Real bob",
+		":irc.test 311 alice robert ~u parley * :Real bob",
 		":irc.test 319 alice robert :#dev #lobby",
 		":irc.test 312 alice robert irc.test :parley chat server",
 		":irc.test 301 alice robert :lunch",
 		":irc.test 317 alice robert 0 {*} :seconds idle, signon time",
 		":irc.test 318 alice robert :End of /WHOIS list",
-		":irc.test 302 alice :robert=-u@parley alice=+u@parley",
+		":irc.test 302 alice :robert=-~u@parley alice=+~u@parley",
 		":irc.test 303 alice :robert carol",
-		":irc.test 352 alice #dev u parley irc.test alice H :0 Real alice",
-		":irc.test 352 alice #dev u parley irc.test robert G :0 Real bob",
+		":irc.test 352 alice #dev ~u parley irc.test alice H :0 Real alice",
+		":irc.test 352 alice #dev ~u parley irc.test robert G :0 Real bob",
 		":irc.test 315 alice #dev :End of WHO list",
 	)
 	b.Send("AWAY")
@@ -413,7 +413,7 @@ func TestNickAwayQuit(t *testing.T) {
 	a.ExpectLines(
 		":irc.test 401 alice nobody :No such nick/channel",
 		":irc.test 318 alice nobody :End of /WHOIS list",
-		":irc.test 314 alice bob u parley * :parley irc user",
+		":irc.test 314 alice bob ~u parley * :Real bob",
 		":irc.test 312 alice bob irc.test :{*}, {*} {*} {*} {*} UTC",
 		":irc.test 369 alice bob :End of WHOWAS",
 		":irc.test 406 alice nobody :There was no such nickname",
@@ -597,4 +597,47 @@ func TestFormattingCodes(t *testing.T) {
 	tut.Expect("alice", "bold and red")
 	nat.Expect("the message without formatting", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "bold and red" })
 	nat.Expect("the topic without formatting", func(ev native.Event) bool { return ev.Type == "topic" && ev.Text == "italic topic" })
+}
+
+// TestTLS: IRC over TLS beside the plain port (--irc-tls-listen), and the
+// two ports share rooms.
+func TestTLS(t *testing.T) {
+	cert := testkit.SelfSignedCert(t)
+	n := testkit.StartNode(t, node.Config{TLSCertFile: cert.CertFile, TLSKeyFile: cert.KeyFile, IRCTLSAddr: "127.0.0.1:0"})
+	if n.TLS(node.ListenIRC) || !n.TLS(node.ListenIRCTLS) {
+		t.Fatalf("plain IRC TLS %v, IRC TLS port TLS %v", n.TLS(node.ListenIRC), n.TLS(node.ListenIRCTLS))
+	}
+	secure := testkit.IRCOn(t, testkit.DialTLS(t, n.Addr(node.ListenIRCTLS), cert.Pool))
+	secure.Register("secure")
+	secure.Until(" 366 ")
+	plain := testkit.DialIRC(t, n.Addr(node.ListenIRC), "plain", true)
+	secure.Send("PRIVMSG #lobby :over TLS")
+	secure.Sync()
+	plain.ExpectLines(":secure!u@parley PRIVMSG #lobby :over TLS")
+}
+
+// TestAwayOnJoinAndWhoMasks: a user who is away when joining is said to
+// be away to away-notify clients; WHO takes wildcard masks.
+func TestAwayOnJoinAndWhoMasks(t *testing.T) {
+	_, addr := start(t, true)
+	a := testkit.DialIRC(t, addr, "alice", false, "away-notify")
+	b := testkit.DialIRC(t, addr, "bob", false)
+	c := testkit.DialIRC(t, addr, "bobby", false)
+	a.Send("JOIN #x")
+	a.Sync()
+	b.Send("AWAY :gone fishing")
+	b.Send("JOIN #x")
+	b.Sync()
+	a.ExpectLines(":bob!u@parley JOIN #x", ":bob!u@parley AWAY :gone fishing")
+	c.Send("WHO bob*")
+	c.Send("WHO BO?")
+	c.Send("WHO nobody*")
+	c.ExpectLines(
+		":irc.test 352 bobby * ~u parley irc.test bob G :0 Real bob",
+		":irc.test 352 bobby * ~u parley irc.test bobby H :0 Real bobby",
+		":irc.test 315 bobby bob* :End of WHO list",
+		":irc.test 352 bobby * ~u parley irc.test bob G :0 Real bob",
+		":irc.test 315 bobby BO? :End of WHO list",
+		":irc.test 315 bobby nobody* :End of WHO list",
+	)
 }

@@ -116,3 +116,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestGlob(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"*", "alice", true}, {"al*", "alice", true}, {"*ce", "alice", true}, {"a?ice", "alice", true},
+		{"a*e", "alice", true}, {"*l*c*", "alice", true}, {"b*", "alice", false}, {"alic", "alice", false},
+		{"alice?", "alice", false}, {"王*", "王芳", true}, {"", "", true}, {"*", "", true}, {"?", "", false},
+	} {
+		if got := glob(tt.pattern, tt.name); got != tt.want {
+			t.Errorf("glob(%q, %q) = %v", tt.pattern, tt.name, got)
+		}
+	}
+}

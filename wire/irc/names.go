@@ -87,8 +87,74 @@ func isChannel(target string) bool { return strings.HasPrefix(target, "#") }
 // shown to other users.
 const host = "parley"
 
-// ident is the user part of every user's hostmask.
+// ident is the user part of every user's hostmask in what the server
+// relays. WHOIS, WHO, USERHOST and WHOWAS show each user's own (userOf).
 const ident = "u"
+
+// identOf is the username an IRC client gave, as shown: unverified, so
+// with a '~', and only letters, digits, '.', '_' and '-', at most 10.
+func identOf(user string) string {
+	var b strings.Builder
+	b.WriteByte('~')
+	for _, r := range user {
+		if b.Len() > 10 {
+			break
+		}
+		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 1 {
+		return "~u"
+	}
+	return b.String()
+}
+
+// userOf is the username shown for a session: an IRC client's own, the
+// protocol's name for the others ("web", "native", "line").
+func userOf(info chat.ClientInfo) string {
+	if info.User != "" {
+		return info.User
+	}
+	if p := token(info.Protocol); p != "_" {
+		return p
+	}
+	return ident
+}
 
 // source returns the hostmask of a user.
 func source(nick string) string { return token(nick) + "!" + ident + "@" + host }
+
+// glob reports whether name matches pattern, where '*' matches any run of
+// characters and '?' any one.
+func glob(pattern, name string) bool {
+	p, n := []rune(pattern), []rune(name)
+	star, mark := -1, 0
+	for i, j := 0, 0; j < len(n); {
+		switch {
+		case i < len(p) && (p[i] == '?' || p[i] == n[j]):
+			i++
+			j++
+		case i < len(p) && p[i] == '*':
+			star, mark = i, j
+			i++
+		case star >= 0:
+			i, mark = star+1, mark+1
+			j = mark
+		default:
+			return false
+		}
+		if j == len(n) {
+			for i < len(p) && p[i] == '*' {
+				i++
+			}
+			return i == len(p)
+		}
+	}
+	for _, r := range p {
+		if r != '*' {
+			return false
+		}
+	}
+	return true
+}

@@ -210,10 +210,11 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			return nil, nil
 		}
 		realname, err := chat.CleanLine(m.Params[3], 100)
-		if err != nil {
-			realname = ""
+		if err != nil || realname == "" {
+			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters: the realname is empty"))
+			return nil, nil
 		}
-		c.user, c.realname, c.gotUser = m.Params[0], realname, true
+		c.user, c.realname, c.gotUser = identOf(m.Params[0]), realname, true
 	case "PING":
 		if len(m.Params) < 1 {
 			c.sendNow(c.numeric(ErrNoOrigin, "No origin specified"))
@@ -237,7 +238,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 	if c.has(capChatHistory) {
 		history = -1 // the client fetches what it wants
 	}
-	return &engine.Login{Name: c.nick, Password: c.pass, Protocol: "irc", History: history, Pings: true, RealName: c.realname, NoLobby: c.p.NoLobby}, nil
+	return &engine.Login{Name: c.nick, Password: c.pass, Protocol: "irc", History: history, Pings: true, User: c.user, RealName: c.realname, NoLobby: c.p.NoLobby}, nil
 }
 
 // HandshakeError renders a refused registration: a numeric, and ERROR
