@@ -123,10 +123,10 @@ type Client struct {
 	session *chat.Session
 	enc     *encoder
 	lag     *rate.Limiter // the burst penalty; nil for none
-	msg     Message // the line being run (Parse keeps it for Run)
-	bad     string  // why the line could not be parsed
-	label   string  // its label tag, when labeled-response is on
-	batches int     // batch ids handed out
+	msg     Message       // the line being run (Parse keeps it for Run)
+	bad     string        // why the line could not be parsed
+	label   string        // its label tag, when labeled-response is on
+	batches int           // batch ids handed out
 }
 
 var _ engine.Client = (*Client)(nil)
