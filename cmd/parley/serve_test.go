@@ -60,7 +60,10 @@ func TestServeHistoryFlag(t *testing.T) {
 			// as history (or, with --history 0, not at all).
 			watcher.Expect("alice's message", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "remember me" })
 			bob := testkit.DialLine(t, lineAddr, "bob")
-			lines := bob.Greeting // the replay comes before the join
+			// The replay comes right after the join; a /who after it
+			// marks where it has ended.
+			bob.Send("/who")
+			lines := bob.Until("members of lobby")
 			replayed := false
 			for _, l := range lines {
 				replayed = replayed || strings.Contains(l, "(history)") && strings.Contains(l, "<alice> remember me")

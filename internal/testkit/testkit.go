@@ -284,7 +284,7 @@ type Line struct {
 	t        testing.TB
 	Conn     net.Conn
 	r        *bufio.Reader
-	Greeting []string // the lines up to the lobby join: welcome, history
+	Greeting []string // the lines up to the lobby join (the welcome; the lobby's history follows the join)
 }
 
 // DialLine connects, answers the name prompt with name and waits until the
