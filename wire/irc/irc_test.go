@@ -641,3 +641,21 @@ func TestAwayOnJoinAndWhoMasks(t *testing.T) {
 		":irc.test 315 bobby nobody* :End of WHO list",
 	)
 }
+
+// TestRegistrationDeadline: a client that never finishes registering (no
+// USER, or CAP LS without CAP END) is closed at the handshake deadline.
+func TestRegistrationDeadline(t *testing.T) {
+	_, addr := start(t, false, func(c *node.Config) { c.Server.HandshakeTimeout = 300 * time.Millisecond })
+	for _, lines := range [][]string{{"NICK half"}, {"CAP LS 302", "NICK capper", "USER u 0 * :U"}, {}} {
+		c := raw(t, addr)
+		for _, l := range lines {
+			c.Send(l)
+		}
+		if got := c.Expect("ERROR"); got != "ERROR :Closing link: registration timed out" {
+			t.Fatalf("after %q: %q", lines, got)
+		}
+		if _, err := c.ReadLine(); err == nil {
+			t.Fatalf("after %q: the connection is still open", lines)
+		}
+	}
+}
