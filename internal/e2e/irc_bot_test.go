@@ -9,25 +9,32 @@ import (
 	"github.com/ergochat/irc-go/ircevent"
 	"github.com/ergochat/irc-go/ircmsg"
 	"github.com/parleychat/parley/internal/testkit"
+	"github.com/parleychat/parley/wire/native"
 )
 
 // TestIRCBot: a bot written with a bot library nobody here wrote
-// (github.com/ergochat/irc-go's ircevent) negotiates capabilities, answers
-// commands in #lobby from a tutorial client, uses a labeled request, and
-// reconnects by itself after the server process is killed and started
-// again.
+// (github.com/ergochat/irc-go's ircevent) negotiates capabilities, reads
+// the history of #lobby with a labeled CHATHISTORY, answers commands in
+// #lobby from a tutorial client, uses a labeled WHOIS, and reconnects by
+// itself after the server process is killed and started again.
 func TestIRCBot(t *testing.T) {
 	dir := t.TempDir()
 	frame, ircAddr := freePort(t), freePort(t)
 	start := func() *serverProc { return startServer(t, dir, "--frame-listen", frame, "--irc-listen", ircAddr) }
 	srv := start()
+	watcher := testkit.DialNative(t, mustResolve(t, frame), "watcher")
+	watcher.ExpectType("welcome")
+	tut := testkit.DialTutorial(t, mustResolve(t, frame), "tut")
+	tut.Send("said before the bot came")
+	// Delivered means stored.
+	watcher.Expect("the message", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "said before the bot came" })
 
 	bot := &ircevent.Connection{
 		Server:        ircAddr,
 		Nick:          "echobot",
 		User:          "echobot",
 		RealName:      "a test bot",
-		RequestCaps:   []string{"server-time", "message-tags", "batch", "labeled-response", "echo-message"},
+		RequestCaps:   []string{"server-time", "message-tags", "batch", "labeled-response", "echo-message", "draft/chathistory"},
 		ReconnectFreq: 200 * time.Millisecond,
 		Timeout:       5 * time.Second,
 		KeepAlive:     time.Minute,
@@ -53,12 +60,33 @@ func TestIRCBot(t *testing.T) {
 		bot.Quit()
 		<-loopDone
 	})
-	if acked := bot.AcknowledgedCaps(); len(acked) != 5 {
+	if acked := bot.AcknowledgedCaps(); len(acked) != 6 {
 		t.Fatalf("caps acknowledged: %v", acked)
 	}
-
-	tut := testkit.DialTutorial(t, mustResolve(t, frame), "tut")
 	testkit.Eventually(t, "the bot in the lobby", func() bool { return bot.Connected() })
+
+	// The history, through the library's labeled-response support.
+	hist, err := bot.GetLabeledResponse(nil, "CHATHISTORY", "LATEST", "#lobby", "*", "10")
+	if err != nil {
+		t.Fatalf("labeled CHATHISTORY: %v", err)
+	}
+	var texts []string
+	var walk func(b *ircevent.Batch)
+	walk = func(b *ircevent.Batch) {
+		if b.Command == "PRIVMSG" && len(b.Params) == 2 {
+			if ok, _ := b.GetTag("msgid"); ok {
+				texts = append(texts, b.Nick()+": "+b.Params[1])
+			}
+		}
+		for _, item := range b.Items {
+			walk(item)
+		}
+	}
+	walk(hist)
+	if strings.Join(texts, "|") != "tut: said before the bot came" {
+		t.Fatalf("the bot read %q from the history", texts)
+	}
+
 	tut.Send("!echo hello bot")
 	tut.Expect("echobot", "echo: hello bot")
 

@@ -659,3 +659,52 @@ func TestRegistrationDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestLaggingReaderCatchesUp: an IRC client that reads nothing while 300
+// messages pass its queue bound is not dropped: it catches up from the
+// store, and reads every message once, in order, rendered as live ones.
+func TestLaggingReaderCatchesUp(t *testing.T) {
+	n, addr := start(t, false, func(c *node.Config) {
+		c.Server.MaxQueueBytes = 16 << 10
+		c.Server.SendBuffer = 8 << 10
+	})
+	sender := testkit.DialIRC(t, addr, "sender", true)
+	lagger := testkit.DialIRC(t, addr, "lagger", true, "message-tags")
+	sender.Sync()
+	text := strings.Repeat("y", 400)
+	for i := range 300 {
+		sender.Send("PRIVMSG #lobby :" + strconv.Itoa(i) + " " + text)
+	}
+	sender.Sync()
+	next := 0
+	for next < 300 {
+		line, err := lagger.ReadLine()
+		if err != nil {
+			t.Fatalf("after %d messages: %v", next, err)
+		}
+		if !strings.Contains(line, " PRIVMSG #lobby :") {
+			continue // the notice that it caught up
+		}
+		want := ":sender!u@parley PRIVMSG #lobby :" + strconv.Itoa(next) + " " + text
+		if !strings.HasSuffix(line, want) || !strings.HasPrefix(line, "@msgid=") {
+			t.Fatalf("message %d: %.80q", next, line)
+		}
+		next++
+	}
+	if st := n.Server.Stats(); st.CatchUps == 0 || st.Dropped != 0 {
+		t.Fatalf("stats %+v: want a catch-up and nobody dropped", st)
+	}
+}
+
+// TestServerFull: an IRC client over the connection limit is told in IRC.
+func TestServerFull(t *testing.T) {
+	_, addr := start(t, false, func(c *node.Config) { c.Server.MaxConns = 1 })
+	_ = testkit.DialIRC(t, addr, "first", true)
+	c := raw(t, addr)
+	c.Send("NICK second")
+	c.Send("USER u 0 * :U")
+	lines := c.Until("ERROR")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "ERROR :Closing link: ") || !strings.Contains(strings.Join(lines, "\n"), "full") {
+		t.Fatalf("over the limit:\n%s", strings.Join(lines, "\n"))
+	}
+}
