@@ -94,6 +94,7 @@ type Hub struct {
 	nextSess uint64
 	closed   bool
 	departed []Departure // names given up lately, oldest first (WHOWAS)
+	peak     int         // the most sessions at once
 
 	qmu     sync.RWMutex // read-held to send on commitQ, write-held to close it
 	commitQ chan pending
@@ -319,6 +320,7 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 	h.nextSess++
 	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, skel: skel, nameSince: noName, started: h.now()}
 	h.sessions[s.id] = s
+	h.peak = max(h.peak, len(h.sessions))
 	h.names[key] = s
 	h.looks[skel] = s
 	h.placeName(s)

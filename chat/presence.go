@@ -161,9 +161,10 @@ func (h *Hub) WhoWas(name string, limit int) []Departure {
 	return out
 }
 
-// Counts returns how many sessions are registered and how many rooms exist.
-func (h *Hub) Counts() (sessions, rooms int) {
+// Counts returns how many sessions are registered, how many rooms exist,
+// and the most sessions there have been at once.
+func (h *Hub) Counts() (sessions, rooms, peak int) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.sessions), len(h.rooms)
+	return len(h.sessions), len(h.rooms), h.peak
 }

@@ -47,6 +47,10 @@ func (c *Client) Run(s *chat.Session, req chat.Request) error {
 	case "irc-too-long":
 		c.out(c.numeric(ErrInputTooLong, "Input line was too long"))
 		return nil
+	case "irc-not-utf8":
+		// UTF8ONLY: nothing that is not UTF-8 is relayed.
+		c.out(&Message{Source: c.server, Command: "FAIL", Params: []string{token(m.Command), "INVALID_UTF8", "Message rejected: this server takes UTF-8 only (set your client's encoding to UTF-8)"}})
+		return nil
 	}
 	h, ok := handlers[m.Command]
 	if !ok {
@@ -800,6 +804,12 @@ func (c *Client) helpCmd(_ *chat.Session, m *Message) {
 	subject := strings.ToUpper(m.Param(0))
 	if subject == "" {
 		subject = "*"
+	} else if _, ok := handlers[subject]; !ok {
+		c.out(c.numeric("524", subject, "No help available on this topic"))
+		return
+	} else {
+		c.out(c.numeric("704", subject, subject+": see docs/irc.md for what parley does with it"), c.numeric("706", subject, "End of /HELP"))
+		return
 	}
 	names := make([]string, 0, len(handlers))
 	for n := range handlers {

@@ -521,8 +521,10 @@ func TestHostileInput(t *testing.T) {
 	// that is echoed back in a numeric (a channel name) too.
 	b := testkit.DialIRC(t, addr, "bob", true)
 	b.Send("USER x 0 * :also ignored")
-	b.Send("JOIN #\x1b[2J\xff")
-	b.Send("PRIVMSG #lobby :\x1b[31mred\x1b[0m \xff\xfe \u202eevil")
+	b.Send("JOIN #\x1b[2J")
+	b.Send("JOIN #\xff")
+	b.Send("PRIVMSG #lobby :\x1b[31mred\x1b[0m \u202eevil")
+	b.Send("PRIVMSG #lobby :latin-1 caf\xe9")
 	b.Send("@label=\x01bad PING x")
 	b.Send("PRIV-MSG #lobby :x")
 	b.Send("PRIVMSG #lobby :" + strings.Repeat("é", 300))
@@ -531,7 +533,9 @@ func TestHostileInput(t *testing.T) {
 	got := b.Sync()
 	want := []string{
 		":irc.test 462 bob :You may not reregister",
-		":irc.test 403 bob #\uFFFD :No such channel: room name is not valid UTF-8",
+		":irc.test 403 bob # :No such channel: room name may not contain control or invisible characters",
+		":irc.test FAIL JOIN INVALID_UTF8 :Message rejected: this server takes UTF-8 only (set your client's encoding to UTF-8)",
+		":irc.test FAIL PRIVMSG INVALID_UTF8 :Message rejected: this server takes UTF-8 only (set your client's encoding to UTF-8)",
 		":irc.test PONG irc.test :x",
 		":irc.test 421 bob * :Unknown command: the line could not be parsed (no command (a verb of letters, or three digits))",
 		":irc.test 417 bob :Input line was too long",
@@ -548,7 +552,7 @@ func TestHostileInput(t *testing.T) {
 	}
 	a.ExpectLines(
 		":bob!u@parley JOIN #lobby",
-		":bob!u@parley PRIVMSG #lobby :red \uFFFD\uFFFD evil",
+		":bob!u@parley PRIVMSG #lobby :red evil",
 	)
 }
 

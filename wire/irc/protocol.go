@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/engine"
@@ -203,7 +204,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrErroneusNickname, m.Params[0], "Erroneous nickname: "+chat.ErrorMessage(err)))
 			return nil, nil
 		}
-		c.nick = m.Params[0]
+		c.nick, c.tried = m.Params[0], "" // a NICK is a new try, even of the same name
 	case "USER":
 		if len(m.Params) < 4 {
 			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters"))
@@ -318,6 +319,9 @@ func (c *Client) Parse(_ *chat.Session, raw []byte) (chat.Request, error) {
 	}
 	if bodyLen(string(raw)) > MaxBodyBytes {
 		return chat.Request{Command: "irc-too-long", Ref: c.label}, nil
+	}
+	if !utf8.Valid(raw) {
+		return chat.Request{Command: "irc-not-utf8", Ref: c.label}, nil
 	}
 	return chat.Request{Command: m.Command, Ref: c.label}, nil
 }

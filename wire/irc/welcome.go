@@ -73,15 +73,15 @@ func (c *Client) isupportFor(nick string) []*Message {
 func (c *Client) lusers() []*Message { return c.lusersFor(c.target()) }
 
 func (c *Client) lusersFor(nick string) []*Message {
-	users, rooms := c.hub.Counts()
-	n := strconv.Itoa(users)
+	users, rooms, peak := c.hub.Counts()
+	n, most := strconv.Itoa(users), strconv.Itoa(peak)
 	return []*Message{
 		c.reply(RplLuserClient, nick, "There are "+n+" users and 0 invisible on 1 servers"),
 		c.reply(RplLuserOp, nick, "0", "operator(s) online"),
 		c.reply(RplLuserChannels, nick, strconv.Itoa(rooms), "channels formed"),
 		c.reply(RplLuserMe, nick, "I have "+n+" clients and 0 servers"),
-		c.reply(RplLocalUsers, nick, n, n, "Current local users "+n+", max "+n),
-		c.reply(RplGlobalUsers, nick, n, n, "Current global users "+n+", max "+n),
+		c.reply(RplLocalUsers, nick, n, most, "Current local users "+n+", max "+most),
+		c.reply(RplGlobalUsers, nick, n, most, "Current global users "+n+", max "+most),
 	}
 }
 
