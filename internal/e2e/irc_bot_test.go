@@ -104,7 +104,7 @@ func TestIRCBot(t *testing.T) {
 	}
 
 	srv.kill(t)
-	srv = start()
+	start() // killed by the test's cleanup
 	testkit.Eventually(t, "the bot back after the restart", func() bool {
 		mu.Lock()
 		defer mu.Unlock()

@@ -76,9 +76,6 @@ func (tt *tmuxTerm) wait(text string) {
 	}
 }
 
-// count is how often the program shows text.
-func (tt *tmuxTerm) count(text string) int { return strings.Count(tt.text(), text) }
-
 // typeLine types a line and Enter.
 func (tt *tmuxTerm) typeLine(s string) {
 	tt.t.Helper()
@@ -188,7 +185,7 @@ func TestIRCClients(t *testing.T) {
 			// The server is killed and started again: the client comes
 			// back by itself, into #lobby, and chats on.
 			srv.kill(t)
-			srv = start()
+			start() // killed by the test's cleanup
 			watcher := testkit.DialNative(t, mustResolve(t, frame), "watcher")
 			watcher.ExpectType("welcome")
 			deadline := time.Now().Add(30 * time.Second)

@@ -34,14 +34,13 @@ type encoder struct {
 	self uint64
 	loc  *time.Location
 
-	label     string // the labeled request being answered ("" for none)
-	held      *Message
-	heldCount int
-	outer     string            // the labeled-response batch, once open
-	playback  map[string]string // room -> open join-playback batch id
-	batchSeq  int
-	open      []string // chathistory batches opened with localBatchStart
-	quits     []uint64 // sessions whose QUIT was sent lately
+	label    string // the labeled request being answered ("" for none)
+	held     *Message
+	outer    string            // the labeled-response batch, once open
+	playback map[string]string // room -> open join-playback batch id
+	batchSeq int
+	open     []string // chathistory batches opened with localBatchStart
+	quits    []uint64 // sessions whose QUIT was sent lately
 }
 
 var _ engine.Skipper = (*encoder)(nil)

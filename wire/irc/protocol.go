@@ -127,7 +127,6 @@ type Client struct {
 	msg     Message       // the line being run (Parse keeps it for Run)
 	bad     string        // why the line could not be parsed
 	label   string        // its label tag, when labeled-response is on
-	batches int           // batch ids handed out
 }
 
 var _ engine.Client = (*Client)(nil)
