@@ -46,6 +46,16 @@ func (s *Session) Away() string {
 // Since returns when the session was registered.
 func (s *Session) Since() time.Time { return s.started }
 
+// Idle returns how long ago the session last sent a message (since it was
+// registered, if it never has).
+func (s *Session) Idle() time.Duration {
+	last := s.started
+	if n := s.spoke.Load(); n != 0 {
+		last = time.Unix(0, n)
+	}
+	return max(s.hub.now().Sub(last), 0)
+}
+
 // tellPeers delivers ev once to every other member of the given rooms.
 func (s *Session) tellPeers(rooms []*Room, ev *Event) {
 	told := map[uint64]bool{s.id: true}

@@ -39,6 +39,8 @@ type Session struct {
 	// It is noName until the committer has placed the name's fence.
 	nameSince uint64
 
+	spoke atomic.Int64 // when the session last sent a message (Unix nanoseconds on the hub's clock); 0 for never
+
 	lim  limiter // rate limit of inbound requests (Admit); has its own lock
 	held hold    // live events held while a replay runs; has its own lock
 }
@@ -549,6 +551,7 @@ func (s *Session) post(kind Kind, room, text, ref string) error {
 		return err
 	}
 	ev := &Event{Message: Message{Kind: kind, Room: key, From: s.Name(), Text: text}, Session: s.id, Ref: ref}
+	s.spoke.Store(s.hub.now().UnixNano())
 	return s.hub.publish(pending{ev: ev, from: s, room: r})
 }
 
@@ -572,6 +575,7 @@ func (s *Session) DM(to, text, ref string) error {
 		return Errorf(CodeNoSuchUser, "no one called %q is online", to)
 	}
 	ev := &Event{Message: Message{Kind: KindDM, From: s.Name(), To: target.Name(), Text: text}, Session: s.id, Ref: ref}
+	s.spoke.Store(h.now().UnixNano())
 	return h.publish(pending{ev: ev, from: s, to: target})
 }
 

@@ -566,7 +566,7 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 	if away := u.Away(); away != "" {
 		out = append(out, c.numeric(RplAway, name, away))
 	}
-	out = append(out, c.numeric(RplWhoisIdle, name, "0", strconv.FormatInt(u.Since().Unix(), 10), "seconds idle, signon time"))
+	out = append(out, c.numeric(RplWhoisIdle, name, strconv.FormatInt(int64(u.Idle()/time.Second), 10), strconv.FormatInt(u.Since().Unix(), 10), "seconds idle, signon time"))
 	out = append(out, c.numeric(RplEndOfWhois, name, "End of /WHOIS list"))
 	c.out(out...)
 }
