@@ -664,7 +664,7 @@ func TestRegistrationDeadline(t *testing.T) {
 	}
 }
 
-// TestLaggingReaderCatchesUp: an IRC client that reads nothing while 300
+// TestLaggingReaderCatchesUp: an IRC client that reads nothing while 800
 // messages pass its queue bound is not dropped: it catches up from the
 // store, and reads every message once, in order, rendered as live ones.
 func TestLaggingReaderCatchesUp(t *testing.T) {
@@ -676,12 +676,12 @@ func TestLaggingReaderCatchesUp(t *testing.T) {
 	lagger := testkit.DialIRC(t, addr, "lagger", true, "message-tags")
 	sender.Sync()
 	text := strings.Repeat("y", 400)
-	for i := range 300 {
+	for i := range 800 {
 		sender.Send("PRIVMSG #lobby :" + strconv.Itoa(i) + " " + text)
 	}
 	sender.Sync()
 	next := 0
-	for next < 300 {
+	for next < 800 {
 		line, err := lagger.ReadLine()
 		if err != nil {
 			t.Fatalf("after %d messages: %v", next, err)
