@@ -86,15 +86,13 @@ func TestLaggingReaderCatchesUp(t *testing.T) {
 	}()
 
 	next := 0
-	stopperGone := false // the notice may come while the messages still do (a loaded machine)
 	for next < count {
 		user, text, err := fast.Read()
 		if err != nil {
 			t.Fatalf("fast reader after %d: %v", next, err)
 		}
 		if user == chat.ServerName {
-			stopperGone = stopperGone || strings.Contains(text, "stopper left lobby (slow consumer)")
-			continue
+			continue // notices: joins, the stopper leaving
 		}
 		if text != bigText(next) {
 			t.Fatalf("fast reader: message %d is %.10q...", next, text)
@@ -104,9 +102,11 @@ func TestLaggingReaderCatchesUp(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatalf("sender: %v", err)
 	}
-	if !stopperGone {
-		fast.ExpectNotice("stopper left lobby (slow consumer)")
-	}
+	// The stopper is dropped. Its departure is told to the fast reader
+	// unless that reader was itself catching up at that moment (a loaded
+	// machine): a catching-up client gets others' joins and parts as one
+	// summary notice, so the notice alone is no proof either way.
+	testkit.Eventually(t, "the stopper dropped as a slow consumer", func() bool { return n.Server.Stats().Dropped == 1 })
 	if err := <-slowDone; err != nil {
 		t.Fatalf("slow reader: %v", err)
 	}
