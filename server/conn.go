@@ -237,6 +237,13 @@ func (c *Conn) enqueue(ev *chat.Event, size int) {
 	if live && ev.ID > c.liveHead {
 		c.liveHead = ev.ID
 	}
+	if live && !c.lagging && ev.ID <= max(c.lastWritten, c.cursor) {
+		// Already written from the store: a catch-up reads what is stored,
+		// which can be ahead of what the fan-out has delivered yet, and
+		// live messages come in id order.
+		c.mu.Unlock()
+		return
+	}
 	limit := c.server.opts.MaxQueueBytes
 	if !c.lagging && c.queued+size > limit && len(c.queue) > 0 && c.backlog != nil && (live || c.othersChange(ev)) {
 		c.startCatchUpLocked() // a reader that is merely slow: it reads on from the store

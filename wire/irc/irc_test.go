@@ -681,6 +681,7 @@ func TestLaggingReaderCatchesUp(t *testing.T) {
 	}
 	sender.Sync()
 	next := 0
+	var seen []string
 	for next < 800 {
 		line, err := lagger.ReadLine()
 		if err != nil {
@@ -690,8 +691,9 @@ func TestLaggingReaderCatchesUp(t *testing.T) {
 			continue // the notice that it caught up
 		}
 		want := ":sender!u@parley PRIVMSG #lobby :" + strconv.Itoa(next) + " " + text
+		seen = append(seen, strings.SplitN(strings.SplitN(line, " :", 3)[2], " ", 2)[0])
 		if !strings.HasSuffix(line, want) || !strings.HasPrefix(line, "@msgid=") {
-			t.Fatalf("message %d: %.80q", next, line)
+			t.Fatalf("message %d: %.80q\nseen %v", next, line, seen)
 		}
 		next++
 	}
