@@ -99,7 +99,9 @@ func TestSlowConsumer(t *testing.T) {
 	}
 	<-done
 	if !sawSlowLeave {
-		fast.ExpectNotice("slow left lobby (slow consumer)")
+		// Not told yet, or told as part of a summary (a fast reader that
+		// fell behind on a loaded machine): the server's count says.
+		testkit.Eventually(t, "the slow client dropped as a slow consumer", func() bool { return n.Server.Stats().Dropped == 1 })
 	}
 }
 

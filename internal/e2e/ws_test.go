@@ -291,10 +291,10 @@ func TestWebSocketStalledReader(t *testing.T) {
 		want := fmt.Sprint(i, " ", big)
 		reader.Expect(fmt.Sprint("message ", i), func(ev native.Event) bool { return ev.Type == "say" && ev.From == "sender" && ev.Text == want })
 	}
-	testkit.Eventually(t, "the stalled reader dropped", func() bool { return n.Server.Stats().Dropped == 1 })
-	if ev := reader.Expect("its departure", func(ev native.Event) bool { return ev.Type == "part" && ev.Name == "stalled" }); ev.Reason != "slow consumer" {
-		t.Fatalf("the stalled reader left with %q, want slow consumer", ev.Reason)
-	}
+	// Dropped counts slow consumers only. (Its part event is not waited
+	// for: a reader that was catching up itself at that moment, on a
+	// loaded machine, gets others' parts as one summary notice.)
+	testkit.Eventually(t, "the stalled reader dropped as a slow consumer", func() bool { return n.Server.Stats().Dropped == 1 })
 }
 
 // TestWebSocketTLS: with a certificate the HTTP port is https:// and the
