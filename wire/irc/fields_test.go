@@ -1,4 +1,4 @@
-package irc
+package irc_test
 
 import (
 	"context"
@@ -6,14 +6,15 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/engine"
+	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/store/memory"
+	"github.com/parleychat/parley/wire/irc"
 )
 
 // hostile is client text that tries everything: an escape that erases the
@@ -24,34 +25,6 @@ const hostile = "\x02bold\x0304,01red\x0f x\x1b[2K\r\n:evil!u@h KICK #lobby alic
 type nullSink struct{}
 
 func (nullSink) Deliver(*chat.Event) {}
-
-// setStrings calls set for every settable string field reachable from v
-// (allocating pointed-to structs and one slice element), so that a field
-// added to chat.Event later is covered.
-func setStrings(v reflect.Value, path string, visit func(path string, set func(string))) {
-	switch v.Kind() {
-	case reflect.String:
-		visit(path, func(s string) { v.SetString(s) })
-	case reflect.Ptr:
-		if v.Type().Elem().Kind() == reflect.Struct {
-			if v.IsNil() {
-				v.Set(reflect.New(v.Type().Elem()))
-			}
-			setStrings(v.Elem(), path, visit)
-		}
-	case reflect.Struct:
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				setStrings(v.Field(i), path+"."+v.Type().Field(i).Name, visit)
-			}
-		}
-	case reflect.Slice:
-		if v.Len() == 0 {
-			v.Set(reflect.MakeSlice(v.Type(), 1, 1))
-		}
-		setStrings(v.Index(0), path+"[0]", visit)
-	}
-}
 
 // checkLines fails unless out is whole IRC lines, each a parseable message
 // of at most 512 bytes without its tags, with no control character but the
@@ -69,14 +42,17 @@ func checkLines(t *testing.T, what string, out []byte) {
 		if !utf8.ValidString(l) {
 			t.Fatalf("%s: invalid UTF-8: %q", what, l)
 		}
-		m, err := Parse(l)
+		m, err := irc.Parse(l)
 		if err != nil {
 			t.Fatalf("%s: %q does not parse: %v", what, l, err)
 		}
-		if n := bodyLen(l) + 2; n > 512 {
+		body := l
+		if strings.HasPrefix(l, "@") {
+			body = strings.TrimLeft(l[strings.IndexByte(l, ' '):], " ")
+		}
+		if n := len(body) + 2; n > 512 {
 			t.Fatalf("%s: a line of %d bytes: %q", what, n, l)
 		}
-		body := l
 		if last := m.Param(len(m.Params) - 1); strings.HasPrefix(last, "\x01ACTION ") && strings.HasSuffix(last, "\x01") {
 			body = strings.Replace(body, "\x01ACTION ", "", 1)
 			body = strings.TrimSuffix(body, "\x01")
@@ -110,21 +86,22 @@ func TestEveryFieldIsSafe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, caps := range []uint32{0, ^uint32(0)} {
-		c := (&Protocol{}).NewClient(engine.Env{Hub: h, Send: func([]byte) {}, AwaitRoom: func() {}}).(*Client)
-		c.caps = &atomic.Uint32{}
-		c.caps.Store(caps)
-		enc := c.Encoder(s).(*encoder)
+	for _, caps := range []string{"", "CAP REQ :away-notify batch cap-notify draft/chathistory echo-message labeled-response message-tags multi-prefix server-time userhost-in-names"} {
+		c := (&irc.Protocol{}).NewClient(engine.Env{Hub: h, Send: func([]byte) {}, AwaitRoom: func() {}})
+		if caps != "" {
+			_, _ = c.Handshake([]byte(caps))
+		}
+		enc := c.Encoder(s)
 		fields := 0
 		for kind := chat.KindSay; kind.String() != "unknown"; kind++ {
 			var probe chat.Event
 			var paths []string
-			setStrings(reflect.ValueOf(&probe).Elem(), "Event", func(p string, _ func(string)) { paths = append(paths, p) })
+			testkit.StringFields(reflect.ValueOf(&probe).Elem(), "Event", func(p string, _ func(string)) { paths = append(paths, p) })
 			fields = len(paths)
 			for _, field := range paths {
 				for _, history := range []bool{false, true} {
 					var ev chat.Event
-					setStrings(reflect.ValueOf(&ev).Elem(), "Event", func(p string, set func(string)) {
+					testkit.StringFields(reflect.ValueOf(&ev).Elem(), "Event", func(p string, set func(string)) {
 						if p == field {
 							set(hostile)
 						} else {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/engine"
+	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/store/memory"
 	"github.com/parleychat/parley/wire/frame"
 	"github.com/parleychat/parley/wire/line"
@@ -22,36 +23,6 @@ import (
 // line and a forged line from another user, an OSC title, NUL, the 8-bit
 // CSI, a right-to-left override, a bare CR and invalid UTF-8.
 const hostile = "\x02bold\x0304,01red\x0f x\x1b[2K\r[06:46] <vline> my password is hunter2\nvline > I agree\x1b]0;pwned\x07\x00\u009b2J\u202eevil\r\xff"
-
-// stringFields calls set for every settable string (or []string) field
-// reachable from v, allocating pointed-to structs and one slice element,
-// so that a field added to chat.Event later is covered without a change
-// here. path names the field.
-func stringFields(v reflect.Value, path string, visit func(path string, set func(string))) {
-	switch v.Kind() {
-	case reflect.String:
-		visit(path, func(s string) { v.SetString(s) })
-	case reflect.Ptr:
-		if v.Type().Elem().Kind() == reflect.Struct {
-			if v.IsNil() {
-				v.Set(reflect.New(v.Type().Elem()))
-			}
-			stringFields(v.Elem(), path, visit)
-		}
-	case reflect.Struct:
-		t := v.Type()
-		for i := range t.NumField() {
-			if t.Field(i).IsExported() {
-				stringFields(v.Field(i), path+"."+t.Field(i).Name, visit)
-			}
-		}
-	case reflect.Slice:
-		if v.Len() == 0 {
-			v.Set(reflect.MakeSlice(v.Type(), 1, 1))
-		}
-		stringFields(v.Index(0), path+"[0]", visit)
-	}
-}
 
 // encoders are the renderers of the protocols that write raw text to
 // terminals. Their sessions are nil: no event is taken for the reader's own.
@@ -124,12 +95,12 @@ func TestEveryFieldIsSafe(t *testing.T) {
 	for kind := chat.KindSay; kind.String() != "unknown"; kind++ {
 		var probe chat.Event
 		var paths []string
-		stringFields(reflect.ValueOf(&probe).Elem(), "Event", func(path string, _ func(string)) { paths = append(paths, path) })
+		testkit.StringFields(reflect.ValueOf(&probe).Elem(), "Event", func(path string, _ func(string)) { paths = append(paths, path) })
 		fields = len(paths)
 		for _, field := range paths {
 			var ev chat.Event
 			ev.Kind, ev.Time, ev.Session = kind, time.Unix(0, 0), 7
-			stringFields(reflect.ValueOf(&ev).Elem(), "Event", func(path string, set func(string)) {
+			testkit.StringFields(reflect.ValueOf(&ev).Elem(), "Event", func(path string, set func(string)) {
 				if path == field {
 					set(hostile)
 				} else {
@@ -157,7 +128,7 @@ func FuzzRender(f *testing.F) {
 	f.Fuzz(func(t *testing.T, kind, field uint8, text string) {
 		var ev chat.Event
 		n := 0
-		stringFields(reflect.ValueOf(&ev).Elem(), "Event", func(path string, set func(string)) {
+		testkit.StringFields(reflect.ValueOf(&ev).Elem(), "Event", func(path string, set func(string)) {
 			if uint8(n) == field {
 				set(text)
 			} else {
