@@ -209,3 +209,36 @@ func TestIRCClients(t *testing.T) {
 		})
 	}
 }
+
+// TestIRCClientII: ii, the file-based IRC client (Debian's), as a script
+// would use it: it lands in #lobby, what is written to its channel's "in"
+// FIFO reaches a tutorial client, and what the tutorial client says lands
+// in its "out" file.
+func TestIRCClientII(t *testing.T) {
+	needBinary(t, "ii")
+	dir := t.TempDir()
+	frame, ircAddr := freePort(t), freePort(t)
+	startServer(t, dir, "--frame-listen", frame, "--irc-listen", ircAddr)
+	tut := testkit.DialTutorial(t, mustResolve(t, frame), "tut")
+	host, port, _ := strings.Cut(ircAddr, ":")
+	home := clientDir(t)
+	cmd := exec.Command("ii", "-s", host, "-p", port, "-n", "iiuser", "-i", home)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lobby := filepath.Join(home, host, "#lobby")
+	read := func(name string) string { b, _ := os.ReadFile(filepath.Join(lobby, name)); return string(b) }
+	testkit.Eventually(t, "ii in #lobby", func() bool { return strings.Contains(read("out"), "iiuser") })
+	tut.Send("hello ii")
+	testkit.Eventually(t, "the tutorial's message in ii's out file", func() bool { return strings.Contains(read("out"), "<tut> hello ii") })
+	in, err := os.OpenFile(filepath.Join(lobby, "in"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if _, err := in.WriteString("hello from ii\n"); err != nil {
+		t.Fatal(err)
+	}
+	tut.Expect("iiuser", "hello from ii")
+}
