@@ -48,6 +48,7 @@ func (c *Client) isupportFor(nick string) []*Message {
 		"CHANNELLEN=" + strconv.Itoa(chat.MaxNameRunes+1),
 		"CHANTYPES=#",
 		"CHATHISTORY=" + strconv.Itoa(min(maxHistory, maxChatHistory)),
+		"CLIENTTAGDENY=*", // client-only tags are not relayed (TAGMSG is accepted and dropped)
 		"LINELEN=512",
 		"MAXTARGETS=" + strconv.Itoa(maxTargets),
 		"MODES=1",
