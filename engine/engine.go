@@ -125,6 +125,10 @@ type Env struct {
 	// its bound (see chat.Pacer), so that a long reply a protocol writes
 	// itself is paced by the client instead of overflowing the queue.
 	AwaitRoom func()
+	// AwaitCaughtUp waits, a bounded time, while the connection is
+	// catching up from the store (it fell behind): a protocol whose
+	// replies promise order with what came before (IRC's PONG) calls it.
+	AwaitCaughtUp func()
 }
 
 // Client is one connection's protocol state. The engine calls its methods
@@ -282,9 +286,12 @@ var errHandled = errors.New("engine: handled")
 // ServeConn runs one connection until it ends. The server closes the
 // connection after it returns.
 func (h *Handler) ServeConn(ctx context.Context, c Conn) {
-	env := Env{Hub: h.Hub, Send: c.Send, AwaitRoom: func() {}}
+	env := Env{Hub: h.Hub, Send: c.Send, AwaitRoom: func() {}, AwaitCaughtUp: func() {}}
 	if p, ok := c.(chat.Pacer); ok {
 		env.AwaitRoom = p.AwaitRoom
+	}
+	if cu, ok := c.(interface{ AwaitCaughtUp() }); ok {
+		env.AwaitCaughtUp = cu.AwaitCaughtUp
 	}
 	cl := h.Protocol.NewClient(env)
 	_ = c.SetReadDeadline(c.HandshakeDeadline())
@@ -326,7 +333,7 @@ func (c *farewellConn) Finish(reason CloseReason) {
 // (within the read deadline the server set) so that the answer is in its
 // dialect.
 func (h *Handler) Refuse(c Conn, why *chat.Error) {
-	cl := h.Protocol.NewClient(Env{Hub: h.Hub, Send: func([]byte) {}, AwaitRoom: func() {}})
+	cl := h.Protocol.NewClient(Env{Hub: h.Hub, Send: func([]byte) {}, AwaitRoom: func() {}, AwaitCaughtUp: func() {}})
 	if len(cl.Greeting()) == 0 {
 		if msg, err := c.ReadMessage(); err == nil {
 			_, _ = cl.Handshake(msg)

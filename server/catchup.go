@@ -44,6 +44,26 @@ func (c *Conn) SetBacklog(b engine.Backlog) {
 	c.mu.Unlock()
 }
 
+// maxCatchUpWait bounds AwaitCaughtUp.
+const maxCatchUpWait = 10 * time.Second
+
+// AwaitCaughtUp blocks while the connection is catching up from the
+// store, at most maxCatchUpWait, so that a reply queued after it comes
+// after every message the client was sent before: the reader's goroutine
+// calls it (an IRC PING), and the client, which is slow anyway, waits.
+func (c *Conn) AwaitCaughtUp() {
+	deadline := time.Now().Add(maxCatchUpWait)
+	for {
+		c.mu.Lock()
+		busy := c.lagging && !c.closed && !c.finishing
+		c.mu.Unlock()
+		if !busy || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // isLive reports whether ev is a live message, which the store can give
 // back.
 func isLive(ev *chat.Event) bool { return ev.ID > 0 && !ev.History && ev.Kind.IsMessage() }

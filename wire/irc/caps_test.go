@@ -19,16 +19,16 @@ func TestCapNegotiation(t *testing.T) {
 		t.Fatalf("LS: %q", got)
 	}
 	c.Send("CAP REQ :server-time bogus")
-	if got, _ := c.ReadLine(); got != ":irc.test CAP alice NAK :server-time bogus" {
+	if got, _ := c.ReadLine(); got != ":irc.test CAP * NAK :server-time bogus" {
 		t.Fatalf("NAK: %q", got)
 	}
 	c.Send("CAP REQ echo-message")
 	c.Send("CAP REQ :server-time message-tags -echo-message")
 	c.Send("CAP LIST")
 	for _, w := range []string{
-		":irc.test CAP alice ACK echo-message",
-		":irc.test CAP alice ACK :server-time message-tags -echo-message",
-		":irc.test CAP alice LIST :cap-notify message-tags server-time",
+		":irc.test CAP * ACK echo-message",
+		":irc.test CAP * ACK :server-time message-tags -echo-message",
+		":irc.test CAP * LIST :cap-notify message-tags server-time",
 	} {
 		if got, _ := c.ReadLine(); got != w {
 			t.Fatalf("got %q, want %q", got, w)

@@ -115,7 +115,8 @@ func (c *Client) ping(s *chat.Session, m *Message) {
 	// PONG is written: a PING is a barrier, as clients and test suites
 	// use it.
 	s.Hub().Sync()
-	c.out(&Message{Source: c.server, Command: "PONG", Params: []string{c.server, m.Params[0]}, Trailing: true})
+	c.env.AwaitCaughtUp() // and, if this client fell behind, it has them
+	c.out(&Message{Source: c.server, Command: "PONG", Params: []string{c.server, cutUTF8(m.Params[0], maxEcho)}, Trailing: true})
 }
 
 func (c *Client) alreadyRegistered(_ *chat.Session, _ *Message) {
@@ -305,6 +306,9 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 		defer s.Hub().Sync()
 	}
 	for _, t := range targets {
+		if t == "" {
+			continue // "a,,b"
+		}
 		var err error
 		switch {
 		case isChannel(t):
@@ -323,6 +327,7 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 			}
 			switch {
 			case isNotice:
+				s.Hub().Sync() // after this client's messages before it, which go through the store
 				err = s.Notice(room, "", text)
 			case action:
 				err = s.Me(room, text, c.label)
@@ -336,6 +341,7 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 				continue
 			}
 			if isNotice {
+				s.Hub().Sync()
 				err = s.Notice("", t, text)
 				break
 			}
@@ -379,7 +385,7 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 // clients); CTCP to a channel is dropped.
 func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
 	for _, t := range targets {
-		if isChannel(t) {
+		if t == "" || isChannel(t) {
 			continue
 		}
 		target := s.Hub().Lookup(t)
@@ -392,7 +398,7 @@ func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
 		case "VERSION":
 			answer = "VERSION " + s.Hub().Software() + " (" + target.Info().Protocol + " client, answered by the server)"
 		case "PING":
-			answer = "PING " + arg
+			answer = "PING " + cutUTF8(arg, maxEcho)
 		case "TIME":
 			answer = "TIME " + s.Hub().Now().Format(time.RFC1123Z)
 		case "CLIENTINFO":
@@ -555,12 +561,20 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 	}
 	name := u.Name()
 	out := []*Message{c.numeric(RplWhoisUser, name, userOf(u.Info()), host, "*", c.realnameOf(u))}
-	if rooms := u.Joined(); len(rooms) > 0 {
-		chans := make([]string, len(rooms))
-		for i, r := range rooms {
-			chans[i] = channel(r)
+	// The channels, in as many lines as they need.
+	line := ""
+	for _, r := range u.Joined() {
+		if line != "" && len(line)+1+len(channel(r)) > 300 {
+			out = append(out, c.numeric(RplWhoisChannels, name, line))
+			line = ""
 		}
-		out = append(out, c.numeric(RplWhoisChannels, name, strings.Join(chans, " ")))
+		if line != "" {
+			line += " "
+		}
+		line += channel(r)
+	}
+	if line != "" {
+		out = append(out, c.numeric(RplWhoisChannels, name, line))
 	}
 	out = append(out, c.numeric(RplWhoisServer, name, c.server, c.serverInfo()))
 	if away := u.Away(); away != "" {
@@ -662,7 +676,7 @@ func (c *Client) modeCmd(s *chat.Session, m *Message) {
 
 // setUserModes takes +i and +w (kept, shown by MODE) and refuses others.
 func (c *Client) setUserModes(s *chat.Session, spec string) {
-	add := true
+	add, unknown := true, false
 	changed := ""
 	for _, r := range spec {
 		switch r {
@@ -680,12 +694,14 @@ func (c *Client) setUserModes(s *chat.Session, spec string) {
 				changed += "-" + string(r)
 			}
 		default:
-			c.out(c.numeric(ErrUModeUnknownFlag, "Unknown MODE flag"))
-			return
+			unknown = true
 		}
 	}
 	if changed != "" {
 		c.out(&Message{Source: source(s.Name()), Command: "MODE", Params: []string{s.Name(), changed}, Trailing: true})
+	}
+	if unknown {
+		c.out(c.numeric(ErrUModeUnknownFlag, "Unknown MODE flag"))
 	}
 }
 

@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,8 +59,11 @@ func newEncoder(c *Client, s *chat.Session) *encoder {
 // form for. It reads only atomics, so it is safe from any goroutine.
 func (e *encoder) Skips(ev *chat.Event) bool {
 	switch ev.Kind {
-	case chat.KindSay, chat.KindMe, chat.KindDM:
+	case chat.KindSay, chat.KindMe:
 		return !ev.History && ev.Session == e.self && ev.Session != 0 && e.c.caps.Load()&capEchoMessage == 0
+	case chat.KindDM:
+		// A direct message to oneself is shown, as on every IRC server.
+		return !ev.History && ev.Session == e.self && ev.Session != 0 && e.c.caps.Load()&capEchoMessage == 0 && ev.To != ev.From
 	case chat.KindPong:
 		return true
 	case chat.KindAway:
@@ -74,12 +78,17 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 	if ev.Kind == chat.KindLocal {
 		return e.local(ev)
 	}
+	if e.Skips(ev) {
+		return nil // a catch-up from the store renders without the queue's check
+	}
 	b := e.encode(ev)
 	if ev.Kind == chat.KindJoin && ev.Session != e.self && e.has(capAwayNotify) {
 		// away-notify: a user who is away when joining is said to be.
 		if u := e.s.Hub().Lookup(ev.Name); u != nil {
 			if away := u.Away(); away != "" {
-				b = (&Message{Source: source(ev.Name), Command: "AWAY", Params: []string{oneLine(away)}, Trailing: true}).Append(b)
+				// b may be an encoding shared with other readers: append
+				// to a copy.
+				b = (&Message{Source: source(ev.Name), Command: "AWAY", Params: []string{oneLine(away)}, Trailing: true}).Append(slices.Clip(b))
 			}
 		}
 	}
@@ -133,8 +142,11 @@ func (e *encoder) shareable(ev *chat.Event) bool {
 // replays, not other users' live events.
 func (e *encoder) isResponse(ev *chat.Event) bool {
 	switch {
-	case ev.Ref != "":
-		return ev.Ref == e.label || ev.Ref == refChatHistory
+	case ev.Ref == refChatHistory:
+		return true
+	case ev.Ref != "" && (ev.Session == e.self || ev.Session == 0):
+		// Another user's message carries that user's label: never ours.
+		return ev.Ref == e.label
 	case ev.History:
 		return true
 	case ev.Kind.IsMessage():
@@ -142,7 +154,10 @@ func (e *encoder) isResponse(ev *chat.Event) bool {
 	case ev.Session == e.self:
 		return true
 	case ev.Session == 0:
-		return ev.Kind != chat.KindPing && ev.Kind != chat.KindBye
+		// The state a command of ours made the hub send (a joined room's
+		// topic). Server notices (an invitation, a catch-up summary) are
+		// not replies.
+		return ev.Kind == chat.KindTopic || ev.Kind == chat.KindMembers || ev.Kind == chat.KindRooms || ev.Kind == chat.KindHistoryEnd
 	}
 	return false
 }
@@ -388,11 +403,6 @@ func (e *encoder) message(ev *chat.Event, me string) []*Message {
 		if open != nil {
 			msgs = append([]*Message{open}, msgs...)
 		}
-	}
-	if ev.Ref != "" && ev.Session == e.self && e.label == "" && !ev.History && e.has(capLabeledResponse|capBatch) && len(msgs) > 0 {
-		// The echo of a labeled message, after its request was answered:
-		// the echo is the response.
-		msgs[0].Tags = append([]Tag{{"label", ev.Ref}}, msgs[0].Tags...)
 	}
 	return msgs
 }

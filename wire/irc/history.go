@@ -33,9 +33,13 @@ func (t histTarget) query(q chat.HistoryQuery) ([]chat.Message, error) {
 		return t.s.History(q)
 	}
 	want := q.Limit
+	pageSize := 1000
+	if mh := t.s.Hub().Config().MaxHistory; mh > 0 && mh < pageSize {
+		pageSize = mh // the most one History call returns
+	}
 	var out []chat.Message
 	for page := 0; page < 20 && len(out) < want; page++ {
-		q.Limit = 1000
+		q.Limit = pageSize
 		msgs, err := t.s.History(q)
 		if err != nil {
 			return nil, err

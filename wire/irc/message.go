@@ -3,6 +3,7 @@ package irc
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 )
 
 // Message is one IRC protocol message: "@tags :source COMMAND params".
@@ -229,23 +230,37 @@ func (m *Message) Append(b []byte) []byte {
 		}
 		b = append(b, ' ')
 	}
+	body := len(b)
 	if m.Source != "" {
 		b = append(b, ':')
 		b = appendClean(b, m.Source)
 		b = append(b, ' ')
 	}
 	b = appendClean(b, m.Command)
+	last := -1 // where the last parameter starts
 	for i, p := range m.Params {
 		b = append(b, ' ')
 		if p == "" || p[0] == ':' || strings.IndexByte(p, ' ') >= 0 {
 			b = append(b, ':')
+			last = len(b)
 			b = appendClean(b, p)
 			break // a trailing parameter is the last
 		}
 		if i == len(m.Params)-1 && m.Trailing {
 			b = append(b, ':')
 		}
+		last = len(b)
 		b = appendClean(b, p)
+	}
+	if len(b)-body > MaxBodyBytes && last > body && last < body+MaxBodyBytes {
+		// Over LINELEN: the last parameter (text) is cut, between
+		// characters. Renderers split long text themselves; this is for a
+		// topic or reason longer than a line leaves room for.
+		cut := body + MaxBodyBytes
+		for cut > last && !utf8.RuneStart(b[cut]) {
+			cut--
+		}
+		b = b[:cut]
 	}
 	return append(b, '\r', '\n')
 }

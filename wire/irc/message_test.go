@@ -131,3 +131,19 @@ func TestGlob(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendFitsLine: a message whose text would make the line longer than
+// 512 bytes has its text cut, between characters.
+func TestAppendFitsLine(t *testing.T) {
+	for _, text := range []string{strings.Repeat("t", 600), strings.Repeat("王", 300), strings.Repeat("é", 100)} {
+		m := Message{Tags: []Tag{{"time", "2026-01-01T00:00:00.000Z"}}, Source: "alice!u@parley", Command: "TOPIC", Params: []string{"#lobby", text}, Trailing: true}
+		out := string(m.Append(nil))
+		body := out[strings.IndexByte(out, ' ')+1:]
+		if len(body) > 512 || !utf8.ValidString(out) || !strings.HasSuffix(out, "\r\n") {
+			t.Fatalf("%d bytes of body, valid %v: %.60q", len(body), utf8.ValidString(out), body)
+		}
+		if len(text) < 400 && !strings.Contains(out, text) {
+			t.Fatalf("a short text was cut: %q", out)
+		}
+	}
+}

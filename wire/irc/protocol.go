@@ -139,18 +139,35 @@ func (c *Client) Greeting() []byte { return nil }
 // CHATHISTORY target), and no reply carries a control or invalid UTF-8.
 func (c *Client) reply(cmd string, params ...string) *Message {
 	for i, p := range params {
-		params[i] = chat.Strip(p)
+		p = chat.Strip(p)
+		if i < len(params)-1 && len(p) > maxEcho {
+			p = cutUTF8(p, maxEcho) // an echoed target, not the text
+		}
+		params[i] = p
 	}
 	return &Message{Source: c.server, Command: cmd, Params: params}
 }
 
-// target is the nick numerics are addressed to: "*" before registration.
+// maxEcho bounds a parameter a reply echoes from the client (a target),
+// so that no reply outgrows a line.
+const maxEcho = 100
+
+// cutUTF8 cuts s to at most n bytes, between characters.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// target is the nick numerics are addressed to: "*" before registration
+// (the nick asked for may be someone else's).
 func (c *Client) target() string {
 	if c.session != nil {
 		return c.session.Name()
-	}
-	if c.nick != "" {
-		return c.nick
 	}
 	return "*"
 }
@@ -311,7 +328,7 @@ func (c *Client) Parse(_ *chat.Session, raw []byte) (chat.Request, error) {
 		return chat.Request{Command: "irc-bad"}, nil
 	}
 	c.msg, c.label = m, ""
-	if c.has(capLabeledResponse) {
+	if c.has(capLabeledResponse | capBatch) { // a labeled response may be a batch
 		if l, ok := m.Tag("label"); ok && validLabel(l) {
 			c.label = l
 		}

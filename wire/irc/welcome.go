@@ -58,7 +58,7 @@ func (c *Client) isupportFor(nick string) []*Message {
 		"PREFIX=(ov)@+",
 		"SAFELIST",
 		"TARGMAX=PRIVMSG:" + strconv.Itoa(maxTargets) + ",NOTICE:" + strconv.Itoa(maxTargets) + ",JOIN:,PART:,NAMES:,LIST:,WHOIS:1,ISON:,USERHOST:5",
-		"TOPICLEN=" + strconv.Itoa(chat.MaxTopicBytes),
+		"TOPICLEN=" + strconv.Itoa(topicLen),
 		"UTF8ONLY",
 	}
 	var out []*Message
@@ -70,6 +70,11 @@ func (c *Client) isupportFor(nick string) []*Message {
 	}
 	return out
 }
+
+// topicLen is the TOPICLEN advertised: what fits in a TOPIC line, with
+// room for the hostmask and channel. Longer topics (set from another
+// front-end, up to chat.MaxTopicBytes) are cut when shown.
+const topicLen = 390
 
 func (c *Client) lusers() []*Message { return c.lusersFor(c.target()) }
 
