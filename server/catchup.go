@@ -69,9 +69,10 @@ func (c *Conn) AwaitCaughtUp() {
 func isLive(ev *chat.Event) bool { return ev.ID > 0 && !ev.History && ev.Kind.IsMessage() }
 
 // othersChange reports whether ev is someone else's join, part, nick or
-// topic change: shown live, summarised while catching up.
+// topic change: shown live, summarised while catching up. A user's notice
+// is content, not a change, and is kept.
 func (c *Conn) othersChange(ev *chat.Event) bool {
-	return ev.Session != 0 && ev.Session != c.self && !ev.History && !ev.Kind.IsMessage()
+	return ev.Session != 0 && ev.Session != c.self && !ev.History && !ev.Kind.IsMessage() && ev.Kind != chat.KindUserNotice
 }
 
 // startCatchUpLocked switches to catch-up: the queued live messages and
