@@ -256,9 +256,13 @@ func (m *Message) Append(b []byte) []byte {
 		// Over LINELEN: the last parameter (text) is cut, between
 		// characters. Renderers split long text themselves; this is for a
 		// topic or reason longer than a line leaves room for.
-		cut := body + MaxBodyBytes
+		limit := body + MaxBodyBytes
+		cut := limit
 		for cut > last && !utf8.RuneStart(b[cut]) {
 			cut--
+		}
+		if cut == last {
+			cut = limit // not UTF-8 at all: cut where the line ends
 		}
 		b = b[:cut]
 	}
