@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"strconv"
 	"strings"
 )
 
@@ -107,16 +108,22 @@ func (c *Client) handleCap(m *Message) {
 			}
 		}
 		verb := "NAK"
+		var now uint32
 		if ok {
 			verb = "ACK"
 			for {
 				old := c.caps.Load()
-				if c.caps.CompareAndSwap(old, (old|add)&^remove) {
+				now = (old | add) &^ remove
+				if c.caps.CompareAndSwap(old, now) {
 					break
 				}
 			}
 		}
 		c.sendCap(c.reply("CAP", c.capTarget(), verb, want))
+		if ok && c.session != nil {
+			// The encoder renders with the new set from the ACK on.
+			c.local(localCaps, "", strconv.FormatUint(uint64(now), 10), "")
+		}
 	case "END":
 		c.capBusy = false
 	default:

@@ -145,3 +145,20 @@ func checkTail(t *testing.T, got, want []string) {
 		}
 	}
 }
+
+// TestCapChangeAfterRegistration: a capability taken back after
+// registration applies from its ACK on.
+func TestCapChangeAfterRegistration(t *testing.T) {
+	_, addr := start(t, false)
+	a := testkit.DialIRC(t, addr, "alice", true, "server-time")
+	b := testkit.DialIRC(t, addr, "bob", true)
+	a.Sync()
+	b.Send("PRIVMSG #lobby :with a time")
+	b.Sync()
+	a.ExpectLines("@time={*} :bob!u@parley PRIVMSG #lobby :with a time")
+	a.Send("CAP REQ :-server-time")
+	a.ExpectLines(":irc.test CAP alice ACK -server-time")
+	b.Send("PRIVMSG #lobby :without")
+	b.Sync()
+	a.ExpectLines(":bob!u@parley PRIVMSG #lobby :without")
+}

@@ -19,6 +19,7 @@ const (
 	localLabelEnd   = "end"    // the labeled response is complete
 	localBatchStart = "batch+" // Text: a batch of Reason's type for Room's target opens (chathistory)
 	localBatchEnd   = "batch-" // the batch opened last closes
+	localCaps       = "caps"   // Text: the capabilities from here on (after a CAP ACK)
 	localQuitDedupe = 64       // quits remembered, to send one QUIT per user
 	timeFormat      = "2006-01-02T15:04:05.000Z"
 )
@@ -34,6 +35,7 @@ type encoder struct {
 	s    *chat.Session
 	self uint64
 	loc  *time.Location
+	caps uint32 // the capabilities in effect for what is being written (see has)
 
 	label    string // the labeled request being answered ("" for none)
 	held     *Message
@@ -51,7 +53,7 @@ func newEncoder(c *Client, s *chat.Session) *encoder {
 	if loc == nil {
 		loc = time.Local
 	}
-	return &encoder{c: c, s: s, self: s.ID(), loc: loc}
+	return &encoder{c: c, s: s, self: s.ID(), loc: loc, caps: c.caps.Load()}
 }
 
 // Skips reports the events an IRC client is never sent: its own live
@@ -72,7 +74,10 @@ func (e *encoder) Skips(ev *chat.Event) bool {
 	return false
 }
 
-func (e *encoder) has(bits uint32) bool { return e.c.caps.Load()&bits == bits }
+// has reports whether the client has the capabilities, as of the event
+// being rendered: a CAP change applies from its ACK on, not to what was
+// queued before it.
+func (e *encoder) has(bits uint32) bool { return e.caps&bits == bits }
 
 func (e *encoder) Encode(ev *chat.Event) []byte {
 	if ev.Kind == chat.KindLocal {
@@ -226,6 +231,11 @@ func (e *encoder) local(ev *chat.Event) []byte {
 			m.Params = append(m.Params, ev.Text)
 		}
 		return e.respond(nil, m, e.label != "")
+	case localCaps:
+		if n, err := strconv.ParseUint(ev.Text, 10, 32); err == nil {
+			e.caps = uint32(n)
+		}
+		return nil
 	case localBatchEnd:
 		if len(e.open) == 0 {
 			return nil
