@@ -714,10 +714,10 @@ func (h *Hub) commitLoop() {
 				continue
 			}
 			if err != nil {
-				h.settled.Add(1)
 				if q.from != nil {
 					q.from.deliver(errorEvent(Errorf(CodeUnavailable, "message not stored; try again"), q.ev.Ref))
 				}
+				h.settled.Add(1) // after the sender is told: Sync promises that too
 				continue
 			}
 			q.ev.ID = msgs[i].ID
