@@ -119,7 +119,7 @@ func (c *Client) handleCap(m *Message) {
 				}
 			}
 		}
-		c.sendCap(c.reply("CAP", c.capTarget(), verb, want))
+		c.sendCap(c.reply("CAP", c.target(), verb, want))
 		if ok && c.session != nil {
 			// The encoder renders with the new set from the ACK on.
 			c.local(localCaps, "", strconv.FormatUint(uint64(now), 10), "")
@@ -130,9 +130,6 @@ func (c *Client) handleCap(m *Message) {
 		c.sendCap(c.numeric(ErrInvalidCapCmd, m.Param(0), "Invalid CAP command"))
 	}
 }
-
-// capTarget is the nick CAP replies are addressed to.
-func (c *Client) capTarget() string { return c.target() }
 
 // sendCapList sends a CAP LS or LIST reply, split over several lines (with
 // "*" before the last on each but the last) when it is long.
@@ -152,7 +149,7 @@ func (c *Client) sendCapList(verb string, names []string) {
 	}
 	lines = append(lines, cur)
 	for i, l := range lines {
-		params := []string{c.capTarget(), verb}
+		params := []string{c.target(), verb}
 		if i < len(lines)-1 && c.capVersion >= 302 {
 			params = append(params, "*")
 		}

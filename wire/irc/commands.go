@@ -189,7 +189,7 @@ func (c *Client) joinCmd(s *chat.Session, m *Message) {
 			c.fail(err)
 			continue
 		}
-		c.sendNames(room, "")
+		c.sendNames(room)
 	}
 }
 
@@ -235,7 +235,7 @@ func (c *Client) partCmd(s *chat.Session, m *Message) {
 }
 
 // sendNames sends RPL_NAMREPLY and RPL_ENDOFNAMES for a room.
-func (c *Client) sendNames(room, _ string) {
+func (c *Client) sendNames(room string) {
 	_, names, err := c.session.Who(room)
 	if err != nil {
 		names = nil
@@ -254,7 +254,7 @@ func (c *Client) namesCmd(s *chat.Session, m *Message) {
 			c.out(c.numeric(RplEndOfNames, ch, "End of /NAMES list"))
 			continue
 		}
-		c.sendNames(room, "")
+		c.sendNames(room)
 	}
 }
 

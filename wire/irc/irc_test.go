@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/node"
 	"github.com/parleychat/parley/wire/native"
@@ -492,7 +491,6 @@ func TestServerPingAndIdle(t *testing.T) {
 	}
 }
 
-var _ = chat.DefaultRoom
 
 func TestHostileInput(t *testing.T) {
 	n, addr := start(t, false)

@@ -266,12 +266,12 @@ func (c *Client) HandshakeError(err error, final bool) []byte {
 	switch {
 	case errors.Is(err, engine.ErrQuit):
 		out = append(out, &Message{Command: "ERROR", Params: []string{"Closing link: quit"}})
-		return c.join(out)
+		return appendAll(out)
 	case errors.As(err, &bad) && chat.ErrorCode(err) == chat.CodeTooLong:
 		out = append(out, c.numeric(ErrInputTooLong, "Input line was too long"))
 	case engine.IsHandshakeTimeout(err):
 		out = append(out, &Message{Command: "ERROR", Params: []string{"Closing link: registration timed out"}})
-		return c.join(out)
+		return appendAll(out)
 	}
 	nick := c.tried
 	if nick == "" {
@@ -291,10 +291,10 @@ func (c *Client) HandshakeError(err error, final bool) []byte {
 	if final {
 		out = append(out, &Message{Command: "ERROR", Params: []string{"Closing link: " + chat.ErrorMessage(err)}})
 	}
-	return c.join(out)
+	return appendAll(out)
 }
 
-func (c *Client) join(msgs []*Message) []byte {
+func appendAll(msgs []*Message) []byte {
 	var b []byte
 	for _, m := range msgs {
 		b = m.Append(b)
@@ -313,7 +313,7 @@ func (c *Client) Encoder(s *chat.Session) engine.Encoder {
 // list of every room the session is in.
 func (c *Client) Started(s *chat.Session) {
 	for _, room := range s.Joined() {
-		c.sendNames(room, "")
+		c.sendNames(room)
 	}
 }
 
