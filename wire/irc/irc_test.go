@@ -491,7 +491,6 @@ func TestServerPingAndIdle(t *testing.T) {
 	}
 }
 
-
 func TestHostileInput(t *testing.T) {
 	n, addr := start(t, false)
 	a := testkit.DialIRC(t, addr, "alice", true)
