@@ -28,6 +28,7 @@ targets=(
 	"./server FuzzReader"
 	"./wire/irc FuzzParse"
 	"./wire/irc FuzzClient"
+	"./auth FuzzVerify"
 )
 
 # fuzz_one runs one target. Go 1.26's fuzzing coordinator can report a bare
