@@ -3,7 +3,9 @@ package chat
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Request is one thing a client asks for, in protocol-neutral form. Every
@@ -24,6 +26,12 @@ type Request struct {
 	After   uint64 // join: resume after this id; history: only ids > After
 	Before  uint64 // history: only ids < Before
 	Limit   int    // join: messages to replay; history: page size
+
+	Password    string        // register, login, passwd (the old one), unregister
+	NewPassword string        // passwd
+	Duration    time.Duration // ban, mute: how long (0: until lifted); slow: the interval
+	Mode        string        // mode: the change ("+m", "-t"); "" asks for the modes
+	Server      bool          // ban, unban, bans: server-wide (admins)
 }
 
 // Command is one entry of the command table shared by every front-end.
@@ -54,6 +62,22 @@ func roomArg(a []string, _ string) Request {
 }
 
 func textArg(_ []string, rest string) Request { return Request{Text: rest, HasText: true} }
+
+// modArgs reads "[#ROOM] NAME [DURATION] [REASON]".
+func modArgs(a []string, _ string) Request {
+	r := Request{}
+	if len(a) > 1 && strings.HasPrefix(a[0], "#") {
+		r.Room, a = a[0], a[1:]
+	}
+	r.Name, a = a[0], a[1:]
+	if len(a) > 0 {
+		if d, ok := ParseDuration(a[0]); ok {
+			r.Duration, a = d, a[1:]
+		}
+	}
+	r.Reason = strings.Join(a, " ")
+	return r
+}
 
 func commandTable() []*Command {
 	return []*Command{
@@ -150,6 +174,130 @@ func commandTable() []*Command {
 				s.Send(&Event{Message: Message{Kind: KindTopic, Room: key, From: by, Text: topic, Time: at}, Ref: r.Ref})
 				return nil
 			}},
+		{Name: "register", Args: "PASSWORD", Help: "make your name an account: nobody else can use it, and direct messages wait for you", MinArgs: 1,
+			parse: func(a []string, _ string) Request {
+				if len(a) > 1 { // an admin registering another name
+					return Request{Name: a[0], Password: a[1]}
+				}
+				return Request{Password: a[0]}
+			},
+			run: func(s *Session, r Request) error {
+				if r.Name != "" {
+					return s.RegisterName(r.Name, r.Password)
+				}
+				return s.Register(r.Password)
+			}},
+		{Name: "login", Aliases: []string{"identify"}, Args: "NAME PASSWORD", Help: "log in to your account (/identify PASSWORD for the name you have)", MinArgs: 1,
+			parse: func(a []string, _ string) Request {
+				if len(a) == 1 {
+					return Request{Password: a[0]}
+				}
+				return Request{Name: a[0], Password: a[1]}
+			},
+			run: func(s *Session, r Request) error {
+				name := r.Name
+				if name == "" {
+					name = s.Name()
+				}
+				return s.Login(name, r.Password)
+			}},
+		{Name: "passwd", Args: "OLD NEW", Help: "change your account's password", MinArgs: 2,
+			parse: func(a []string, _ string) Request { return Request{Password: a[0], NewPassword: a[1]} },
+			run:   func(s *Session, r Request) error { return s.Passwd(r.Password, r.NewPassword) }},
+		{Name: "unregister", Args: "PASSWORD", Help: "delete your account (you stay on as a guest)", MinArgs: 1,
+			parse: func(a []string, _ string) Request { return Request{Password: a[0]} },
+			run:   func(s *Session, r Request) error { return s.Unregister(r.Password) }},
+		{Name: "claim", Args: "[#ROOM]", Help: "become the owner of a room that has none",
+			parse: roomArg,
+			run:   func(s *Session, r Request) error { return s.Claim(r.Room) }},
+		{Name: "op", Args: "[#ROOM] NAME", Help: "owners: make an account an op of the room", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error { return s.SetRole(r.Room, r.Name, RoleOp, true) }},
+		{Name: "deop", Args: "[#ROOM] NAME", Help: "owners: take an op's role away", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error { return s.SetRole(r.Room, r.Name, RoleOp, false) }},
+		{Name: "voice", Args: "[#ROOM] NAME", Help: "ops: let a member speak in a moderated (+m) room", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error { return s.SetRole(r.Room, r.Name, RoleVoice, true) }},
+		{Name: "devoice", Args: "[#ROOM] NAME", Help: "ops: take a member's voice away", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error { return s.SetRole(r.Room, r.Name, RoleVoice, false) }},
+		{Name: "kick", Args: "[#ROOM] NAME [REASON]", Help: "ops: remove someone from the room", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error { return s.Kick(r.Room, r.Name, r.Reason) }},
+		{Name: "ban", Args: "[#ROOM] NAME|ACCOUNT|IP [DURATION] [REASON]", Help: "ops: keep someone out of the room (accounts by account, guests by address; 10m, 2h, 7d or until /unban)", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error {
+				return s.Sanction(SanctionBan, r.Room, r.Name, r.Duration, r.Reason, r.Server)
+			}},
+		{Name: "unban", Args: "[#ROOM] NAME|ACCOUNT|IP", Help: "ops: lift a ban", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error { return s.Lift(SanctionBan, r.Room, r.Name, r.Server) }},
+		{Name: "bans", Args: "[#ROOM]", Help: "ops: list the bans and mutes in force", parse: roomArg,
+			run: func(s *Session, r Request) error { return s.ListSanctions(r.Room, r.Server) }},
+		{Name: "mute", Args: "[#ROOM] NAME [DURATION] [REASON]", Help: "ops: refuse someone's messages in the room", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error {
+				return s.Sanction(SanctionMute, r.Room, r.Name, r.Duration, r.Reason, false)
+			}},
+		{Name: "unmute", Args: "[#ROOM] NAME", Help: "ops: lift a mute", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error { return s.Lift(SanctionMute, r.Room, r.Name, false) }},
+		{Name: "mode", Args: "[#ROOM] [+t|+m|+i|+r|-...]", Help: "show the room's modes, or (ops) set them: t topic lock, m moderated, i invite-only, r accounts only",
+			parse: func(a []string, _ string) Request {
+				r := Request{}
+				if len(a) > 0 && strings.HasPrefix(a[0], "#") {
+					r.Room, a = a[0], a[1:]
+				}
+				r.Mode = strings.Join(a, "")
+				return r
+			},
+			run: func(s *Session, r Request) error { return s.SetModes(r.Room, r.Mode) }},
+		{Name: "invite", Args: "NAME [#ROOM]", Help: "invite someone to the room (ops, in an invite-only room)", MinArgs: 1,
+			parse: func(a []string, _ string) Request {
+				r := Request{Name: a[0]}
+				if len(a) > 1 {
+					r.Room = a[1]
+				}
+				return r
+			},
+			run: func(s *Session, r Request) error { return s.Invite(r.Room, r.Name) }},
+		{Name: "slow", Args: "[#ROOM] SECONDS", Help: "ops: slow mode, one message per member every SECONDS (0 turns it off)", MinArgs: 1,
+			parse: func(a []string, _ string) Request {
+				r := Request{}
+				if len(a) > 1 && strings.HasPrefix(a[0], "#") {
+					r.Room, a = a[0], a[1:]
+				}
+				if n, err := strconv.Atoi(a[0]); err == nil && n >= 0 {
+					r.Duration, r.HasText = time.Duration(n)*time.Second, true
+				} else if d, ok := ParseDuration(a[0]); ok {
+					r.Duration, r.HasText = d, true
+				}
+				return r
+			},
+			run: func(s *Session, r Request) error {
+				if !r.HasText && r.Duration == 0 {
+					return Errorf(CodeInvalid, "usage: /slow SECONDS (0 turns it off)")
+				}
+				return s.SetSlow(r.Room, r.Duration)
+			}},
+		{Name: "modlog", Args: "[#ROOM|*] [N]", Help: "ops: the room's moderation log (admins: * for everything)",
+			parse: func(a []string, _ string) Request {
+				r := Request{}
+				for _, w := range a {
+					if n, err := strconv.Atoi(w); err == nil {
+						r.Limit = n
+					} else {
+						r.Room = w
+					}
+				}
+				return r
+			},
+			run: func(s *Session, r Request) error { return s.Modlog(r.Room, r.Limit) }},
+		{Name: "kill", Args: "NAME [REASON]", Help: "server operators: disconnect someone", MinArgs: 1,
+			parse: func(a []string, rest string) Request {
+				return Request{Name: a[0], Reason: strings.TrimSpace(strings.TrimPrefix(rest, a[0]))}
+			},
+			run: func(s *Session, r Request) error { return s.KillUser(r.Name, r.Reason) }},
+		{Name: "gban", Args: "NAME|ACCOUNT|IP [DURATION] [REASON]", Help: "server operators: ban from the whole server", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error {
+				return s.Sanction(SanctionBan, "", r.Name, r.Duration, r.Reason, true)
+			}},
+		{Name: "ungban", Args: "NAME|ACCOUNT|IP", Help: "server operators: lift a server-wide ban", MinArgs: 1, parse: modArgs,
+			run: func(s *Session, r Request) error { return s.Lift(SanctionBan, "", r.Name, true) }},
+		{Name: "gbans", Help: "server operators: list the server-wide bans",
+			run: func(s *Session, r Request) error { return s.ListSanctions("", true) }},
 		{Name: "history", Help: "a page of stored messages of a room, or of your direct messages", Hidden: true,
 			run: func(s *Session, r Request) error { return s.sendHistory(r) }},
 		{Name: "help", Aliases: []string{"?"}, Args: "[COMMAND]", Help: "list the commands, or explain one",

@@ -31,6 +31,14 @@ const (
 	CodeFull           Code = "server_full"     // connection limits reached
 	CodeHistoryGone    Code = "history_gone"    // resume point older than retention
 	CodeInternal       Code = "internal"        // a bug or unexpected failure; details only in logs
+
+	CodeNameRegistered  Code = "name_registered"  // the name (or one it looks like) belongs to an account: log in or choose another
+	CodeAccountRequired Code = "account_required" // only logged-in accounts may do that here
+	CodeForbidden       Code = "forbidden"        // your role does not allow it
+	CodeBanned          Code = "banned"           // banned from the room or the server
+	CodeMuted           Code = "muted"            // muted in the room
+	CodeSlowMode        Code = "slow_mode"        // the room's slow mode: wait before the next message
+	CodeInviteOnly      Code = "invite_only"      // the room is invite-only (+i)
 )
 
 // Error is a domain error with a stable code and a message safe to show to a

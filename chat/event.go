@@ -81,6 +81,7 @@ type Welcome struct {
 	Name            string // the session's accepted name
 	MaxMessageBytes int    // longest message text accepted
 	Motd            string // message of the day, may be empty
+	Account         string // the account logged in to; "" for a guest
 }
 
 // Event is one thing that happens, delivered to Sinks. Events are shared by
@@ -99,6 +100,7 @@ type Event struct {
 	Ref     string     // client's correlation token; only meaningful to Session
 	History bool       // a replayed message, not a live one
 	Quit    bool       // KindPart: the session left the chat (every room at once), not just this room
+	By      string     // KindPart: the moderator who kicked Name; KindBye: who removed the session ("*" for the server)
 
 	route *pending                 // local recipients, set when published on this node
 	enc   atomic.Pointer[encoding] // encodings made so far, newest first

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parleychat/parley/auth"
 )
 
 // Defaults for Config fields left zero.
@@ -71,6 +74,27 @@ type Config struct {
 	// CommitQueue is how many accepted messages may wait for the Log;
 	// default 8192.
 	CommitQueue int
+
+	// Directory keeps accounts, room settings, sanctions and the audit
+	// log; default Store, if it implements Directory. Without one,
+	// accounts and moderation are unavailable.
+	Directory Directory
+	// Registration says who may create accounts; default open.
+	Registration Registration
+	// RequireAccount lets only logged-in accounts speak (guests may join
+	// and read).
+	RequireAccount bool
+	// Admins are the account names of the server operators.
+	Admins []string
+	// HashParams are the argon2id costs of new password hashes; default
+	// auth.DefaultParams.
+	HashParams auth.Params
+	// AccountPolicy and AddressPolicy slow down and lock out failed
+	// logins per account and per address; defaults
+	// auth.DefaultAccountPolicy and auth.DefaultAddressPolicy.
+	AccountPolicy, AddressPolicy auth.Policy
+	// Raid is the raid protection of every room; see RaidPolicy.
+	Raid RaidPolicy
 }
 
 // Hub is the chat core: it owns rooms and sessions, hands messages to the
@@ -120,6 +144,16 @@ type Hub struct {
 	committed chan struct{} // closed when the committer and the fan-out have drained
 
 	counters *counters // for Stats
+
+	dir       Directory           // nil: no accounts or moderation
+	accounts  map[string]*account // name key -> account; guarded by mu
+	acctLooks map[string]*account // NameSkeleton -> account: no guest takes a look-alike; guarded by mu
+	admins    map[string]bool     // account keys of server operators; read-only after New
+	acctMu    sync.Mutex          // serialises account writes to the Directory; taken before mu
+	hashSem   chan struct{}       // bounds password hashes running at once
+	acctGuard *auth.Guard         // failed logins per account
+	addrGuard *auth.Guard         // failed logins per address
+	mod       moderation
 }
 
 // pending is one entry of the commit queue: a message, or a name fence.
@@ -131,6 +165,10 @@ type pending struct {
 	// name, with no message, marks where a session took its name: the id
 	// of the last message committed before it is the session's nameSince.
 	name *Session
+	// toAcct is the recipient of a direct message to an account with no
+	// session when it was sent (it is kept for the account; sessions that
+	// logged in meanwhile get it live).
+	toAcct *account
 }
 
 // lateName is a name fence that could not be queued (the queue was full):
@@ -190,6 +228,22 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.CommitQueue <= 0 {
 		cfg.CommitQueue = DefaultCommitQueue
 	}
+	if cfg.Directory == nil {
+		cfg.Directory, _ = cfg.Store.(Directory)
+	}
+	if cfg.Registration == "" {
+		cfg.Registration = RegistrationOpen
+	}
+	if cfg.HashParams == (auth.Params{}) {
+		cfg.HashParams = auth.DefaultParams
+	}
+	if cfg.AccountPolicy == (auth.Policy{}) {
+		cfg.AccountPolicy = auth.DefaultAccountPolicy
+	}
+	if cfg.AddressPolicy == (auth.Policy{}) {
+		cfg.AddressPolicy = auth.DefaultAddressPolicy
+	}
+	cfg.Raid = cfg.Raid.withDefaults()
 	last, err := cfg.Log.LastID(context.Background())
 	if err != nil {
 		return nil, err
@@ -211,6 +265,10 @@ func New(cfg Config) (*Hub, error) {
 		spare:     make(chan []*Event, fanoutBatches+1),
 		committed: make(chan struct{}),
 		counters:  newCounters(),
+	}
+	h.dir = cfg.Directory
+	if err := h.loadDirectory(); err != nil {
+		return nil, err
 	}
 	h.lastCommitted.Store(last)
 	h.lastDelivered.Store(last)
@@ -314,7 +372,13 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 		return nil, ErrHubClosed
 	}
 	skel := NameSkeleton(display)
+	if a := h.registeredLocked(key, skel); a != nil {
+		return nil, registeredError(display, a.Name)
+	}
 	if err := h.nameFreeLocked(display, key, skel, nil); err != nil {
+		return nil, err
+	}
+	if err := h.mod.checkServer(h, "", remoteIP(info.Remote), skel); err != nil {
 		return nil, err
 	}
 	h.nextSess++
@@ -328,9 +392,20 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 	return s, nil
 }
 
+// registeredError refuses a guest a registered name, or one like it.
+func registeredError(name, account string) *Error {
+	if NameKey(name) == NameKey(account) {
+		return Errorf(CodeNameRegistered, "%q is a registered name: log in with its password (/login %s PASSWORD, or %s:PASSWORD as a tutorial client's name) or choose another", name, account, account)
+	}
+	return Errorf(CodeNameRegistered, "%q looks like the registered name %q; choose another", name, account)
+}
+
 // nameFreeLocked refuses a name held by another session than self, or one
 // that looks like it. Caller holds h.mu.
 func (h *Hub) nameFreeLocked(display, key, skel string, self *Session) error {
+	if a := h.registeredLocked(key, skel); a != nil && (self == nil || self.acctUnlocked() != a) {
+		return registeredError(display, a.Name)
+	}
 	if other := h.names[key]; other != nil && other != self {
 		return Errorf(CodeNameTaken, "the name %q is taken", display)
 	}
@@ -358,8 +433,9 @@ func (s *Session) Welcome() {
 	h := s.hub
 	s.sink.Deliver(&Event{Message: Message{Kind: KindWelcome, Time: h.now()}, Session: s.id, Welcome: &Welcome{
 		Server: h.cfg.ServerName, Software: h.Software(), Version: ProtocolVersion, Name: s.Name(),
-		MaxMessageBytes: h.cfg.MaxMessageBytes, Motd: h.cfg.Motd,
+		MaxMessageBytes: h.cfg.MaxMessageBytes, Motd: h.cfg.Motd, Account: s.Account(),
 	}})
+	s.replayAway()
 }
 
 // Shutdown stops the hub: no new sessions or messages are accepted, every
@@ -805,6 +881,10 @@ func (h *Hub) deliver(ev *Event) {
 		r.mu.Unlock()
 		return
 	}
+	if p.toAcct != nil || (p.to != nil && p.to.acctUnlocked() != nil) || (p.from != nil && p.from.acctUnlocked() != nil) {
+		h.deliverToAccounts(p, ev)
+		return
+	}
 	if p.to != nil {
 		p.to.deliver(ev)
 		h.counters.deliveries.Add(1)
@@ -812,6 +892,52 @@ func (h *Hub) deliver(ev *Event) {
 	if p.from != nil && p.from != p.to {
 		p.from.deliver(ev)
 		h.counters.deliveries.Add(1)
+	}
+}
+
+// deliverToAccounts delivers a direct message to every session of the
+// accounts it involves (and to a guest party's one session), each session
+// once, and records it as delivered to those accounts.
+func (h *Hub) deliverToAccounts(p *pending, ev *Event) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var told []*Session
+	reach := func(list []*Session) {
+		for _, s := range list {
+			if !slices.Contains(told, s) {
+				told = append(told, s)
+				s.deliver(ev)
+			}
+		}
+	}
+	to := p.toAcct
+	if to == nil && p.to != nil {
+		to = p.to.acctUnlocked()
+	}
+	if to != nil {
+		reach(to.sessions)
+		bumpTo(&to.delivered, ev.ID)
+	} else if p.to != nil {
+		reach([]*Session{p.to})
+	}
+	if p.from != nil {
+		if from := p.from.acctUnlocked(); from != nil {
+			reach(from.sessions)
+			bumpTo(&from.delivered, ev.ID)
+		} else {
+			reach([]*Session{p.from})
+		}
+	}
+	h.counters.deliveries.Add(uint64(len(told)))
+}
+
+// bumpTo raises v to at least id.
+func bumpTo(v *atomic.Uint64, id uint64) {
+	for {
+		cur := v.Load()
+		if cur >= id || v.CompareAndSwap(cur, id) {
+			return
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ type Room struct {
 
 	mu        sync.Mutex // guards the fields below; taken after Hub.mu
 	members   []*Session
+	accts     map[*account]int // sessions of each account among members: one user however many devices
 	index     map[uint64]int // session id -> position in members
 	topic     string
 	topicBy   string
@@ -82,12 +84,51 @@ func (r *Room) announce(h *Hub, s *Session, ev *Event, members int, self bool) {
 	}
 }
 
-// names returns the members' names, sorted. Caller holds r.mu.
+// names returns the members' names, sorted, each once (an account's
+// sessions are one user). Caller holds r.mu.
 func (r *Room) names() []string {
 	list := make([]string, 0, len(r.members))
 	for _, m := range r.members {
 		list = append(list, m.Name())
 	}
 	sort.Strings(list)
+	if len(r.accts) > 0 {
+		list = slices.Compact(list)
+	}
 	return list
 }
+
+// accountIn counts one more member session of account a (nil for a
+// guest) and reports whether it is the account's first here: only then
+// is the user's join news to the room. Caller holds r.mu.
+func (r *Room) accountIn(a *account) (first bool) {
+	if a == nil {
+		return true
+	}
+	if r.accts == nil {
+		r.accts = make(map[*account]int)
+	}
+	r.accts[a]++
+	return r.accts[a] == 1
+}
+
+// accountOut counts one member session of account a fewer and reports
+// whether it was the account's last here. Caller holds r.mu.
+func (r *Room) accountOut(a *account) (last bool) {
+	if a == nil {
+		return true
+	}
+	n, ok := r.accts[a]
+	if !ok {
+		return true
+	}
+	if n <= 1 {
+		delete(r.accts, a)
+		return true
+	}
+	r.accts[a] = n - 1
+	return false
+}
+
+// accountGone forgets account a (deleted). Caller holds r.mu.
+func (r *Room) accountGone(a *account) { delete(r.accts, a) }

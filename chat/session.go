@@ -33,6 +33,11 @@ type Session struct {
 	closed  bool
 	away    string    // away message; "" when here
 	started time.Time // when registered; set once
+	acct    *account  // the account logged in to; nil for a guest. Changed only under Hub.mu too
+	// The away replay of a login: direct messages in (awayFrom, awayTo],
+	// delivered by replayAway while live events are held (awayHeld).
+	awayFrom, awayTo uint64
+	awayHeld         bool
 	// nameSince is the newest message id when the session took its current
 	// name: a name is not an account, so direct-message history starts
 	// there and whoever takes a name later cannot read the earlier holder's.
@@ -349,6 +354,9 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 			return Errorf(CodeInvalid, "you are in %d rooms, the most one may be in; /part one first", n)
 		}
 		s.mu.Unlock()
+		if err := h.mod.checkJoin(s, key); err != nil {
+			return err
+		}
 		r, err := h.room(key, true)
 		if err != nil {
 			return err
@@ -383,12 +391,14 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 			s.mu.Lock()
 			s.addRoom(r, upTo)
 			s.current = key
+			acct := s.acct
 			s.mu.Unlock()
+			news := r.accountIn(acct) // another device of the same user joining is no news
 			// The joiner is told straight away, ahead of the replay and
 			// of the live events held meanwhile: its join, the topic, the
 			// room's history, then what is new.
 			joined := &Event{Message: Message{Kind: KindJoin, Room: key, Time: h.now()}, Session: s.id, Name: name}
-			if lim := h.cfg.AnnounceLimit; lim <= 0 || len(r.members) <= lim {
+			if lim := h.cfg.AnnounceLimit; news && (lim <= 0 || len(r.members) <= lim) {
 				for _, m := range r.members {
 					if m != s {
 						m.deliver(joined)
@@ -396,6 +406,9 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 				}
 			}
 			s.sink.Deliver(joined)
+			if len(r.members) == 1 {
+				defer h.mod.claimNew(s, key) // an account making a room owns it
+			}
 			if r.topic != "" {
 				s.sink.Deliver(&Event{Message: Message{Kind: KindTopic, Room: key, From: r.topicBy, Time: r.topicAt, Text: r.topic}})
 			}
@@ -469,7 +482,11 @@ func (s *Session) replay(key string, upTo uint64, opt JoinOptions) error {
 
 // Part leaves a room ("" for the current one), announcing reason to the
 // room (only to s in a room over the hub's AnnounceLimit).
-func (s *Session) Part(room, reason string) error {
+func (s *Session) Part(room, reason string) error { return s.part(room, reason, "") }
+
+// part leaves a room; by names the moderator who kicked the session ("" for
+// a part of its own).
+func (s *Session) part(room, reason, by string) error {
 	key, r, err := s.member(room)
 	if err != nil {
 		return err
@@ -489,11 +506,16 @@ func (s *Session) Part(room, reason string) error {
 			}
 		}
 	}
-	name := s.name
+	name, acct := s.name, s.acct
 	s.mu.Unlock()
 
 	r.mu.Lock()
-	r.announce(s.hub, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: s.hub.now()}, Session: s.id, Name: name, Reason: reason}, len(r.members), true)
+	part := &Event{Message: Message{Kind: KindPart, Room: key, Time: s.hub.now()}, Session: s.id, Name: name, Reason: reason, By: by}
+	if r.accountOut(acct) {
+		r.announce(s.hub, s, part, len(r.members), true)
+	} else {
+		s.deliver(part) // the user is still here on another device
+	}
 	r.remove(s)
 	until := r.delivered
 	empty := len(r.members) == 0
@@ -550,6 +572,9 @@ func (s *Session) post(kind Kind, room, text, ref string) error {
 	if err != nil {
 		return err
 	}
+	if err := s.hub.mod.checkSpeak(s, key); err != nil {
+		return err
+	}
 	ev := &Event{Message: Message{Kind: kind, Room: key, From: s.Name(), Text: text}, Session: s.id, Ref: ref}
 	s.spoke.Store(s.hub.now().UnixNano())
 	return s.hub.publish(pending{ev: ev, from: s, room: r})
@@ -565,18 +590,37 @@ func (s *Session) DM(to, text, ref string) error {
 		return ErrClosed
 	}
 	h := s.hub
+	if err := h.mod.checkSpeak(s, ""); err != nil {
+		return err
+	}
 	h.mu.RLock()
 	target := h.names[NameKey(to)]
 	if target == nil {
 		target = h.looks[NameSkeleton(to)] // names that look alike are one name: there is no impostor to reach
 	}
-	h.mu.RUnlock()
+	var away *account
 	if target == nil {
+		away = h.registeredLocked(NameKey(to), NameSkeleton(to)) // an account with no session: kept for it
+	}
+	h.mu.RUnlock()
+	var toName string
+	switch {
+	case target != nil:
+		toName = target.Name()
+	case away != nil:
+		toName = away.Name
+	default:
 		return Errorf(CodeNoSuchUser, "no one called %q is online", to)
 	}
-	ev := &Event{Message: Message{Kind: KindDM, From: s.Name(), To: target.Name(), Text: text}, Session: s.id, Ref: ref}
+	ev := &Event{Message: Message{Kind: KindDM, From: s.Name(), To: toName, Text: text}, Session: s.id, Ref: ref}
 	s.spoke.Store(h.now().UnixNano())
-	return h.publish(pending{ev: ev, from: s, to: target})
+	if err := h.publish(pending{ev: ev, from: s, to: target, toAcct: away}); err != nil {
+		return err
+	}
+	if away != nil {
+		s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: toName + " is not online; your message is kept for them until they log in"}, Ref: ref})
+	}
+	return nil
 }
 
 // Nick changes the session's name. Everyone who shares a room with the
@@ -588,6 +632,12 @@ func (s *Session) Nick(name string) error {
 	}
 	h := s.hub
 	skel := NameSkeleton(display)
+	if a := s.Account(); a != "" {
+		if key == s.accountKey() {
+			return nil
+		}
+		return Errorf(CodeInvalid, "you are logged in as %s, and an account keeps its name; connect as a guest to use another", a)
+	}
 	h.mu.Lock()
 	if err := h.nameFreeLocked(display, key, skel, s); err != nil {
 		h.mu.Unlock()
@@ -640,6 +690,12 @@ func (s *Session) SetTopic(room, topic string) error {
 		return err
 	}
 	h := s.hub
+	if h.mod.active.Load() {
+		rs, _ := h.mod.snapshot(key)
+		if rs.TopicLock && h.roleOf(s, &rs) < RoleOp {
+			return Errorf(CodeForbidden, "the topic of #%s is locked (+t): only ops set it", key)
+		}
+	}
 	name, now := s.Name(), h.now()
 	r.topicMu.Lock()
 	defer r.topicMu.Unlock()
@@ -759,8 +815,9 @@ func (s *Session) Leave(reason string) {
 		return
 	}
 	s.closed = true
-	name := s.name
+	name, acct := s.name, s.acct
 	h.noteDepartureLocked(s, name)
+	lastOfAccount := h.detachLocked(s)
 	if h.names[s.key] == s {
 		delete(h.names, s.key)
 	}
@@ -779,12 +836,17 @@ func (s *Session) Leave(reason string) {
 		key := r.name
 		r.mu.Lock()
 		r.remove(s)
-		r.announce(h, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason, Quit: true}, len(r.members)+1, false)
+		if r.accountOut(acct) {
+			r.announce(h, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason, Quit: true}, len(r.members)+1, false)
+		}
 		empty := len(r.members) == 0
 		r.mu.Unlock()
 		if empty {
 			h.freeIfEmpty(r)
 		}
+	}
+	if lastOfAccount != nil && h.dir != nil {
+		h.saveSeen(lastOfAccount)
 	}
 	h.log.Info("session ended", "session", s.id, "name", name, "protocol", s.info.Protocol, "remote", s.info.Remote, "reason", reason, "sessions", n)
 }

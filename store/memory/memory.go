@@ -23,6 +23,7 @@ type Store struct {
 	lastID uint64
 	logs   map[string]*roomLog // room key -> log; "" holds direct messages
 	topics map[string]chat.Topic
+	d      directory // accounts and moderation
 }
 
 type roomLog struct {

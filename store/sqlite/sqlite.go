@@ -52,8 +52,9 @@ const idsName = "parley.ids"
 const applicationID = 0x50524c59
 
 // schemaVersion is the user_version of the current schema: 1 had
-// messages and rooms; 2 added the rooms' topics.
-const schemaVersion = 2
+// messages and rooms; 2 added the rooms' topics; 3 added accounts and
+// moderation (directory.go), created as they are missing.
+const schemaVersion = 3
 
 // DefaultPruneInterval is how often age retention runs when Options leaves
 // it zero.
@@ -301,7 +302,8 @@ CREATE TABLE IF NOT EXISTS rooms (
 	topic          TEXT    NOT NULL DEFAULT '',
 	topic_by       TEXT    NOT NULL DEFAULT '',
 	topic_at       INTEGER NOT NULL DEFAULT 0  -- Unix nanoseconds
-) WITHOUT ROWID;`, applicationID))
+) WITHOUT ROWID;
+`+directorySchema, applicationID))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,748 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parleychat/parley/auth"
+)
+
+// Registration says who may create accounts.
+type Registration string
+
+// Registration modes.
+const (
+	RegistrationOpen   Registration = "open"   // anyone may register the name they hold (the default)
+	RegistrationClosed Registration = "closed" // nobody may create an account from a chat session
+	RegistrationAdmin  Registration = "admin"  // only server operators create accounts (/register NAME PASSWORD)
+)
+
+// ParseRegistration reads a --registration value.
+func ParseRegistration(s string) (Registration, error) {
+	switch r := Registration(strings.ToLower(s)); r {
+	case RegistrationOpen, RegistrationClosed, RegistrationAdmin:
+		return r, nil
+	case "":
+		return RegistrationOpen, nil
+	}
+	return "", errors.New("registration must be open, closed or admin")
+}
+
+// account is an Account with its online sessions. Every field is guarded
+// by Hub.mu except delivered.
+type account struct {
+	Account
+	sessions []*Session // online, oldest first
+	// delivered is the newest direct message involving the account that
+	// was handed to its sessions; written while Hub.mu is read-held, so a
+	// session added under Hub.mu sees every DM either at or below it (to
+	// replay) or live.
+	delivered atomic.Uint64
+}
+
+// errNoDirectory is what account and moderation commands say on a hub
+// without a Directory.
+var errNoDirectory = &Error{Code: CodeUnavailable, Message: "accounts are not available on this server (it has no store for them)"}
+
+// loadDirectory reads accounts, room settings and sanctions at start.
+func (h *Hub) loadDirectory() error {
+	h.accounts = make(map[string]*account)
+	h.acctLooks = make(map[string]*account)
+	h.admins = make(map[string]bool)
+	for _, a := range h.cfg.Admins {
+		h.admins[NameKey(a)] = true
+	}
+	h.hashSem = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+	h.acctGuard = auth.NewGuard(h.cfg.AccountPolicy, h.now)
+	h.addrGuard = auth.NewGuard(h.cfg.AddressPolicy, h.now)
+	h.mod.init()
+	if h.dir == nil {
+		return nil
+	}
+	ctx := context.Background()
+	accts, err := h.dir.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		acct := &account{Account: a}
+		acct.delivered.Store(a.Seen)
+		h.accounts[a.Key] = acct
+		h.acctLooks[NameSkeleton(a.Name)] = acct
+	}
+	settings, err := h.dir.RoomSettings(ctx)
+	if err != nil {
+		return err
+	}
+	sanctions, err := h.dir.Sanctions(ctx)
+	if err != nil {
+		return err
+	}
+	h.mod.load(settings, sanctions, h.now())
+	return nil
+}
+
+// registeredLocked returns the account a name is, or looks like; nil for
+// none. Caller holds h.mu.
+func (h *Hub) registeredLocked(key, skel string) *account {
+	if a := h.accounts[key]; a != nil {
+		return a
+	}
+	return h.acctLooks[skel]
+}
+
+// IsRegistered reports whether name is an account's, or looks like one:
+// a guest may not take it.
+func (h *Hub) IsRegistered(name string) bool {
+	display, key, err := ValidateName(name)
+	if err != nil {
+		return false
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.registeredLocked(key, NameSkeleton(display)) != nil
+}
+
+// IsAdmin reports whether the session is logged in as a server operator.
+func (s *Session) IsAdmin() bool {
+	s.mu.Lock()
+	a := s.acct
+	s.mu.Unlock()
+	return a != nil && s.hub.admins[a.Key]
+}
+
+// Account returns the name of the account the session is logged in as,
+// "" for a guest.
+func (s *Session) Account() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.acct == nil {
+		return ""
+	}
+	return s.acct.Name
+}
+
+// accountKey returns the key of the session's account, "" for a guest.
+func (s *Session) accountKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.acct == nil {
+		return ""
+	}
+	return s.acct.Key
+}
+
+// remoteIP returns the address part of a "host:port" remote.
+func remoteIP(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	return host
+}
+
+// errLoginFailed is the one answer to a wrong account or password: it
+// does not say which was wrong.
+var errLoginFailed = &Error{Code: CodeAuth, Message: "wrong account name or password"}
+
+// authenticate checks an account's password, slowed down and then refused
+// by the brute-force guards (per account and per address). It runs on the
+// caller's goroutine and holds no lock while hashing or waiting.
+func (h *Hub) authenticate(name, password, remote string) (*account, error) {
+	if h.dir == nil {
+		return nil, errNoDirectory
+	}
+	if len(password) > auth.MaxPasswordBytes {
+		return nil, errLoginFailed
+	}
+	display, key, err := ValidateName(name)
+	if err != nil {
+		return nil, errLoginFailed
+	}
+	ip := remoteIP(remote)
+	acctKey, addrKey := key, ip
+	delay := time.Duration(0)
+	for _, g := range []struct {
+		guard     *auth.Guard
+		key, what string
+	}{{h.acctGuard, acctKey, "account " + display}, {h.addrGuard, addrKey, "your address"}} {
+		d, err := g.guard.Check(g.key, g.what)
+		if err != nil {
+			h.log.Warn("login refused: locked out after failed logins", "account", display, "remote", ip)
+			return nil, Errorf(CodeRateLimited, "%s", err.Error())
+		}
+		delay = max(delay, d)
+	}
+	if delay > 0 {
+		h.sleep(delay)
+	}
+	h.mu.RLock()
+	a := h.accounts[key]
+	hash := ""
+	if a != nil {
+		hash = a.Hash
+	}
+	h.mu.RUnlock()
+	ok := false
+	if a != nil {
+		ok, err = h.verify(hash, password)
+		if err != nil {
+			h.log.Error("an account's stored password hash is unreadable", "account", display, "err", err)
+		}
+	} else {
+		_, _ = h.verify(dummyHash(h.cfg.HashParams), password) // the same work whether or not the account exists
+	}
+	if !ok {
+		if h.acctGuard.Fail(acctKey) {
+			h.log.Warn("account locked after repeated failed logins", "account", display, "remote", ip)
+		}
+		if h.addrGuard.Fail(addrKey) {
+			h.log.Warn("address locked after repeated failed logins", "remote", ip)
+		}
+		h.log.Info("failed login", "account", display, "remote", ip)
+		return nil, errLoginFailed
+	}
+	h.acctGuard.Succeed(acctKey)
+	h.addrGuard.Succeed(addrKey)
+	return a, nil
+}
+
+var dummyHashes atomic.Pointer[map[auth.Params]string]
+
+// dummyHash is a hash of nothing, verified against when an account does
+// not exist so that a login takes as long either way.
+func dummyHash(p auth.Params) string {
+	if m := dummyHashes.Load(); m != nil {
+		if h, ok := (*m)[p]; ok {
+			return h
+		}
+	}
+	h, _ := auth.Hash("", p)
+	m := map[auth.Params]string{p: h}
+	dummyHashes.Store(&m)
+	return h
+}
+
+// verify checks a password against a hash, with at most a few hashes
+// running at once (each takes tens of megabytes).
+func (h *Hub) verify(hash, password string) (bool, error) {
+	h.hashSem <- struct{}{}
+	defer func() { <-h.hashSem }()
+	return auth.Verify(hash, password)
+}
+
+// hash hashes a new password, bounded like verify.
+func (h *Hub) hash(password string) (string, error) {
+	h.hashSem <- struct{}{}
+	defer func() { <-h.hashSem }()
+	return auth.Hash(password, h.cfg.HashParams)
+}
+
+// checkNewPassword applies the rules for a password being set.
+func checkNewPassword(pw string) error {
+	switch {
+	case len(pw) > auth.MaxPasswordBytes:
+		return Errorf(CodeInvalid, "the password is longer than %d bytes", auth.MaxPasswordBytes)
+	case utf8.RuneCountInString(pw) < auth.MinPasswordRunes:
+		return Errorf(CodeInvalid, "the password needs at least %d characters", auth.MinPasswordRunes)
+	case strings.ContainsAny(pw, " \t\r\n"):
+		return Errorf(CodeInvalid, "the password may not contain spaces")
+	}
+	return nil
+}
+
+// RegisterAccount logs a new connection in to the account called name with
+// its password and registers a session for it: the same user as the
+// account's other sessions, if it has any. A correct account login needs no
+// server password. The session's direct messages that arrived while the
+// account was away are replayed after its welcome.
+func (h *Hub) RegisterAccount(sink Sink, name, password string, info ClientInfo) (*Session, error) {
+	a, err := h.authenticate(name, password, info.Remote)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.mod.checkServer(h, a.Key, remoteIP(info.Remote), NameSkeleton(a.Name)); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrHubClosed
+	}
+	if h.accounts[a.Key] != a {
+		return nil, errLoginFailed // unregistered meanwhile
+	}
+	h.nextSess++
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, started: h.now()}
+	h.sessions[s.id] = s
+	h.peak = max(h.peak, len(h.sessions))
+	s.awayHeld = true
+	s.holdLive() // released by Welcome, after the away replay
+	h.attachLocked(s, a)
+	h.log.Info("session started", "session", s.id, "name", a.Name, "account", a.Name, "protocol", info.Protocol, "remote", info.Remote, "sessions", len(h.sessions))
+	return s, nil
+}
+
+// attachLocked makes s a session of account a, under its name. Caller
+// holds h.mu, not s.mu; s's live events are held (the away replay comes
+// first).
+func (h *Hub) attachLocked(s *Session, a *account) {
+	s.mu.Lock()
+	s.name, s.key, s.skel = a.Name, a.Key, NameSkeleton(a.Name)
+	s.acct = a
+	s.nameSince = a.Since
+	s.awayFrom, s.awayTo = a.Seen, a.delivered.Load()
+	s.mu.Unlock()
+	a.sessions = append(a.sessions, s)
+	if h.names[a.Key] == nil {
+		h.names[a.Key] = s
+	}
+	if h.looks[s.skel] == nil {
+		h.looks[s.skel] = s
+	}
+}
+
+// replayAway delivers the direct messages that arrived while the account
+// was away (after its Seen, up to what its sessions were handed when this
+// one was added), then ends the hold begun at login.
+func (s *Session) replayAway() {
+	s.mu.Lock()
+	from, to, name := s.awayFrom, s.awayTo, s.name
+	s.awayFrom, s.awayTo = 0, 0
+	pending := s.awayHeld
+	s.awayHeld = false
+	s.mu.Unlock()
+	if !pending {
+		return
+	}
+	defer s.releaseLive()
+	if to <= from {
+		return
+	}
+	h := s.hub
+	msgs, err := h.store.History(context.Background(), HistoryQuery{User: name, After: from, Before: to + 1, Limit: h.cfg.MaxResume, FromOldest: true})
+	if err != nil {
+		h.log.Error("replaying direct messages failed", "session", s.id, "err", err)
+		s.sink.Deliver(errorEvent(Errorf(CodeUnavailable, "your direct messages are unavailable right now; /history shows them later"), ""))
+		return
+	}
+	n := 0
+	for i := range msgs {
+		if NameKey(msgs[i].To) == s.key {
+			n++
+		}
+	}
+	if n > 0 {
+		s.sink.Deliver(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: plural(n, "direct message") + " arrived while you were away:"}})
+	}
+	deliverPaced(s.sink, func(yield func(*Event) bool) {
+		for i := range msgs {
+			if !yield(&Event{Message: msgs[i], History: true}) {
+				return
+			}
+		}
+	})
+	end := &Event{Message: Message{Kind: KindHistoryEnd, Time: h.now()}, History: true}
+	if len(msgs) == h.cfg.MaxResume {
+		end.Text = HistoryMore
+	}
+	s.sink.Deliver(end)
+}
+
+// plural returns "1 thing" or "n things".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return itoa(n) + " " + what + "s"
+}
+
+// detachLocked removes s from its account's sessions and returns the
+// account if s was its last one (its Seen is then due). Caller holds h.mu
+// and s.mu.
+func (h *Hub) detachLocked(s *Session) *account {
+	a := s.acct
+	if a == nil {
+		return nil
+	}
+	a.sessions = slices.DeleteFunc(a.sessions, func(o *Session) bool { return o == s })
+	if h.names[a.Key] == s {
+		delete(h.names, a.Key)
+		if len(a.sessions) > 0 {
+			h.names[a.Key] = a.sessions[0]
+		}
+	}
+	if h.looks[s.skel] == s {
+		delete(h.looks, s.skel)
+		if len(a.sessions) > 0 {
+			h.looks[s.skel] = a.sessions[0]
+		}
+	}
+	if len(a.sessions) > 0 {
+		return nil
+	}
+	return a
+}
+
+// saveSeen records, when an account's last session has left, how far its
+// direct messages were delivered: the next login replays what is newer.
+func (h *Hub) saveSeen(a *account) {
+	h.acctMu.Lock()
+	defer h.acctMu.Unlock()
+	h.mu.Lock()
+	if len(a.sessions) > 0 || h.accounts[a.Key] != a {
+		h.mu.Unlock()
+		return
+	}
+	a.Seen = a.delivered.Load()
+	rec := a.Account
+	h.mu.Unlock()
+	if err := h.dir.PutAccount(context.Background(), rec); err != nil {
+		h.log.Error("saving an account failed", "account", rec.Name, "err", err)
+	}
+}
+
+// accountSessions returns the sessions a direct message to or from s
+// reaches on this node: s, or every session of its account. Caller holds
+// h.mu (read).
+func accountSessions(s *Session) []*Session {
+	if s == nil {
+		return nil
+	}
+	if a := s.acctUnlocked(); a != nil {
+		return a.sessions
+	}
+	return []*Session{s}
+}
+
+// acctUnlocked returns s.acct, which changes only under Hub.mu (held by
+// the caller).
+func (s *Session) acctUnlocked() *account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acct
+}
+
+// Register makes the session's current name an account with password
+// (registration must be open, or the session an admin's). In admin mode an
+// admin registers someone else's name with RegisterName.
+func (s *Session) Register(password string) error {
+	h := s.hub
+	if h.dir == nil {
+		return errNoDirectory
+	}
+	switch h.cfg.Registration {
+	case RegistrationClosed:
+		return Errorf(CodeForbidden, "registration is closed on this server")
+	case RegistrationAdmin:
+		if !s.IsAdmin() {
+			return Errorf(CodeForbidden, "on this server only its operators create accounts")
+		}
+	}
+	if s.Account() != "" {
+		return Errorf(CodeInvalid, "you are already logged in as %s", s.Account())
+	}
+	if err := checkNewPassword(password); err != nil {
+		return err
+	}
+	hash, err := h.hash(password)
+	if err != nil {
+		return err
+	}
+	h.acctMu.Lock()
+	defer h.acctMu.Unlock()
+	h.mu.Lock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	name, key, skel, since := s.name, s.key, s.skel, s.nameSince
+	s.mu.Unlock()
+	if h.registeredLocked(key, skel) != nil {
+		h.mu.Unlock()
+		return Errorf(CodeNameRegistered, "%q is already registered", name)
+	}
+	h.mu.Unlock()
+	if since == noName {
+		since = h.lastCommitted.Load()
+	}
+	a := &account{Account: Account{Name: name, Key: key, Hash: hash, Created: h.now(), Since: since, Seen: h.lastDelivered.Load()}}
+	a.delivered.Store(a.Seen)
+	if err := h.dir.PutAccount(context.Background(), a.Account); err != nil {
+		h.log.Error("storing an account failed", "account", name, "err", err)
+		return Errorf(CodeUnavailable, "the account could not be stored; try again")
+	}
+	h.mu.Lock()
+	s.mu.Lock()
+	if s.closed || s.key != key { // renamed or gone while the account was stored
+		s.mu.Unlock()
+		h.mu.Unlock()
+		_ = h.dir.DeleteAccount(context.Background(), key)
+		return Errorf(CodeInvalid, "your name changed while registering; try again")
+	}
+	s.acct = a
+	s.nameSince = since
+	s.mu.Unlock()
+	a.sessions = []*Session{s}
+	h.accounts[key] = a
+	h.acctLooks[skel] = a
+	h.mu.Unlock()
+	h.log.Info("account registered", "account", name, "session", s.id, "remote", remoteIP(s.info.Remote))
+	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "the name " + name + " is now registered to you. Next time log in as " + name + " with your password (/login " + name + " PASSWORD, or " + name + ":PASSWORD as a tutorial client's name)"}})
+	return nil
+}
+
+// RegisterName creates an account for name with password on behalf of an
+// admin (the only way in --registration admin mode). Nobody else may be
+// using the name.
+func (s *Session) RegisterName(name, password string) error {
+	h := s.hub
+	if h.dir == nil {
+		return errNoDirectory
+	}
+	if !s.IsAdmin() {
+		return Errorf(CodeForbidden, "only server operators register other names")
+	}
+	if h.cfg.Registration == RegistrationClosed {
+		return Errorf(CodeForbidden, "registration is closed on this server")
+	}
+	display, key, err := ValidateName(name)
+	if err != nil {
+		return err
+	}
+	if err := checkNewPassword(password); err != nil {
+		return err
+	}
+	hash, err := h.hash(password)
+	if err != nil {
+		return err
+	}
+	skel := NameSkeleton(display)
+	h.acctMu.Lock()
+	defer h.acctMu.Unlock()
+	h.mu.RLock()
+	taken := h.registeredLocked(key, skel) != nil || h.names[key] != nil || h.looks[skel] != nil
+	h.mu.RUnlock()
+	if taken {
+		return Errorf(CodeNameTaken, "%q is registered or in use", display)
+	}
+	a := &account{Account: Account{Name: display, Key: key, Hash: hash, Created: h.now(), Since: h.lastCommitted.Load(), Seen: h.lastDelivered.Load()}}
+	a.delivered.Store(a.Seen)
+	if err := h.dir.PutAccount(context.Background(), a.Account); err != nil {
+		h.log.Error("storing an account failed", "account", display, "err", err)
+		return Errorf(CodeUnavailable, "the account could not be stored; try again")
+	}
+	h.mu.Lock()
+	if h.names[key] != nil || h.looks[skel] != nil { // a guest took it meanwhile: it stays theirs until they leave
+		h.log.Warn("a guest holds a name just registered by an admin", "account", display)
+	}
+	h.accounts[key] = a
+	h.acctLooks[skel] = a
+	h.mu.Unlock()
+	h.log.Info("account registered by an admin", "account", display, "by", s.Name())
+	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "registered the account " + display}})
+	return nil
+}
+
+// Login logs a guest session in to an account: the session takes the
+// account's name (its peers see a nick change) and gets what the account
+// is owed (direct messages that arrived while it was away).
+func (s *Session) Login(name, password string) error {
+	h := s.hub
+	if cur := s.Account(); cur != "" {
+		return Errorf(CodeInvalid, "you are already logged in as %s", cur)
+	}
+	a, err := h.authenticate(name, password, s.info.Remote)
+	if err != nil {
+		return err
+	}
+	if err := h.mod.checkServer(h, a.Key, remoteIP(s.info.Remote), NameSkeleton(a.Name)); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		h.mu.Unlock()
+		return ErrClosed
+	}
+	if h.accounts[a.Key] != a {
+		s.mu.Unlock()
+		h.mu.Unlock()
+		return errLoginFailed
+	}
+	old := s.name
+	if old != a.Name {
+		h.noteDepartureLocked(s, old)
+	}
+	if h.names[s.key] == s {
+		delete(h.names, s.key)
+	}
+	if h.looks[s.skel] == s {
+		delete(h.looks, s.skel)
+	}
+	rooms := slices.Clone(s.rooms)
+	s.awayHeld = true
+	s.mu.Unlock()
+	s.holdLive()
+	h.attachLocked(s, a)
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		r.accountIn(a)
+		r.mu.Unlock()
+	}
+	h.log.Info("logged in", "session", s.id, "account", a.Name, "was", old)
+	if old != a.Name {
+		ev := &Event{Message: Message{Kind: KindNick, Time: h.now()}, Session: s.id, OldName: old, Name: a.Name}
+		s.sink.Deliver(ev) // ahead of the held events
+		s.tellPeers(rooms, ev)
+	}
+	s.sink.Deliver(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "you are logged in as " + a.Name}})
+	s.replayAway()
+	return nil
+}
+
+// Passwd changes the session's account password.
+func (s *Session) Passwd(old, pw string) error {
+	h := s.hub
+	key := s.accountKey()
+	if key == "" {
+		return Errorf(CodeAccountRequired, "you are not logged in")
+	}
+	if _, err := h.authenticate(s.Account(), old, s.info.Remote); err != nil {
+		return err
+	}
+	if err := checkNewPassword(pw); err != nil {
+		return err
+	}
+	hash, err := h.hash(pw)
+	if err != nil {
+		return err
+	}
+	h.acctMu.Lock()
+	defer h.acctMu.Unlock()
+	h.mu.RLock()
+	a := h.accounts[key]
+	var rec Account
+	if a != nil {
+		rec = a.Account
+	}
+	h.mu.RUnlock()
+	if a == nil {
+		return Errorf(CodeAccountRequired, "your account no longer exists")
+	}
+	rec.Hash = hash
+	if err := h.dir.PutAccount(context.Background(), rec); err != nil {
+		h.log.Error("storing an account failed", "account", rec.Name, "err", err)
+		return Errorf(CodeUnavailable, "the password could not be stored; try again")
+	}
+	h.mu.Lock()
+	a.Hash = hash
+	h.mu.Unlock()
+	h.log.Info("password changed", "account", rec.Name, "session", s.id)
+	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "your password has been changed"}})
+	return nil
+}
+
+// Unregister deletes the session's account (after checking its password):
+// the name becomes free. The account's other sessions are disconnected,
+// and this one stays on as a guest under the name.
+func (s *Session) Unregister(password string) error {
+	h := s.hub
+	key := s.accountKey()
+	if key == "" {
+		return Errorf(CodeAccountRequired, "you are not logged in")
+	}
+	if _, err := h.authenticate(s.Account(), password, s.info.Remote); err != nil {
+		return err
+	}
+	h.acctMu.Lock()
+	defer h.acctMu.Unlock()
+	if err := h.dir.DeleteAccount(context.Background(), key); err != nil {
+		h.log.Error("deleting an account failed", "account", key, "err", err)
+		return Errorf(CodeUnavailable, "the account could not be deleted; try again")
+	}
+	h.mu.Lock()
+	a := h.accounts[key]
+	var others []*Session
+	if a != nil {
+		delete(h.accounts, key)
+		if h.acctLooks[NameSkeleton(a.Name)] == a {
+			delete(h.acctLooks, NameSkeleton(a.Name))
+		}
+		for _, o := range a.sessions {
+			if o != s {
+				others = append(others, o)
+			}
+		}
+	}
+	h.mu.Unlock()
+	// The other sessions go first: while s is still the account's, their
+	// leaving is no one's quit in the rooms s shares with them.
+	for _, o := range others {
+		o.Kill("account deleted", "*")
+	}
+	h.mu.Lock()
+	s.mu.Lock()
+	rooms := slices.Clone(s.rooms)
+	if a != nil {
+		a.sessions = slices.DeleteFunc(a.sessions, func(o *Session) bool { return o == s })
+	}
+	s.acct = nil
+	s.nameSince = noName
+	if !s.closed {
+		h.names[s.key], h.looks[s.skel] = s, s
+		h.placeName(s) // its direct messages from now on only: a guest's name is not an account
+	}
+	s.mu.Unlock()
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		r.accountGone(a)
+		r.mu.Unlock()
+	}
+	h.log.Info("account deleted", "account", key, "session", s.id)
+	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "your account is deleted; you stay on as a guest"}})
+	return nil
+}
+
+// Kill ends a session from outside (an admin's /kill, a ban, an account
+// deleted elsewhere): it leaves every room with reason and its connection
+// is told goodbye and closed.
+func (s *Session) Kill(reason, by string) {
+	s.Leave(reason)
+	s.sink.Deliver(&Event{Message: Message{Kind: KindBye, Time: s.hub.now()}, Reason: reason, By: by})
+}
+
+// itoa formats a small integer.
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

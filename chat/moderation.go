@@ -1,0 +1,671 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// RaidPolicy is the rooms' raid protection: when more than Joins new
+// guests join one room within Window, the room switches itself to
+// accounts-only (+r) for For, and its members (ops included) are told.
+// The lobby is left out: everyone arrives there, and a class logging in at
+// once is not a raid (connection limits and RequireAccount guard it).
+type RaidPolicy struct {
+	Joins  int           // guests joining within Window that trip it; 0 (the zero value) or negative disables
+	Window time.Duration // default 1 minute
+	For    time.Duration // how long the room stays accounts-only; default 10 minutes
+}
+
+// Defaults of RaidPolicy.
+const (
+	DefaultRaidWindow = time.Minute
+	DefaultRaidFor    = 10 * time.Minute
+)
+
+func (p RaidPolicy) withDefaults() RaidPolicy {
+	if p.Joins <= 0 {
+		p.Joins = -1
+	}
+	if p.Window <= 0 {
+		p.Window = DefaultRaidWindow
+	}
+	if p.For <= 0 {
+		p.For = DefaultRaidFor
+	}
+	return p
+}
+
+// moderation is the hub's moderation state: room settings and sanctions
+// (loaded from the Directory and written through), and what is only kept
+// in memory (invites, slow-mode clocks, raid counters).
+//
+// Locks: mu serialises changes and is held across Directory writes; it is
+// taken before Hub.mu and every other lock. rw guards rooms and server and
+// rt guards the in-memory state; both are leaves (nothing is locked while
+// either is held).
+type moderation struct {
+	mu sync.Mutex
+
+	rw     sync.RWMutex
+	rooms  map[string]*roomMod // room key -> settings and sanctions
+	server []Sanction          // server-wide sanctions
+	// active says some room has settings or sanctions, or the server has
+	// sanctions: while false, the message path checks nothing.
+	active atomic.Bool
+
+	rt      sync.Mutex
+	invites map[string]map[string]time.Time // room -> name key -> invite expiry
+	spoke   map[string]map[string]time.Time // room -> member key -> last message (slow mode)
+	joins   map[string][]time.Time          // room -> recent guest joins (raid protection)
+}
+
+// roomMod is one room's persisted moderation state.
+type roomMod struct {
+	settings  RoomSettings
+	sanctions []Sanction
+}
+
+// inviteFor is how long an invitation stands.
+const inviteFor = time.Hour
+
+func (m *moderation) init() {
+	m.rooms = make(map[string]*roomMod)
+	m.invites = make(map[string]map[string]time.Time)
+	m.spoke = make(map[string]map[string]time.Time)
+	m.joins = make(map[string][]time.Time)
+}
+
+// load takes the stored settings and sanctions (expired ones are left out).
+func (m *moderation) load(settings []RoomSettings, sanctions []Sanction, now time.Time) {
+	m.rw.Lock()
+	defer m.rw.Unlock()
+	for _, rs := range settings {
+		m.roomLocked(rs.Room).settings = rs
+	}
+	for _, sc := range sanctions {
+		if !sc.active(now) {
+			continue
+		}
+		if sc.Room == "" {
+			m.server = append(m.server, sc)
+		} else {
+			rm := m.roomLocked(sc.Room)
+			rm.sanctions = append(rm.sanctions, sc)
+		}
+	}
+	m.updateActiveLocked()
+}
+
+// roomLocked returns a room's state, made if missing. Caller holds rw.
+func (m *moderation) roomLocked(key string) *roomMod {
+	rm := m.rooms[key]
+	if rm == nil {
+		rm = &roomMod{settings: RoomSettings{Room: key}}
+		m.rooms[key] = rm
+	}
+	return rm
+}
+
+func (m *moderation) updateActiveLocked() {
+	m.active.Store(len(m.rooms) > 0 || len(m.server) > 0)
+}
+
+// snapshot returns a copy of a room's settings and sanctions (zero
+// settings for a room with none).
+func (m *moderation) snapshot(key string) (RoomSettings, []Sanction) {
+	m.rw.RLock()
+	defer m.rw.RUnlock()
+	rm := m.rooms[key]
+	if rm == nil {
+		return RoomSettings{Room: key}, nil
+	}
+	rs := rm.settings
+	rs.Roles = maps.Clone(rs.Roles)
+	return rs, slices.Clone(rm.sanctions)
+}
+
+// ident is what sanctions match a session by.
+type ident struct {
+	account string // account key; "" for a guest
+	ip      string
+	skel    string // name skeleton
+}
+
+func (s *Session) ident() ident {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := ident{ip: remoteIP(s.info.Remote), skel: s.skel}
+	if s.acct != nil {
+		id.account = s.acct.Key
+	}
+	return id
+}
+
+// matches reports whether the sanction applies to id.
+func (sc *Sanction) matches(id ident) bool {
+	switch sc.Target {
+	case TargetAccount:
+		return id.account != "" && id.account == sc.Value
+	case TargetName:
+		return id.skel == sc.Value
+	case TargetAddress:
+		addr, err := netip.ParseAddr(id.ip)
+		if err != nil {
+			return id.ip == sc.Value
+		}
+		if p, err := netip.ParsePrefix(sc.Value); err == nil {
+			return p.Contains(addr.Unmap())
+		}
+		if a, err := netip.ParseAddr(sc.Value); err == nil {
+			return a.Unmap() == addr.Unmap()
+		}
+	}
+	return false
+}
+
+// find returns the first active sanction of kind in list matching id.
+func find(list []Sanction, kind SanctionKind, id ident, now time.Time) *Sanction {
+	for i := range list {
+		if sc := &list[i]; sc.Kind == kind && sc.active(now) && sc.matches(id) {
+			return sc
+		}
+	}
+	return nil
+}
+
+// describeSanction says what a sanction does, for the one it keeps out.
+func describeSanction(what string, sc *Sanction) string {
+	text := what
+	if !sc.Until.IsZero() {
+		text += " until " + sc.Until.UTC().Format("2006-01-02 15:04 MST")
+	}
+	if sc.Reason != "" {
+		text += ": " + sc.Reason
+	}
+	return text
+}
+
+// checkServer refuses a login the server bans. acct is the account key
+// ("" for a guest).
+func (m *moderation) checkServer(h *Hub, acct, ip, skel string) error {
+	if !m.active.Load() {
+		return nil
+	}
+	if h.admins[acct] && acct != "" {
+		return nil
+	}
+	m.rw.RLock()
+	sc := find(m.server, SanctionBan, ident{account: acct, ip: ip, skel: skel}, h.now())
+	var copyOf Sanction
+	if sc != nil {
+		copyOf = *sc
+	}
+	m.rw.RUnlock()
+	if sc != nil {
+		return Errorf(CodeBanned, "%s", describeSanction("you are banned from this server", &copyOf))
+	}
+	return nil
+}
+
+// roleLocked returns a session's role in a room with settings rs. Caller
+// holds rw (read) or has a snapshot.
+func (h *Hub) roleOf(s *Session, rs *RoomSettings) Role {
+	id := s.ident()
+	if id.account != "" && h.admins[id.account] {
+		return RoleAdmin
+	}
+	if rs == nil {
+		return RoleNone
+	}
+	if id.account != "" && rs.Owner == id.account {
+		return RoleOwner
+	}
+	if id.account != "" {
+		if r := rs.Roles[id.account]; r >= RoleOp {
+			return r
+		}
+	}
+	s.mu.Lock()
+	key := s.key
+	s.mu.Unlock()
+	if r, ok := rs.Roles[key]; ok && r == RoleVoice {
+		return RoleVoice
+	}
+	return RoleNone
+}
+
+// Role returns the session's role in a room ("" for the current one).
+func (s *Session) Role(room string) Role {
+	key := s.Current()
+	if room != "" {
+		var err error
+		if key, err = ValidateRoom(room); err != nil {
+			return RoleNone
+		}
+	}
+	rs, _ := s.hub.mod.snapshot(key)
+	return s.hub.roleOf(s, &rs)
+}
+
+// raidOn reports whether a room is accounts-only right now.
+func (rs *RoomSettings) accountsOnly(now time.Time) bool {
+	return rs.Accounts && (rs.Until.IsZero() || now.Before(rs.Until))
+}
+
+// checkJoin refuses a join the room's bans, invite-only mode or
+// accounts-only mode keep out, and counts guests' joins for raid
+// protection.
+func (m *moderation) checkJoin(s *Session, key string) error {
+	h := s.hub
+	if !m.active.Load() && (h.cfg.Raid.Joins < 0 || s.accountKey() != "") {
+		return nil
+	}
+	rs, sanctions := m.snapshot(key)
+	role := h.roleOf(s, &rs)
+	if role >= RoleOp {
+		return nil
+	}
+	now := h.now()
+	id := s.ident()
+	if sc := find(sanctions, SanctionBan, id, now); sc != nil {
+		return Errorf(CodeBanned, "%s", describeSanction("you are banned from #"+key, sc))
+	}
+	if sc := m.serverBan(id, now); sc != nil {
+		return Errorf(CodeBanned, "%s", describeSanction("you are banned from this server", sc))
+	}
+	if rs.InviteOnly && !m.takeInvite(key, s, now) {
+		return Errorf(CodeInviteOnly, "#%s is invite-only: an op must /invite you", key)
+	}
+	if id.account == "" {
+		if rs.accountsOnly(now) {
+			why := "it is open to accounts only"
+			if !rs.Until.IsZero() {
+				why = "raid protection has made it accounts-only for now"
+			}
+			return Errorf(CodeAccountRequired, "you cannot join #%s as a guest: %s; log in, or try again later", key, why)
+		}
+		if m.raided(h, key, now) {
+			return Errorf(CodeAccountRequired, "#%s is getting a flood of new guests and is accounts-only for now; log in, or try again later", key)
+		}
+	}
+	return nil
+}
+
+// serverBan returns the server-wide ban matching id, or nil.
+func (m *moderation) serverBan(id ident, now time.Time) *Sanction {
+	m.rw.RLock()
+	defer m.rw.RUnlock()
+	if sc := find(m.server, SanctionBan, id, now); sc != nil {
+		c := *sc
+		return &c
+	}
+	return nil
+}
+
+// takeInvite reports whether s is invited to the room, using the
+// invitation up.
+func (m *moderation) takeInvite(room string, s *Session, now time.Time) bool {
+	s.mu.Lock()
+	key := s.key
+	s.mu.Unlock()
+	m.rt.Lock()
+	defer m.rt.Unlock()
+	until, ok := m.invites[room][key]
+	if !ok || !now.Before(until) {
+		return false
+	}
+	delete(m.invites[room], key)
+	return true
+}
+
+// raided counts a guest's join and reports whether the room has just
+// switched itself (or is switching) to accounts-only.
+func (m *moderation) raided(h *Hub, room string, now time.Time) bool {
+	p := h.cfg.Raid
+	if p.Joins < 0 || room == "" || room == DefaultRoom {
+		return false
+	}
+	m.rt.Lock()
+	list := m.joins[room]
+	i := 0
+	for i < len(list) && now.Sub(list[i]) >= p.Window {
+		i++
+	}
+	list = append(list[i:], now)
+	tripped := len(list) > p.Joins
+	if tripped {
+		delete(m.joins, room)
+	} else {
+		m.joins[room] = list
+	}
+	if len(m.joins) > 10000 { // bound: forget the rooms with no recent join
+		for k, l := range m.joins {
+			if len(l) == 0 || now.Sub(l[len(l)-1]) >= p.Window {
+				delete(m.joins, k)
+			}
+		}
+	}
+	m.rt.Unlock()
+	if !tripped {
+		return false
+	}
+	until := now.Add(p.For)
+	err := m.change(h, room, func(rs *RoomSettings) { rs.Accounts, rs.Until = true, until })
+	if err != nil {
+		h.log.Error("raid protection could not store the room's mode", "room", room, "err", err)
+	}
+	h.log.Warn("raid protection: room switched to accounts-only", "room", room, "guest_joins", p.Joins+1, "window", p.Window, "for", p.For)
+	h.modlog(&ModEntry{At: now, Room: room, Actor: ServerName, Action: "mode +r", Reason: fmt.Sprintf("raid protection: more than %d new guests within %s", p.Joins, p.Window), Until: until})
+	h.roomNotice(room, fmt.Sprintf("raid protection: more than %d new guests joined #%s within %s, so it is open to accounts only until %s. Ops: /mode -r lifts it.",
+		p.Joins, room, p.Window, until.UTC().Format("15:04 MST")))
+	return true
+}
+
+// checkSpeak refuses a message the server or the room does not allow
+// from s: guests where accounts are required, muted members, members
+// without voice in a moderated room, and slow mode. room is "" for a
+// direct message.
+func (m *moderation) checkSpeak(s *Session, room string) error {
+	h := s.hub
+	if h.cfg.RequireAccount && s.accountKey() == "" {
+		return Errorf(CodeAccountRequired, "on this server only accounts may speak: /register PASSWORD, or /login NAME PASSWORD")
+	}
+	if !m.active.Load() || room == "" {
+		return nil
+	}
+	m.rw.RLock()
+	rm := m.rooms[room]
+	if rm == nil {
+		m.rw.RUnlock()
+		return nil
+	}
+	rs := rm.settings
+	now := h.now()
+	var mute *Sanction
+	if sc := find(rm.sanctions, SanctionMute, s.ident(), now); sc != nil {
+		c := *sc
+		mute = &c
+	}
+	m.rw.RUnlock()
+	role := h.roleOf(s, &rs)
+	if role >= RoleOp {
+		return nil
+	}
+	if mute != nil {
+		return Errorf(CodeMuted, "%s", describeSanction("you are muted in #"+room, mute))
+	}
+	if rs.Moderated && role < RoleVoice {
+		return Errorf(CodeForbidden, "#%s is moderated: only voiced members and ops may speak", room)
+	}
+	if rs.Slow > 0 {
+		key := s.memberKey()
+		m.rt.Lock()
+		defer m.rt.Unlock()
+		last, ok := m.spoke[room][key]
+		if ok && now.Sub(last) < rs.Slow {
+			return Errorf(CodeSlowMode, "#%s is in slow mode: one message every %s; wait %s", room, rs.Slow, (rs.Slow - now.Sub(last)).Round(time.Second))
+		}
+		if m.spoke[room] == nil {
+			m.spoke[room] = make(map[string]time.Time)
+		}
+		m.spoke[room][key] = now
+	}
+	return nil
+}
+
+// memberKey identifies a member for slow mode: its account, or its
+// session.
+func (s *Session) memberKey() string {
+	if k := s.accountKey(); k != "" {
+		return "a:" + k
+	}
+	return "s:" + itoa(int(s.id))
+}
+
+// change applies f to a room's settings and stores them; the change is
+// kept only if the store took it.
+func (m *moderation) change(h *Hub, room string, f func(rs *RoomSettings)) error {
+	if h.dir == nil {
+		return errNoDirectory
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rs, _ := m.snapshot(room)
+	f(&rs)
+	if err := h.dir.PutRoomSettings(context.Background(), rs); err != nil {
+		h.log.Error("storing room settings failed", "room", room, "err", err)
+		return Errorf(CodeUnavailable, "the change could not be stored; try again")
+	}
+	m.rw.Lock()
+	m.roomLocked(room).settings = rs
+	m.updateActiveLocked()
+	m.rw.Unlock()
+	return nil
+}
+
+// addSanction stores a sanction and puts it in force.
+func (m *moderation) addSanction(h *Hub, sc *Sanction) error {
+	if h.dir == nil {
+		return errNoDirectory
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := h.dir.PutSanction(context.Background(), sc); err != nil {
+		h.log.Error("storing a sanction failed", "room", sc.Room, "err", err)
+		return Errorf(CodeUnavailable, "the %s could not be stored; try again", sc.Kind)
+	}
+	m.rw.Lock()
+	if sc.Room == "" {
+		m.server = append(m.server, *sc)
+	} else {
+		rm := m.roomLocked(sc.Room)
+		rm.sanctions = append(rm.sanctions, *sc)
+	}
+	m.updateActiveLocked()
+	m.rw.Unlock()
+	return nil
+}
+
+// removeSanctions lifts the sanctions of kind in room ("" for
+// server-wide) that match: by target value, or that apply to the online
+// sessions named. It returns what it lifted.
+func (m *moderation) removeSanctions(h *Hub, room string, kind SanctionKind, match func(*Sanction) bool) ([]Sanction, error) {
+	if h.dir == nil {
+		return nil, errNoDirectory
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rw.RLock()
+	var list []Sanction
+	if room == "" {
+		list = slices.Clone(m.server)
+	} else if rm := m.rooms[room]; rm != nil {
+		list = slices.Clone(rm.sanctions)
+	}
+	m.rw.RUnlock()
+	var gone []Sanction
+	for i := range list {
+		if list[i].Kind == kind && match(&list[i]) {
+			if err := h.dir.DeleteSanction(context.Background(), list[i].ID); err != nil {
+				h.log.Error("deleting a sanction failed", "room", room, "err", err)
+				return gone, Errorf(CodeUnavailable, "the change could not be stored; try again")
+			}
+			gone = append(gone, list[i])
+		}
+	}
+	m.rw.Lock()
+	drop := func(l []Sanction) []Sanction {
+		return slices.DeleteFunc(l, func(sc Sanction) bool {
+			return slices.ContainsFunc(gone, func(g Sanction) bool { return g.ID == sc.ID })
+		})
+	}
+	if room == "" {
+		m.server = drop(m.server)
+	} else if rm := m.rooms[room]; rm != nil {
+		rm.sanctions = drop(rm.sanctions)
+	}
+	m.updateActiveLocked()
+	m.rw.Unlock()
+	return gone, nil
+}
+
+// invite lets name join an invite-only room once, within inviteFor.
+func (m *moderation) invite(room, nameKey string, now time.Time) {
+	m.rt.Lock()
+	defer m.rt.Unlock()
+	if m.invites[room] == nil {
+		m.invites[room] = make(map[string]time.Time)
+	}
+	for k, t := range m.invites[room] {
+		if !now.Before(t) {
+			delete(m.invites[room], k)
+		}
+	}
+	m.invites[room][nameKey] = now.Add(inviteFor)
+}
+
+// claimNew makes an account that has just made a room (it is its only
+// member and the room has no owner) its owner. The lobby is never owned.
+func (m *moderation) claimNew(s *Session, room string) {
+	h := s.hub
+	acct := s.accountKey()
+	if acct == "" || room == DefaultRoom || h.dir == nil {
+		return
+	}
+	rs, _ := m.snapshot(room)
+	if rs.Owner != "" {
+		return
+	}
+	claimed := false
+	err := m.change(h, room, func(rs *RoomSettings) {
+		if rs.Owner == "" {
+			rs.Owner, claimed = acct, true
+		}
+	})
+	if err != nil || !claimed {
+		return
+	}
+	h.modlog(&ModEntry{At: h.now(), Room: room, Actor: s.Name(), Action: "claim", Target: s.Name(), Reason: "made the room"})
+	s.Send(&Event{Message: Message{Kind: KindNotice, Room: room, Time: h.now(), Text: "you own #" + room + " now: /op gives others the moderation commands (/help lists them)"}})
+}
+
+// modlog appends an audit entry (a failure is logged, never told).
+func (h *Hub) modlog(e *ModEntry) {
+	h.log.Info("moderation", "room", e.Room, "actor", e.Actor, "action", e.Action, "target", e.Target, "reason", e.Reason)
+	if h.dir == nil {
+		return
+	}
+	if err := h.dir.AppendModlog(context.Background(), e); err != nil {
+		h.log.Error("storing a moderation log entry failed", "err", err)
+	}
+}
+
+// roomNotice tells everyone in a room (if it has members) text.
+func (h *Hub) roomNotice(room, text string) {
+	r, _ := h.room(room, false)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.broadcast(&Event{Message: Message{Kind: KindNotice, Room: room, Time: h.now(), Text: text}})
+	r.mu.Unlock()
+}
+
+// modeString renders a room's modes: "+mt", with slow mode and the owner.
+func (rs *RoomSettings) modeString(now time.Time) string {
+	var b strings.Builder
+	b.WriteByte('+')
+	if rs.InviteOnly {
+		b.WriteByte('i')
+	}
+	if rs.Moderated {
+		b.WriteByte('m')
+	}
+	if rs.accountsOnly(now) {
+		b.WriteByte('r')
+	}
+	if rs.TopicLock {
+		b.WriteByte('t')
+	}
+	out := b.String()
+	if out == "+" {
+		out = "(no modes)"
+	}
+	if rs.Slow > 0 {
+		out += ", slow mode " + rs.Slow.String()
+	}
+	if rs.Accounts && !rs.Until.IsZero() && now.Before(rs.Until) {
+		out += ", accounts-only until " + rs.Until.UTC().Format("15:04 MST")
+	}
+	return out
+}
+
+// RoomModes returns a room's modes as IRC letters ("imrt" order; "" for
+// none) and its slow mode interval.
+func (h *Hub) RoomModes(room string) (modes string, slow time.Duration) {
+	rs, _ := h.mod.snapshot(room)
+	now := h.now()
+	for _, m := range []struct {
+		on bool
+		c  string
+	}{{rs.InviteOnly, "i"}, {rs.Moderated, "m"}, {rs.accountsOnly(now), "r"}, {rs.TopicLock, "t"}} {
+		if m.on {
+			modes += m.c
+		}
+	}
+	return modes, rs.Slow
+}
+
+// Roles returns the room's members with a role (op and above, voice), by
+// name, for member lists that show them (IRC's @ and +).
+func (h *Hub) Roles(room string, names []string) map[string]Role {
+	rs, _ := h.mod.snapshot(room)
+	out := map[string]Role{}
+	for _, n := range names {
+		key := NameKey(n)
+		switch {
+		case h.admins[key] && h.isAccount(key):
+			out[n] = RoleAdmin
+		case rs.Owner == key && rs.Owner != "":
+			out[n] = RoleOwner
+		case rs.Roles[key] >= RoleOp && h.isAccount(key):
+			out[n] = rs.Roles[key]
+		case rs.Roles[key] == RoleVoice:
+			out[n] = RoleVoice
+		}
+	}
+	return out
+}
+
+// isAccount reports whether some session is logged in to the account key
+// (a member list shows roles only for names their account holds).
+func (h *Hub) isAccount(key string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	a := h.accounts[key]
+	return a != nil && len(a.sessions) > 0
+}
+
+// sortedSanctions returns the active sanctions of a room ("" for the
+// server), oldest first.
+func (m *moderation) sortedSanctions(room string, now time.Time) []Sanction {
+	m.rw.RLock()
+	var list []Sanction
+	if room == "" {
+		list = slices.Clone(m.server)
+	} else if rm := m.rooms[room]; rm != nil {
+		list = slices.Clone(rm.sanctions)
+	}
+	m.rw.RUnlock()
+	list = slices.DeleteFunc(list, func(sc Sanction) bool { return !sc.active(now) })
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	return list
+}
