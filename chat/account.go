@@ -258,16 +258,31 @@ func checkNewPassword(pw string) error {
 	return nil
 }
 
-// RegisterAccount logs a new connection in to the account called name with
-// its password and registers a session for it: the same user as the
-// account's other sessions, if it has any. A correct account login needs no
-// server password. The session's direct messages that arrived while the
-// account was away are replayed after its welcome.
-func (h *Hub) RegisterAccount(sink Sink, name, password string, info ClientInfo) (*Session, error) {
-	a, err := h.authenticate(name, password, info.Remote)
+// Credential is proof that a connection gave an account's password
+// (Authenticate); RegisterAccount turns it into a session.
+type Credential struct{ a *account }
+
+// Account returns the name of the account the credential is for.
+func (c *Credential) Account() string { return c.a.Name }
+
+// Authenticate checks an account's password, on the caller's goroutine:
+// slowed down, then refused for a while, after repeated failures for the
+// account or from the address (remote is "host:port").
+func (h *Hub) Authenticate(name, password, remote string) (*Credential, error) {
+	a, err := h.authenticate(name, password, remote)
 	if err != nil {
 		return nil, err
 	}
+	return &Credential{a: a}, nil
+}
+
+// RegisterAccount registers a session for the account a credential
+// proves: the same user as the account's other sessions, if it has any. A
+// correct account login needs no server password. The direct messages
+// that arrived while the account was away are replayed after the
+// session's welcome.
+func (h *Hub) RegisterAccount(sink Sink, cred *Credential, info ClientInfo) (*Session, error) {
+	a := cred.a
 	if err := h.mod.checkServer(h, a.Key, remoteIP(info.Remote), NameSkeleton(a.Name)); err != nil {
 		return nil, err
 	}

@@ -252,7 +252,17 @@ func commandTable() []*Command {
 				}
 				return r
 			},
-			run: func(s *Session, r Request) error { return s.Invite(r.Room, r.Name) }},
+			run: func(s *Session, r Request) error {
+				if err := s.Invite(r.Room, r.Name); err != nil {
+					return err
+				}
+				room := r.Room
+				if room == "" {
+					room = s.Current()
+				}
+				s.Send(&Event{Message: Message{Kind: KindNotice, Time: s.hub.now(), Text: "invited " + r.Name + " to #" + strings.TrimPrefix(room, "#")}, Ref: r.Ref})
+				return nil
+			}},
 		{Name: "slow", Args: "[#ROOM] SECONDS", Help: "ops: slow mode, one message per member every SECONDS (0 turns it off)", MinArgs: 1,
 			parse: func(a []string, _ string) Request {
 				r := Request{}

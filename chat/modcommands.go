@@ -203,20 +203,35 @@ func (s *Session) Claim(room string) error {
 	if err := s.hub.mod.change(s.hub, key, func(rs *RoomSettings) { rs.Owner = acct }); err != nil {
 		return err
 	}
-	s.logAndTell(key, "claim", s.Name(), "", time.Time{}, s.Name()+" now owns #"+key)
+	s.logAndTell(key, "claim", s.Name(), "", time.Time{}, s.Name()+" now owns #"+key, "+o "+s.Name())
 	return nil
 }
 
-// logAndTell writes an audit entry and tells the room's members.
-func (s *Session) logAndTell(room, action, target, reason string, until time.Time, text string) {
+// logAndTell writes an audit entry and tells the room's members: text,
+// from the session, with the change as an IRC mode ("+o bob", "+m"; ""
+// for none) for front-ends that show modes.
+func (s *Session) logAndTell(room, action, target, reason string, until time.Time, text, mode string) {
 	h := s.hub
 	h.modlog(&ModEntry{At: h.now(), Room: room, Actor: s.Name(), Action: action, Target: target, Reason: reason, Until: until})
+	ev := &Event{Message: Message{Kind: KindNotice, Room: room, From: s.Name(), Time: h.now(), Text: text}, Session: s.id, Mode: mode}
 	if room != "" {
-		h.roomNotice(room, text)
+		h.roomEvent(room, ev)
 	}
 	if !s.inRoom(room) {
-		s.Send(&Event{Message: Message{Kind: KindNotice, Room: room, Time: h.now(), Text: text}})
+		s.Send(ev)
 	}
+}
+
+// banMask renders a sanction's target as an IRC ban mask.
+func banMask(sc *Sanction) string {
+	switch sc.Target {
+	case TargetAddress:
+		return "*!*@" + sc.Value
+	case TargetAccount:
+		label, _, _ := strings.Cut(sc.Label, " (")
+		return label + "!*@*"
+	}
+	return sc.Label + "!*@*"
 }
 
 // inRoom reports whether the session is in the room.
@@ -270,7 +285,8 @@ func (s *Session) SetRole(room, name string, role Role, on bool) error {
 	verb := map[bool]string{true: "gave", false: "took"}[on]
 	action := map[bool]string{true: "+", false: "-"}[on] + role.String()
 	prep := map[bool]string{true: "to", false: "from"}[on]
-	s.logAndTell(key, action, display, "", time.Time{}, fmt.Sprintf("%s %s %s %s %s in #%s", s.Name(), verb, role, prep, display, key))
+	letter := map[Role]string{RoleOp: "o", RoleVoice: "v"}[role]
+	s.logAndTell(key, action, display, "", time.Time{}, fmt.Sprintf("%s %s %s %s %s in #%s", s.Name(), verb, role, prep, display, key), action[:1]+letter+" "+display)
 	return nil
 }
 
@@ -298,7 +314,7 @@ func (s *Session) Kick(room, name, reason string) error {
 		}
 	}
 	who := victims[0].Name()
-	s.logAndTell(key, "kick", who, reason, time.Time{}, fmt.Sprintf("%s kicked %s from #%s%s", s.Name(), who, key, withReason(reason)))
+	s.logAndTell(key, "kick", who, reason, time.Time{}, fmt.Sprintf("%s kicked %s from #%s%s", s.Name(), who, key, withReason(reason)), "")
 	for _, v := range victims {
 		_ = v.part(key, "kicked by "+s.Name()+withReason(reason), s.Name())
 	}
@@ -367,7 +383,11 @@ func (s *Session) Sanction(kind SanctionKind, room, who string, d time.Duration,
 	if server {
 		action = "server " + action
 	}
-	s.logAndTell(key, action, t.label, reason, sc.Until, text)
+	mode := ""
+	if kind == SanctionBan && !server {
+		mode = "+b " + banMask(sc)
+	}
+	s.logAndTell(key, action, t.label, reason, sc.Until, text, mode)
 	if kind != SanctionBan {
 		return nil
 	}
@@ -446,7 +466,11 @@ func (s *Session) Lift(kind SanctionKind, room, who string, server bool) error {
 	if server {
 		action = "server " + action
 	}
-	s.logAndTell(key, action, gone[0].Label, "", time.Time{}, fmt.Sprintf("%s %s %s in %s", s.Name(), verb, gone[0].Label, where))
+	mode := ""
+	if kind == SanctionBan && !server {
+		mode = "-b " + banMask(&gone[0])
+	}
+	s.logAndTell(key, action, gone[0].Label, "", time.Time{}, fmt.Sprintf("%s %s %s in %s", s.Name(), verb, gone[0].Label, where), mode)
 	return nil
 }
 
@@ -543,7 +567,7 @@ func (s *Session) SetModes(room, change string) error {
 		return err
 	}
 	after, _ := h.mod.snapshot(key)
-	s.logAndTell(key, "mode "+change, "", "", time.Time{}, fmt.Sprintf("%s set mode %s on #%s (now %s)", s.Name(), change, key, after.modeString(h.now())))
+	s.logAndTell(key, "mode "+change, "", "", time.Time{}, fmt.Sprintf("%s set mode %s on #%s (now %s)", s.Name(), change, key, after.modeString(h.now())), change)
 	return nil
 }
 
@@ -568,12 +592,13 @@ func (s *Session) SetSlow(room string, d time.Duration) error {
 	if d > 0 {
 		text = fmt.Sprintf("%s set slow mode in #%s: one message every %s per member", s.Name(), key, d)
 	}
-	s.logAndTell(key, "slow "+d.String(), "", "", time.Time{}, text)
+	s.logAndTell(key, "slow "+d.String(), "", "", time.Time{}, text, "")
 	return nil
 }
 
 // Invite lets name join an invite-only room (once, within an hour) and
-// tells them, if they are online.
+// tells them, if they are online. The inviter is not told (the command
+// table confirms; IRC answers RPL_INVITING).
 func (s *Session) Invite(room, name string) error {
 	key, rs, have, err := s.modRoom(room)
 	if err != nil {
@@ -594,14 +619,12 @@ func (s *Session) Invite(room, name string) error {
 	h.mod.invite(key, nkey, h.now())
 	if t := h.Lookup(display); t != nil {
 		for _, o := range h.sessionsOf(t) {
-			o.Send(&Event{Message: Message{Kind: KindNotice, Room: key, Time: h.now(), From: s.Name(), Text: s.Name() + " invites you to #" + key + ": /join #" + key}})
+			o.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: s.Name() + " invites you to #" + key + " (/join #" + key + ")"}})
 		}
-		display = t.Name()
 	}
 	if rs.InviteOnly {
 		h.modlog(&ModEntry{At: h.now(), Room: key, Actor: s.Name(), Action: "invite", Target: display})
 	}
-	s.Send(&Event{Message: Message{Kind: KindNotice, Room: key, Time: h.now(), Text: "invited " + display + " to #" + key}})
 	return nil
 }
 

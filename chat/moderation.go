@@ -364,8 +364,8 @@ func (m *moderation) raided(h *Hub, room string, now time.Time) bool {
 	}
 	h.log.Warn("raid protection: room switched to accounts-only", "room", room, "guest_joins", p.Joins+1, "window", p.Window, "for", p.For)
 	h.modlog(&ModEntry{At: now, Room: room, Actor: ServerName, Action: "mode +r", Reason: fmt.Sprintf("raid protection: more than %d new guests within %s", p.Joins, p.Window), Until: until})
-	h.roomNotice(room, fmt.Sprintf("raid protection: more than %d new guests joined #%s within %s, so it is open to accounts only until %s. Ops: /mode -r lifts it.",
-		p.Joins, room, p.Window, until.UTC().Format("15:04 MST")))
+	h.roomEvent(room, &Event{Message: Message{Kind: KindNotice, Room: room, Time: now, Text: fmt.Sprintf("raid protection: more than %d new guests joined #%s within %s, so it is open to accounts only until %s. Ops: /mode -r lifts it.",
+		p.Joins, room, p.Window, until.UTC().Format("15:04 MST"))}, Mode: "+r"})
 	return true
 }
 
@@ -568,14 +568,20 @@ func (h *Hub) modlog(e *ModEntry) {
 	}
 }
 
-// roomNotice tells everyone in a room (if it has members) text.
+// roomNotice tells everyone in a room (if it has members) text, from the
+// server.
 func (h *Hub) roomNotice(room, text string) {
+	h.roomEvent(room, &Event{Message: Message{Kind: KindNotice, Room: room, Time: h.now(), Text: text}})
+}
+
+// roomEvent delivers ev to everyone in a room, if it has members.
+func (h *Hub) roomEvent(room string, ev *Event) {
 	r, _ := h.room(room, false)
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
-	r.broadcast(&Event{Message: Message{Kind: KindNotice, Room: room, Time: h.now(), Text: text}})
+	r.broadcast(ev)
 	r.mu.Unlock()
 }
 
@@ -668,4 +674,22 @@ func (m *moderation) sortedSanctions(room string, now time.Time) []Sanction {
 	list = slices.DeleteFunc(list, func(sc Sanction) bool { return !sc.active(now) })
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	return list
+}
+
+// BanInfo is one ban in force, as an IRC ban list shows it.
+type BanInfo struct {
+	Mask string // "bob!*@*", "*!*@192.0.2.7"
+	By   string
+	At   time.Time
+}
+
+// Bans returns the bans in force in a room, oldest first.
+func (h *Hub) Bans(room string) []BanInfo {
+	var out []BanInfo
+	for _, sc := range h.mod.sortedSanctions(room, h.now()) {
+		if sc.Kind == SanctionBan {
+			out = append(out, BanInfo{Mask: banMask(&sc), By: sc.By, At: sc.At})
+		}
+	}
+	return out
 }

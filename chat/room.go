@@ -17,7 +17,7 @@ type Room struct {
 	mu        sync.Mutex // guards the fields below; taken after Hub.mu
 	members   []*Session
 	accts     map[*account]int // sessions of each account among members: one user however many devices
-	index     map[uint64]int // session id -> position in members
+	index     map[uint64]int   // session id -> position in members
 	topic     string
 	topicBy   string
 	topicAt   time.Time // when the topic was set

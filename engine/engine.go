@@ -119,8 +119,9 @@ type Protocol interface {
 
 // Env is what a protocol's client may use during its handshake.
 type Env struct {
-	Hub  *chat.Hub
-	Send func(b []byte) // queue bytes to the client (prompts, handshake replies)
+	Hub    *chat.Hub
+	Remote string         // the peer's address ("host:port"), for logins checked during the handshake
+	Send   func(b []byte) // queue bytes to the client (prompts, handshake replies)
 	// AwaitRoom waits while the connection's outbound queue is over half
 	// its bound (see chat.Pacer), so that a long reply a protocol writes
 	// itself is paced by the client instead of overflowing the queue.
@@ -211,6 +212,15 @@ type Login struct {
 	// User and RealName are what the client says about its user (IRC's
 	// username and realname), shown in WHOIS; "" for none.
 	User, RealName string
+	// Account and AccountPassword log in to an account (a native hello's
+	// account). Without Account, a Name that is registered logs in with
+	// Password: one password field is the account's password for a
+	// registered name and the server password otherwise.
+	Account, AccountPassword string
+	// Credential is an account login the protocol has checked already
+	// (IRC SASL answers before registration ends); it wins over the
+	// fields above.
+	Credential *chat.Credential
 }
 
 // RoomResume is one room a login joins, resumed after After (0: the usual
@@ -286,7 +296,7 @@ var errHandled = errors.New("engine: handled")
 // ServeConn runs one connection until it ends. The server closes the
 // connection after it returns.
 func (h *Handler) ServeConn(ctx context.Context, c Conn) {
-	env := Env{Hub: h.Hub, Send: c.Send, AwaitRoom: func() {}, AwaitCaughtUp: func() {}}
+	env := Env{Hub: h.Hub, Remote: c.RemoteAddr().String(), Send: c.Send, AwaitRoom: func() {}, AwaitCaughtUp: func() {}}
 	if p, ok := c.(chat.Pacer); ok {
 		env.AwaitRoom = p.AwaitRoom
 	}
@@ -459,14 +469,34 @@ func (h *Handler) finalError(err error, attempts int, l *Login) (bool, CloseReas
 // and joins the rooms. On an error before the session exists the caller
 // tells the client; after it, login has (and returns errHandled).
 func (h *Handler) login(c Conn, cl Client, l *Login) (*chat.Session, error) {
-	if err := h.Hub.CheckPassword(l.Password); err != nil {
-		return nil, err
-	}
 	proto := l.Protocol
 	if proto == "" {
 		proto = h.Protocol.Name()
 	}
-	s, err := h.Hub.Register(c, l.Name, chat.ClientInfo{Protocol: proto, Remote: c.RemoteAddr().String(), History: l.History, User: l.User, RealName: l.RealName})
+	info := chat.ClientInfo{Protocol: proto, Remote: c.RemoteAddr().String(), History: l.History, User: l.User, RealName: l.RealName}
+	account, password := l.Account, l.AccountPassword
+	if account == "" && h.Hub.IsRegistered(l.Name) {
+		account, password = l.Name, l.Password
+	}
+	var s *chat.Session
+	var err error
+	if cred := l.Credential; cred != nil || account != "" {
+		if cred == nil {
+			if password == "" {
+				return nil, chat.Errorf(chat.CodeNameRegistered, "%q is a registered name: give its password to log in, or choose another name", account)
+			}
+			if cred, err = h.Hub.Authenticate(account, password, info.Remote); err != nil {
+				return nil, err
+			}
+		}
+		// A correct account login needs no server password.
+		s, err = h.Hub.RegisterAccount(c, cred, info)
+	} else {
+		if err := h.Hub.CheckPassword(l.Password); err != nil {
+			return nil, err
+		}
+		s, err = h.Hub.Register(c, l.Name, info)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ const (
 	capMultiPrefix
 	capUserhostInNames
 	capUTF8Only
+	capSASL
 )
 
 // capability is one offered capability: its name and, for CAP LS 302, its
@@ -38,6 +39,7 @@ var capabilities = []capability{
 	{"labeled-response", capLabeledResponse, ""},
 	{"message-tags", capMessageTags, ""},
 	{"multi-prefix", capMultiPrefix, ""},
+	{"sasl", capSASL, "PLAIN"},
 	{"server-time", capServerTime, ""},
 	{"userhost-in-names", capUserhostInNames, ""},
 }

@@ -15,7 +15,7 @@ func TestCapNegotiation(t *testing.T) {
 	c.Send("CAP LS 302")
 	c.Send("NICK alice")
 	c.Send("USER u 0 * :A")
-	if got, _ := c.ReadLine(); got != ":irc.test CAP * LS :away-notify batch cap-notify draft/chathistory echo-message labeled-response message-tags multi-prefix server-time userhost-in-names" {
+	if got, _ := c.ReadLine(); got != ":irc.test CAP * LS :away-notify batch cap-notify draft/chathistory echo-message labeled-response message-tags multi-prefix sasl=PLAIN server-time userhost-in-names" {
 		t.Fatalf("LS: %q", got)
 	}
 	c.Send("CAP REQ :server-time bogus")

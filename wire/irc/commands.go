@@ -54,7 +54,9 @@ func (c *Client) Run(s *chat.Session, req chat.Request) error {
 	}
 	h, ok := handlers[m.Command]
 	if !ok {
-		c.out(c.numeric(ErrUnknownCommand, m.Command, "Unknown command"))
+		if !c.chatCommand(s, m) {
+			c.out(c.numeric(ErrUnknownCommand, m.Command, "Unknown command"))
+		}
 		return nil
 	}
 	if len(m.Params) < h.min {
@@ -74,39 +76,40 @@ var handlers map[string]handler
 
 func init() {
 	handlers = map[string]handler{
-		"PING":        {1, (*Client).ping},
-		"PONG":        {0, func(*Client, *chat.Session, *Message) {}},
-		"CAP":         {1, func(c *Client, _ *chat.Session, m *Message) { c.handleCap(m) }},
-		"PASS":        {0, (*Client).alreadyRegistered},
-		"USER":        {0, (*Client).alreadyRegistered},
-		"NICK":        {0, (*Client).nickCmd},
-		"JOIN":        {1, (*Client).joinCmd},
-		"PART":        {1, (*Client).partCmd},
-		"PRIVMSG":     {0, (*Client).privmsg},
-		"NOTICE":      {0, (*Client).notice},
-		"TAGMSG":      {1, (*Client).tagmsg},
-		"TOPIC":       {1, (*Client).topicCmd},
-		"NAMES":       {0, (*Client).namesCmd},
-		"LIST":        {0, (*Client).listCmd},
-		"WHO":         {0, (*Client).whoCmd},
-		"WHOIS":       {1, (*Client).whoisCmd},
-		"WHOWAS":      {1, (*Client).whowasCmd},
-		"AWAY":        {0, (*Client).awayCmd},
-		"MODE":        {1, (*Client).modeCmd},
-		"ISON":        {1, (*Client).isonCmd},
-		"USERHOST":    {1, (*Client).userhostCmd},
-		"VERSION":     {0, (*Client).versionCmd},
-		"TIME":        {0, (*Client).timeCmd},
-		"INFO":        {0, (*Client).infoCmd},
-		"ADMIN":       {0, (*Client).adminCmd},
-		"MOTD":        {0, (*Client).motdCmd},
-		"LUSERS":      {0, (*Client).lusersCmd},
-		"QUIT":        {0, (*Client).quitCmd},
-		"KICK":        {2, (*Client).kickCmd},
-		"INVITE":      {2, (*Client).inviteCmd},
-		"OPER":        {2, (*Client).operCmd},
-		"HELP":        {0, (*Client).helpCmd},
-		"CHATHISTORY": {1, (*Client).chathistoryCmd},
+		"PING":         {1, (*Client).ping},
+		"PONG":         {0, func(*Client, *chat.Session, *Message) {}},
+		"CAP":          {1, func(c *Client, _ *chat.Session, m *Message) { c.handleCap(m) }},
+		"PASS":         {0, (*Client).alreadyRegistered},
+		"USER":         {0, (*Client).alreadyRegistered},
+		"NICK":         {0, (*Client).nickCmd},
+		"JOIN":         {1, (*Client).joinCmd},
+		"PART":         {1, (*Client).partCmd},
+		"PRIVMSG":      {0, (*Client).privmsg},
+		"NOTICE":       {0, (*Client).notice},
+		"TAGMSG":       {1, (*Client).tagmsg},
+		"TOPIC":        {1, (*Client).topicCmd},
+		"NAMES":        {0, (*Client).namesCmd},
+		"LIST":         {0, (*Client).listCmd},
+		"WHO":          {0, (*Client).whoCmd},
+		"WHOIS":        {1, (*Client).whoisCmd},
+		"WHOWAS":       {1, (*Client).whowasCmd},
+		"AWAY":         {0, (*Client).awayCmd},
+		"MODE":         {1, (*Client).modeCmd},
+		"ISON":         {1, (*Client).isonCmd},
+		"USERHOST":     {1, (*Client).userhostCmd},
+		"VERSION":      {0, (*Client).versionCmd},
+		"TIME":         {0, (*Client).timeCmd},
+		"INFO":         {0, (*Client).infoCmd},
+		"ADMIN":        {0, (*Client).adminCmd},
+		"MOTD":         {0, (*Client).motdCmd},
+		"LUSERS":       {0, (*Client).lusersCmd},
+		"QUIT":         {0, (*Client).quitCmd},
+		"KICK":         {2, (*Client).kickCmd},
+		"INVITE":       {2, (*Client).inviteCmd},
+		"OPER":         {2, (*Client).operCmd},
+		"HELP":         {0, (*Client).helpCmd},
+		"CHATHISTORY":  {1, (*Client).chathistoryCmd},
+		"AUTHENTICATE": {0, (*Client).authenticateLate},
 	}
 }
 
@@ -186,7 +189,7 @@ func (c *Client) joinCmd(s *chat.Session, m *Message) {
 				c.out(c.numeric(ErrTooManyChannels, ch, "You have joined too many channels"))
 				continue
 			}
-			c.fail(err)
+			c.failIn(ch, err)
 			continue
 		}
 		c.sendNames(room)
@@ -240,7 +243,7 @@ func (c *Client) sendNames(room string) {
 	if err != nil {
 		names = nil
 	}
-	c.out(namesReply(c.server, c.target(), room, names, c.has(capUserhostInNames))...)
+	c.out(namesReply(c.server, c.target(), room, names, c.has(capUserhostInNames), c.hub.Roles(room, names))...)
 }
 
 func (c *Client) namesCmd(s *chat.Session, m *Message) {
@@ -336,9 +339,19 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 			}
 		default:
 			target := s.Hub().Lookup(t)
-			if target == nil {
+			if target == nil && (isNotice || !s.Hub().IsRegistered(t)) {
 				tell(c.numeric(ErrNoSuchNick, t, "No such nick/channel"))
 				continue
+			}
+			if target == nil { // an account that is away: the message is kept for it
+				dm := text
+				if action {
+					dm = "/me " + text
+				}
+				if err = s.DM(t, dm, c.label); err == nil {
+					tell(c.numeric(RplAway, t, "is not online; your message is kept until they log in"))
+				}
+				break
 			}
 			if isNotice {
 				s.Hub().Sync()
@@ -365,7 +378,7 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 				tell(c.numeric(ErrCannotSendToChan, t, "Cannot send to channel"))
 			default:
 				if !isNotice {
-					c.fail(err)
+					c.failSend(t, err)
 				}
 			}
 			continue
@@ -443,7 +456,7 @@ func (c *Client) topicCmd(s *chat.Session, m *Message) {
 		return
 	}
 	if err := s.SetTopic(room, m.Params[1]); err != nil {
-		c.fail(err)
+		c.failIn(ch, err)
 	}
 }
 
@@ -647,31 +660,7 @@ func (c *Client) modeCmd(s *chat.Session, m *Message) {
 		c.out(c.numeric(ErrNoSuchChannel, target, "No such channel"))
 		return
 	}
-	if len(m.Params) < 2 {
-		c.out(c.numeric(RplChannelModeIs, target, "+n"))
-		return
-	}
-	modes := m.Params[1]
-	if len(m.Params) == 2 {
-		switch strings.TrimPrefix(modes, "+") {
-		case "b":
-			c.out(c.numeric(RplEndOfBanList, target, "End of channel ban list"))
-			return
-		case "e":
-			c.out(c.numeric(RplEndOfExceptList, target, "End of channel exception list"))
-			return
-		case "I":
-			c.out(c.numeric(RplEndOfInviteList, target, "End of channel invite list"))
-			return
-		}
-	}
-	for _, r := range modes {
-		if r != '+' && r != '-' && !strings.ContainsRune("bn", r) {
-			c.out(c.numeric(ErrUnknownMode, string(r), "is an unknown mode char to me"))
-			return
-		}
-	}
-	c.out(c.numeric(ErrChanOPrivsNeeded, target, "You're not channel operator (parley rooms have no operators yet)"))
+	c.channelMode(s, m, target, room)
 }
 
 // setUserModes takes +i and +w (kept, shown by MODE) and refuses others.
@@ -772,48 +761,6 @@ func (c *Client) lusersCmd(_ *chat.Session, _ *Message) { c.out(c.lusers()...) }
 
 func (c *Client) quitCmd(s *chat.Session, m *Message) {
 	_ = s.Do(chat.Request{Command: "quit", Reason: m.Param(0)})
-}
-
-func (c *Client) kickCmd(s *chat.Session, m *Message) {
-	ch := m.Params[0]
-	room, err := roomOf(ch)
-	switch {
-	case err != nil || (!isIn(s, room) && !roomExists(s, room)):
-		c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
-	case !isIn(s, room):
-		c.out(c.numeric(ErrNotOnChannel, ch, "You're not on that channel"))
-	default:
-		c.out(c.numeric(ErrChanOPrivsNeeded, ch, "You're not channel operator (parley rooms have no operators yet)"))
-	}
-}
-
-func (c *Client) inviteCmd(s *chat.Session, m *Message) {
-	nick, ch := m.Params[0], m.Params[1]
-	room, err := roomOf(ch)
-	if err != nil {
-		c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
-		return
-	}
-	u := s.Hub().Lookup(nick)
-	switch {
-	case u == nil:
-		c.out(c.numeric(ErrNoSuchNick, nick, "No such nick/channel"))
-	case !isIn(s, room):
-		if roomExists(s, room) {
-			c.out(c.numeric(ErrNotOnChannel, ch, "You're not on that channel"))
-		} else {
-			c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
-		}
-	case isIn(u, room):
-		c.out(c.numeric(ErrUserOnChannel, u.Name(), ch, "is already on channel"))
-	default:
-		u.Send(&chat.Event{Message: chat.Message{Kind: chat.KindNotice, Time: s.Hub().Now(), Text: s.Name() + " invites you to " + ch + " (/join " + ch + ")"}})
-		c.out(c.numeric(RplInviting, u.Name(), ch))
-	}
-}
-
-func (c *Client) operCmd(_ *chat.Session, _ *Message) {
-	c.out(c.numeric("491", "No O-lines for your host (parley has no operators yet)"))
 }
 
 func (c *Client) helpCmd(_ *chat.Session, m *Message) {

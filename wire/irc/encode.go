@@ -287,6 +287,9 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			}
 			return []*Message{e.stamp(&Message{Source: source(ev.Name), Command: "QUIT", Params: []string{quitReason(oneLine(ev.Reason))}, Trailing: true}, ev)}
 		}
+		if ev.By != "" {
+			return []*Message{e.stamp(&Message{Source: source(ev.By), Command: "KICK", Params: []string{channel(ev.Room), token(ev.Name), oneLine(ev.Reason)}, Trailing: true}, ev)}
+		}
 		m := &Message{Source: source(ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
 		if ev.Reason != "" {
 			m.Params = append(m.Params, oneLine(ev.Reason))
@@ -307,6 +310,19 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		}
 		return []*Message{e.stamp(m, ev)}
 	case chat.KindNotice:
+		if ev.Mode != "" && ev.Room != "" {
+			// A moderation change: the MODE line clients apply to their
+			// channel state, and the words for people.
+			params := []string{channel(ev.Room)}
+			for _, f := range strings.Fields(ev.Mode) {
+				params = append(params, token(f))
+			}
+			mode := &Message{Source: source(ev.From), Command: "MODE", Params: params}
+			return append([]*Message{e.stamp(mode, ev)}, e.lines(ev, srv, "NOTICE", channel(ev.Room), ev.Text, "", false)...)
+		}
+		if ev.Room != "" && ev.From != "" || ev.Room != "" && ev.Session == 0 && ev.Ref == "" {
+			return e.lines(ev, srv, "NOTICE", channel(ev.Room), ev.Text, "", false)
+		}
 		return e.lines(ev, srv, "NOTICE", me, ev.Text, "", false)
 	case chat.KindError:
 		return e.errorReply(ev, me)
@@ -329,7 +345,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		}
 		return nil
 	case chat.KindMembers:
-		return namesReply(srv, me, ev.Room, ev.Members, e.has(capUserhostInNames))
+		return namesReply(srv, me, ev.Room, ev.Members, e.has(capUserhostInNames), e.c.hub.Roles(ev.Room, ev.Members))
 	case chat.KindRooms:
 		out := []*Message{{Source: srv, Command: RplListStart, Params: []string{me, "Channel", "Users  Name"}}}
 		for _, r := range ev.Rooms {
@@ -520,7 +536,7 @@ func topicReply(srv, me, room, topic, by string, at time.Time) []*Message {
 }
 
 // namesReply is RPL_NAMREPLY lines (as many as fit) and RPL_ENDOFNAMES.
-func namesReply(srv, me, room string, names []string, userhost bool) []*Message {
+func namesReply(srv, me, room string, names []string, userhost bool, roles map[string]chat.Role) []*Message {
 	ch := channel(room)
 	var out []*Message
 	const budget = 400
@@ -530,10 +546,17 @@ func namesReply(srv, me, room string, names []string, userhost bool) []*Message 
 		cur = ""
 	}
 	for _, n := range names {
+		prefix := ""
+		switch r := roles[n]; {
+		case r >= chat.RoleOp:
+			prefix = "@"
+		case r == chat.RoleVoice:
+			prefix = "+"
+		}
 		if userhost {
-			n = source(n)
+			n = prefix + source(n)
 		} else {
-			n = token(n)
+			n = prefix + token(n)
 		}
 		if cur != "" && len(cur)+1+len(n) > budget {
 			flush()

@@ -208,10 +208,10 @@ func TestChannels(t *testing.T) {
 	b.ExpectLines(
 		":irc.test 324 bob #dev +n",
 		":irc.test 368 bob #dev :End of channel ban list",
-		":irc.test 472 bob o :is an unknown mode char to me",
+		":irc.test 482 bob #dev :You're not channel operator: only owners of #dev may make ops (you are a member there)",
 		":irc.test 472 bob z :is an unknown mode char to me",
 		":irc.test 403 bob #nowhere :No such channel",
-		":irc.test 482 bob #dev :You're not channel operator (parley rooms have no operators yet)",
+		":irc.test 482 bob #dev :You're not channel operator: only ops of #dev may kick (you are a member there)",
 		":irc.test 442 bob #ops :You're not on that channel",
 	)
 	b.Send("PART #dev :see you")
@@ -460,7 +460,7 @@ func TestUserModesAndInfo(t *testing.T) {
 		":irc.test 257 alice :parley chat server",
 		":irc.test 258 alice :run with parley serve",
 		":irc.test 259 alice :nobody@irc.test",
-		":irc.test 491 alice :No O-lines for your host (parley has no operators yet)",
+		":irc.test 491 alice :No O-lines: server operators are accounts named with --admin; log in to one (SASL, or /LOGIN name password)",
 	)
 	if _, err := time.Parse(time.RFC1123, strings.SplitN(got[9], " :", 2)[1]); err != nil {
 		t.Fatalf("TIME: %v", err)

@@ -119,6 +119,8 @@ type Client struct {
 	capVersion           int    // 302 from "CAP LS 302"
 	tried                string // the nick last offered to the engine
 	registered           bool
+	sasl                 saslState
+	cred                 *chat.Credential // the account SASL logged in to
 	umodes               string // user modes set (i, w): shown, not enforced
 
 	session *chat.Session
@@ -241,6 +243,9 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 		pong.Trailing = true
 		c.sendNow(pong)
 	case "PONG":
+	case "AUTHENTICATE":
+		c.authenticate(&m)
+		return nil, nil
 	case "QUIT":
 		return nil, engine.ErrQuit
 	default:
@@ -255,7 +260,12 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 	if c.has(capChatHistory) {
 		history = -1 // the client fetches what it wants
 	}
-	return &engine.Login{Name: c.nick, Password: c.pass, Protocol: "irc", History: history, Pings: true, User: c.user, RealName: c.realname, NoLobby: c.p.NoLobby}, nil
+	l := &engine.Login{Name: c.nick, Password: c.pass, Protocol: "irc", History: history, Pings: true, User: c.user, RealName: c.realname, NoLobby: c.p.NoLobby,
+		Credential: c.cred}
+	if acct, pw, ok := strings.Cut(c.pass, ":"); ok && c.cred == nil && c.hub.IsRegistered(acct) {
+		l.Account, l.AccountPassword = acct, pw // PASS account:password
+	}
+	return l, nil
 }
 
 // HandshakeError renders a refused registration: a numeric, and ERROR
@@ -280,6 +290,8 @@ func (c *Client) HandshakeError(err error, final bool) []byte {
 	switch chat.ErrorCode(err) {
 	case chat.CodeNameTaken:
 		out = append(out, c.reply(ErrNicknameInUse, "*", nick, "Nickname is already in use: "+chat.ErrorMessage(err)))
+	case chat.CodeNameRegistered:
+		out = append(out, c.reply(ErrNicknameInUse, "*", nick, "Nickname is registered: log in with SASL or PASS "+nick+":password, or choose another"))
 	case chat.CodeNameInvalid, chat.CodeNameReserved:
 		out = append(out, c.reply(ErrErroneusNickname, "*", nick, "Erroneous nickname: "+chat.ErrorMessage(err)))
 	case chat.CodeAuth:

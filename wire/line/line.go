@@ -182,6 +182,7 @@ type Client struct {
 	loc          *time.Location
 	needPassword bool   // the password prompt is still open
 	password     string // the password given, carried into the login
+	account      string // a registered name given at the name prompt: the next line is its password
 }
 
 var _ engine.Client = (*Client)(nil)
@@ -211,7 +212,25 @@ func (c *Client) Handshake(msg []byte) (*engine.Login, error) {
 		c.env.Send([]byte(namePrompt))
 		return nil, nil
 	}
-	return &engine.Login{Name: strings.TrimSpace(string(msg)), Password: c.password}, nil
+	if c.account != "" {
+		name, pw := c.account, strings.TrimSpace(string(msg))
+		c.account = ""
+		if pw == "" { // changed their mind: another name
+			c.env.Send([]byte(namePrompt))
+			return nil, nil
+		}
+		return &engine.Login{Name: name, Password: c.password, Account: name, AccountPassword: pw}, nil
+	}
+	name := strings.TrimSpace(string(msg))
+	if c.env.Hub.IsRegistered(name) {
+		c.account = name
+		c.env.Send([]byte(name + " is a registered name. Its password (or an empty line to choose another name): "))
+		return nil, nil
+	}
+	if n, pw, ok := strings.Cut(name, " "); ok && c.env.Hub.IsRegistered(n) { // "alice secret" on one line
+		return &engine.Login{Name: n, Password: c.password, Account: n, AccountPassword: strings.TrimSpace(pw)}, nil
+	}
+	return &engine.Login{Name: name, Password: c.password}, nil
 }
 
 // HandshakeError says what went wrong and prompts again, or says goodbye.

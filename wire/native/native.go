@@ -57,6 +57,10 @@ const HistoryGone = string(chat.CodeHistoryGone)
 var requestTypes = map[string]bool{
 	TypeSay: true, TypeMe: true, TypeDM: true, TypeJoin: true, TypePart: true, TypeNick: true,
 	TypeTopic: true, TypeWho: true, TypeRooms: true, TypeHistory: true, TypePing: true, TypePong: true, TypeQuit: true,
+	// accounts and moderation (docs/moderation.md)
+	"register": true, "login": true, "passwd": true, "unregister": true, "claim": true,
+	"op": true, "deop": true, "voice": true, "devoice": true, "kick": true, "ban": true, "unban": true, "bans": true,
+	"mute": true, "unmute": true, "mode": true, "invite": true, "slow": true, "modlog": true, "kill": true,
 }
 
 // Request is what a client sends. Which fields matter depends on Type; see
@@ -72,6 +76,15 @@ type Request struct {
 	Password string            `json:"password,omitempty"`
 	Rooms    []string          `json:"rooms,omitempty"` // rooms to join after the lobby
 	Since    map[string]uint64 `json:"since,omitempty"` // resume: last id seen per room
+	Account  string            `json:"account,omitempty"`  // hello: log in to this account with password; login: the account
+	// register, login, passwd, unregister: password is the account's;
+	// passwd also takes the new one.
+	NewPassword string `json:"new_password,omitempty"`
+	// ban, mute: how long ("10m", "2h", "7d"; absent or "0": until
+	// lifted); slow: the interval ("30s").
+	Duration string `json:"duration,omitempty"`
+	Mode     string `json:"mode,omitempty"`   // mode: the change ("+m"); absent asks for the modes
+	Server   bool   `json:"server,omitempty"` // ban, unban, bans: server-wide (server operators)
 
 	// say, me, dm, join, part, topic, who, history, command, quit
 	Room   string  `json:"room,omitempty"`
@@ -105,6 +118,7 @@ type Event struct {
 	Message string     `json:"message,omitempty"`
 
 	// welcome
+	Account         string `json:"account,omitempty"` // the account logged in to; absent for a guest
 	Server          string `json:"server,omitempty"`
 	Software        string `json:"software,omitempty"`
 	Version         int    `json:"version,omitempty"`
@@ -156,7 +170,7 @@ func FromChat(ev *chat.Event, withRef bool) Event {
 	}
 	if w := ev.Welcome; w != nil {
 		out.Server, out.Software, out.Version, out.Name = w.Server, w.Software, w.Version, w.Name
-		out.MaxMessageBytes, out.Motd = w.MaxMessageBytes, w.Motd
+		out.MaxMessageBytes, out.Motd, out.Account = w.MaxMessageBytes, w.Motd, w.Account
 	}
 	return out
 }
@@ -191,7 +205,7 @@ func ToChat(ev *Event) *chat.Event {
 		ce.Err = &chat.Error{Code: chat.Code(ev.Code), Message: ev.Message}
 	}
 	if ev.Type == TypeWelcome {
-		ce.Welcome = &chat.Welcome{Server: ev.Server, Software: ev.Software, Version: ev.Version, Name: ev.Name, MaxMessageBytes: ev.MaxMessageBytes, Motd: ev.Motd}
+		ce.Welcome = &chat.Welcome{Server: ev.Server, Software: ev.Software, Version: ev.Version, Name: ev.Name, MaxMessageBytes: ev.MaxMessageBytes, Motd: ev.Motd, Account: ev.Account}
 	}
 	return ce
 }

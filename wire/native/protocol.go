@@ -70,6 +70,11 @@ func (c *Client) Handshake(msg []byte) (*engine.Login, error) {
 	}
 	l := &engine.Login{Name: req.Name, Password: req.Password, Ref: req.Ref, Protocol: "native",
 		Resume: req.Since[chat.DefaultRoom], Pings: true}
+	if req.Account != "" {
+		// An account login: password is the account's (and the server
+		// password is not needed).
+		l.Name, l.Account, l.AccountPassword, l.Password = req.Account, req.Account, req.Password, ""
+	}
 	for _, room := range helloRooms(req) {
 		l.Rooms = append(l.Rooms, engine.RoomResume{Room: room, After: req.Since[room]})
 	}
@@ -107,14 +112,26 @@ func (c *Client) Parse(s *chat.Session, msg []byte) (chat.Request, error) {
 	case !requestTypes[req.Type]:
 		return chat.Request{Ref: req.Ref}, chat.Errorf(chat.CodeUnknownType, "unknown event type %q", req.Type)
 	}
-	return req.ToChat(), nil
+	return req.ToChat()
 }
 
 // ToChat converts a typed request to the hub's form; its Type names the
 // command.
-func (r Request) ToChat() chat.Request {
-	return chat.Request{Command: r.Type, Ref: r.Ref, Room: r.Room, To: r.To, Name: r.Name,
-		Text: r.TextOf(), HasText: r.Text != nil, Reason: r.Reason, After: r.After, Before: r.Before, Limit: r.Limit, Cursor: r.Cursor}
+func (r Request) ToChat() (chat.Request, error) {
+	out := chat.Request{Command: r.Type, Ref: r.Ref, Room: r.Room, To: r.To, Name: r.Name,
+		Text: r.TextOf(), HasText: r.Text != nil, Reason: r.Reason, After: r.After, Before: r.Before, Limit: r.Limit, Cursor: r.Cursor,
+		Password: r.Password, NewPassword: r.NewPassword, Mode: r.Mode, Server: r.Server}
+	if r.Type == "login" && r.Account != "" {
+		out.Name = r.Account
+	}
+	if r.Duration != "" {
+		d, ok := chat.ParseDuration(r.Duration)
+		if !ok {
+			return chat.Request{Ref: r.Ref}, chat.Errorf(chat.CodeInvalid, "duration %q is not one: 90s, 10m, 2h, 7d, or 0 for no end", r.Duration)
+		}
+		out.Duration, out.HasText = d, true
+	}
+	return out, nil
 }
 
 // helloRooms lists the rooms a hello asks to be in besides the lobby: those

@@ -114,11 +114,12 @@ type nameClient struct {
 func (c *nameClient) Greeting() []byte { return []byte("NAME") }
 
 // Handshake takes the first chunk as the name ("name:password" when the
-// server has a password).
+// server has a password or the name is a registered account's, as on the
+// framed port).
 func (c *nameClient) Handshake(msg []byte) (*engine.Login, error) {
 	l := &engine.Login{Name: strings.TrimSpace(string(msg)), Protocol: "name-dialect", History: -1, OneShot: true}
-	if c.hub.NeedsPassword() {
-		l.Name, l.Password, _ = strings.Cut(l.Name, ":")
+	if name, pw, ok := strings.Cut(l.Name, ":"); ok && (c.hub.NeedsPassword() || c.hub.IsRegistered(name)) {
+		l.Name, l.Password = name, pw
 	}
 	c.prefix = l.Name + ": "
 	return l, nil
@@ -133,6 +134,8 @@ func (c *nameClient) HandshakeError(err error, final bool) []byte {
 		msg += ": give your name as name:password"
 	case chat.CodeNameTaken, chat.CodeNameInvalid, chat.CodeNameReserved:
 		msg += "; reconnect with another name"
+	case chat.CodeNameRegistered:
+		msg += "; reconnect as name:password to log in, or with another name"
 	}
 	return []byte("error: " + render.SafeLine(msg))
 }

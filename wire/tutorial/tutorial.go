@@ -43,15 +43,17 @@ var _ engine.Client = (*Client)(nil)
 // Greeting returns nil: the tutorial's client speaks first, with its name.
 func (c *Client) Greeting() []byte { return nil }
 
-// Handshake takes the first frame as the username ("name:password" when
-// the server has a password; a name cannot contain ':', the password may).
+// Handshake takes the first frame as the username: "name:password" when
+// the server has a password or the name is a registered account's (a name
+// cannot contain ':', the password may). For a registered name the
+// password is the account's, and a correct one needs no server password.
 func (c *Client) Handshake(msg []byte) (*engine.Login, error) {
 	l := &engine.Login{Name: string(msg), Protocol: "tutorial", History: -1, OneShot: true}
 	if c.history {
 		l.History = 0
 	}
-	if c.hub.NeedsPassword() {
-		l.Name, l.Password, _ = strings.Cut(l.Name, ":")
+	if name, pw, ok := strings.Cut(l.Name, ":"); ok && (c.hub.NeedsPassword() || c.hub.IsRegistered(name)) {
+		l.Name, l.Password = name, pw
 	}
 	return l, nil
 }
@@ -65,6 +67,8 @@ func (c *Client) HandshakeError(err error, final bool) []byte {
 		msg += ": send your username as name:password"
 	case chat.CodeNameTaken, chat.CodeNameInvalid, chat.CodeNameReserved:
 		msg += "; reconnect with another name"
+	case chat.CodeNameRegistered:
+		msg += "; reconnect with name:password to log in, or with another name"
 	}
 	return pair(chat.ServerName, "error: "+msg)
 }
