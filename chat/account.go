@@ -51,8 +51,10 @@ type account struct {
 // without a Directory.
 var errNoDirectory = &Error{Code: CodeUnavailable, Message: "accounts are not available on this server (it has no store for them)"}
 
-// loadDirectory reads accounts, room settings and sanctions at start.
-func (h *Hub) loadDirectory() error {
+// loadDirectory reads accounts, room settings and sanctions at start;
+// last is the log's last id: every message up to it is stored, so an
+// account's next login replays its direct messages up to there.
+func (h *Hub) loadDirectory(last uint64) error {
 	h.accounts = make(map[string]*account)
 	h.acctLooks = make(map[string]*account)
 	h.admins = make(map[string]bool)
@@ -73,7 +75,7 @@ func (h *Hub) loadDirectory() error {
 	}
 	for _, a := range accts {
 		acct := &account{Account: a}
-		acct.delivered.Store(a.Seen)
+		acct.delivered.Store(max(a.Seen, last))
 		h.accounts[a.Key] = acct
 		h.acctLooks[NameSkeleton(a.Name)] = acct
 	}

@@ -78,7 +78,7 @@ type TargetKind string
 // Target kinds.
 const (
 	TargetAccount TargetKind = "account" // an account key: follows the user across names, devices and reconnects
-	TargetAddress TargetKind = "ip"      // an IP address or CIDR prefix: a guest, wherever they reconnect from it
+	TargetAddress TargetKind = "ip"      // an IP address or CIDR prefix: the guests connecting from it (accounts there are not affected)
 	TargetName    TargetKind = "name"    // a name skeleton: the name and its look-alikes
 )
 

@@ -267,7 +267,7 @@ func New(cfg Config) (*Hub, error) {
 		counters:  newCounters(),
 	}
 	h.dir = cfg.Directory
-	if err := h.loadDirectory(); err != nil {
+	if err := h.loadDirectory(last); err != nil {
 		return nil, err
 	}
 	h.lastCommitted.Store(last)

@@ -157,6 +157,11 @@ func (sc *Sanction) matches(id ident) bool {
 	case TargetName:
 		return id.skel == sc.Value
 	case TargetAddress:
+		// An address stands for the guests behind it; accounts there
+		// (a class behind one NAT) answer for themselves.
+		if id.account != "" {
+			return false
+		}
 		addr, err := netip.ParseAddr(id.ip)
 		if err != nil {
 			return id.ip == sc.Value

@@ -73,7 +73,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if cfg.Mode == bench.ModeIRC {
 			ircListen = "127.0.0.1:0"
 		}
-		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", httpListen}, {"irc-listen", ircListen}, {"irc-line-rate", "0"}} {
+		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", httpListen}, {"irc-listen", ircListen}, {"irc-line-rate", "0"}, {"raid-joins", "0"}} {
 			if serveHasFlag(f[0]) {
 				argv = append(argv, "--"+f[0], f[1])
 			}

@@ -87,6 +87,19 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long a graceful shutdown may take")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.registration, "registration", "open", "who may create accounts: open (anyone, for the name they hold), closed (nobody), admin (only -admin accounts, with /register NAME PASSWORD)")
+	fs.BoolVar(&cfg.Hub.RequireAccount, "require-account", false, "only logged-in accounts may send messages; guests may join and read")
+	fs.Func("admin", "an account name that is a server operator (repeatable): moderates every room, /kill, /gban", func(v string) error {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.Hub.Admins = append(cfg.Hub.Admins, a)
+			}
+		}
+		return nil
+	})
+	fs.IntVar(&cfg.Hub.Raid.Joins, "raid-joins", 20, "raid protection: more new guests than this joining one room (not the lobby) within -raid-window make it accounts-only for -raid-for (0: off)")
+	fs.DurationVar(&cfg.Hub.Raid.Window, "raid-window", chat.DefaultRaidWindow, "raid protection's window")
+	fs.DurationVar(&cfg.Hub.Raid.For, "raid-for", chat.DefaultRaidFor, "how long raid protection keeps a room accounts-only")
 	fs.StringVar(&o.config, "config", "", "read flags from this file: one 'flag value' per line, # for comments (flags on the command line and PARLEY_* variables win)")
 	return cfg, o
 }
@@ -103,6 +116,7 @@ var listenFlags = map[string]string{
 
 type serveOptions struct {
 	announceLimit   int
+	registration    string
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
@@ -224,6 +238,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Logger = log
+	if cfg.Hub.Registration, err = chat.ParseRegistration(o.registration); err != nil {
+		return fmt.Errorf("-registration: %w", err)
+	}
 	cfg.Hub.AnnounceLimit = o.announceLimit
 	if o.announceLimit <= 0 {
 		cfg.Hub.AnnounceLimit = -1 // the flag's 0 means always announce

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,6 +74,7 @@ func (l *lockedBuffer) String() string {
 type serverProc struct {
 	cmd    *exec.Cmd
 	addr   string // framed protocol address
+	line   string // line protocol address, when extra flags turn it on
 	stderr *lockedBuffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // its exit status, once done
@@ -108,10 +110,15 @@ func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 		t.Fatal(err)
 	}
 	addr := make(chan string, 1)
+	line := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		const prefix = "parley: framed protocol (tutorial and native clients) on "
+		const linePrefix = "parley: line protocol (nc, telnet) on "
 		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), linePrefix); ok {
+				line <- a
+			}
 			if a, ok := strings.CutPrefix(sc.Text(), prefix); ok {
 				addr <- a
 			}
@@ -122,6 +129,13 @@ func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 	t.Cleanup(func() { p.kill(t) })
 	select {
 	case p.addr = <-addr:
+		if slices.Contains(extra, "--line-listen") {
+			select {
+			case p.line = <-line: // printed right after the framed port
+			case <-p.done:
+				t.Fatalf("parley serve exited before listening: %v\n%s", p.err, p.stderr)
+			}
+		}
 	case <-p.done:
 		t.Fatalf("parley serve exited before listening: %v\n%s", p.err, p.stderr)
 	}

@@ -298,6 +298,19 @@ func DialLine(t testing.TB, addr net.Addr, name string) *Line {
 	return l
 }
 
+// DialLineLogin connects to the line port as a registered name: it gives
+// the name, then the password at the prompt that follows, and waits until
+// the client is in the lobby.
+func DialLineLogin(t testing.TB, addr net.Addr, name, password string) *Line {
+	t.Helper()
+	l := &Line{t: t, Conn: Dial(t, addr)}
+	l.r = bufio.NewReader(l.Conn)
+	l.Send(name)
+	l.Send(password)
+	l.Greeting = l.Until("-- you joined lobby")
+	return l
+}
+
 // Send writes one line.
 func (l *Line) Send(text string) {
 	l.t.Helper()
