@@ -549,6 +549,14 @@ func (s *Session) SetModes(room, change string) error {
 	if len(flips) == 0 {
 		return Errorf(CodeInvalid, "no mode given: /mode +t, +m, +i or +r (- to clear)")
 	}
+	var canon strings.Builder // "+m+t" and "+mt" are one change: "+mt"
+	for i, f := range flips {
+		if i == 0 || f.on != flips[i-1].on {
+			canon.WriteByte(map[bool]byte{true: '+', false: '-'}[f.on])
+		}
+		canon.WriteByte(f.c)
+	}
+	change = canon.String()
 	err = h.mod.change(h, key, func(rs *RoomSettings) {
 		for _, f := range flips {
 			switch f.c {

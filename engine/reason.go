@@ -22,6 +22,7 @@ const (
 	ReasonRateLimited                          // flooded past the rate limit
 	ReasonAuthFailed                           // wrong server password
 	ReasonServerFull                           // connection limits reached
+	ReasonRemoved                              // removed by a server operator or a server-wide ban (or its account was deleted)
 )
 
 var reasonText = [...]string{
@@ -39,6 +40,7 @@ var reasonText = [...]string{
 	ReasonRateLimited:       "flooding",
 	ReasonAuthFailed:        "authentication failed",
 	ReasonServerFull:        "server full",
+	ReasonRemoved:           "removed",
 }
 
 // String returns the reason as shown in logs and part messages.
@@ -51,7 +53,7 @@ func (r CloseReason) String() string {
 
 // NumReasons is one more than the largest CloseReason: reasons index
 // arrays of that length.
-const NumReasons = int(ReasonServerFull) + 1
+const NumReasons = int(ReasonRemoved) + 1
 
 // Label returns the reason as a metric label: its text in snake_case
 // ("slow_consumer").

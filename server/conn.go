@@ -430,6 +430,9 @@ func byeReason(bye *chat.Event) engine.CloseReason {
 	if bye.Reason == chat.ByeGoodbye {
 		return engine.ReasonQuit
 	}
+	if bye.By != "" {
+		return engine.ReasonRemoved
+	}
 	return engine.ReasonServerShutdown
 }
 

@@ -288,7 +288,12 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			return []*Message{e.stamp(&Message{Source: source(ev.Name), Command: "QUIT", Params: []string{quitReason(oneLine(ev.Reason))}, Trailing: true}, ev)}
 		}
 		if ev.By != "" {
-			return []*Message{e.stamp(&Message{Source: source(ev.By), Command: "KICK", Params: []string{channel(ev.Room), token(ev.Name), oneLine(ev.Reason)}, Trailing: true}, ev)}
+			// A KICK names its kicker: the reason is what they said.
+			why := strings.TrimPrefix(strings.TrimPrefix(ev.Reason, "kicked by "+ev.By), ": ")
+			if why == "" {
+				why = ev.By
+			}
+			return []*Message{e.stamp(&Message{Source: source(ev.By), Command: "KICK", Params: []string{channel(ev.Room), token(ev.Name), oneLine(why)}, Trailing: true}, ev)}
 		}
 		m := &Message{Source: source(ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
 		if ev.Reason != "" {
@@ -315,7 +320,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			// channel state, and the words for people.
 			params := []string{channel(ev.Room)}
 			for _, f := range strings.Fields(ev.Mode) {
-				params = append(params, token(f))
+				params = append(params, maskParam(f))
 			}
 			mode := &Message{Source: source(ev.From), Command: "MODE", Params: params}
 			return append([]*Message{e.stamp(mode, ev)}, e.lines(ev, srv, "NOTICE", channel(ev.Room), ev.Text, "", false)...)

@@ -35,8 +35,8 @@ func TestRegistrationBurst(t *testing.T) {
 	want := []string{
 		":irc.test 002 alice :Your host is irc.test, running version parley",
 		":irc.test 003 alice :This server was created {*} {*} {*} {*} at {*} UTC",
-		":irc.test 004 alice irc.test parley iw bn",
-		":irc.test 005 alice AWAYLEN=200 CASEMAPPING=rfc8265 CHANLIMIT=#:100 CHANMODES=b,,,n CHANNELLEN=33 CHANTYPES=# CHATHISTORY=100 CLIENTTAGDENY=* LINELEN=512 MAXTARGETS=4 MODES=1 MSGREFTYPES=msgid,timestamp :are supported by this server",
+		":irc.test 004 alice irc.test parley iw bimnortv bov",
+		":irc.test 005 alice AWAYLEN=200 CASEMAPPING=rfc8265 CHANLIMIT=#:100 CHANMODES=b,,,imnrt CHANNELLEN=33 CHANTYPES=# CHATHISTORY=100 CLIENTTAGDENY=* LINELEN=512 MAXTARGETS=4 MODES=1 MSGREFTYPES=msgid,timestamp :are supported by this server",
 		":irc.test 005 alice NETWORK=irc.test NICKLEN=32 PREFIX=(ov)@+ SAFELIST TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:,PART:,NAMES:,LIST:,WHOIS:1,ISON:,USERHOST:5 TOPICLEN=390 UTF8ONLY :are supported by this server",
 		":irc.test 251 alice :There are 1 users and 0 invisible on 1 servers",
 		":irc.test 252 alice 0 :operator(s) online",

@@ -31,6 +31,21 @@ func channel(room string) string { return "#" + token(room) }
 // hub's name rules (names and room keys are validated when they come in):
 // controls, invalid UTF-8, spaces and the characters that delimit a
 // hostmask or a list become '_'.
+// maskParam makes s one middle parameter that may hold a mask's '!', '@'
+// and '*': no spaces, controls or commas, and no leading ':'.
+func maskParam(s string) string {
+	b := []byte(chat.Strip(s))
+	for i, c := range b {
+		if c <= ' ' || c == ',' || (i == 0 && c == ':') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "_"
+	}
+	return string(b)
+}
+
 func token(s string) string {
 	s = chat.Strip(s)
 	clean := true

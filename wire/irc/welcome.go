@@ -20,7 +20,7 @@ func (c *Client) welcome(w *chat.Welcome) []*Message {
 		c.reply(RplWelcome, nick, "Welcome to the "+network+" IRC network, "+nick),
 		c.reply(RplYourHost, nick, "Your host is "+c.server+", running version "+c.version()),
 		c.reply(RplCreated, nick, "This server was created "+created),
-		c.reply(RplMyInfo, nick, c.server, c.version(), "iw", "bn"),
+		c.reply(RplMyInfo, nick, c.server, c.version(), "iw", "bimnortv", "bov"),
 	}
 	out = append(out, c.isupportFor(nick)...)
 	out = append(out, c.lusersFor(nick)...)
@@ -44,7 +44,7 @@ func (c *Client) isupportFor(nick string) []*Message {
 		"AWAYLEN=" + strconv.Itoa(chat.MaxAwayBytes),
 		"CASEMAPPING=rfc8265",
 		"CHANLIMIT=#:" + strconv.Itoa(rooms),
-		"CHANMODES=b,,,n",
+		"CHANMODES=b,,,imnrt",
 		"CHANNELLEN=" + strconv.Itoa(chat.MaxNameRunes+1),
 		"CHANTYPES=#",
 		"CHATHISTORY=" + strconv.Itoa(min(maxHistory, maxChatHistory)),

@@ -1,0 +1,151 @@
+package irc_test
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/parleychat/parley/auth"
+	"github.com/parleychat/parley/internal/testkit"
+	"github.com/parleychat/parley/node"
+)
+
+func cheapHashes(c *node.Config) { c.Hub.HashParams = auth.TestParams }
+
+// registerOver makes nick an account from an IRC client (REGISTER is
+// parley's /register, sent as the raw verb) and disconnects.
+func registerOver(t *testing.T, n *node.Node, nick, pw string) {
+	t.Helper()
+	c := testkit.DialIRC(t, n.Addr(node.ListenIRC), nick, true)
+	c.Send("REGISTER " + pw)
+	c.Expect("is now registered to you")
+	c.Send("QUIT")
+	c.Expect("ERROR")
+	testkit.Eventually(t, nick+" gone", func() bool { return n.Hub.Lookup(nick) == nil })
+}
+
+func plain(user, pw string) string {
+	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pw))
+}
+
+func TestSASLPlain(t *testing.T) {
+	n, addr := start(t, false, cheapHashes)
+	registerOver(t, n, "alice", "alice-secret")
+
+	c := raw(t, addr)
+	c.Send("CAP LS 302")
+	if ls := c.Expect(" LS "); !strings.Contains(ls, "sasl=PLAIN") {
+		t.Fatalf("LS without sasl: %s", ls)
+	}
+	c.Send("CAP REQ :sasl")
+	c.Expect(" ACK ")
+	c.Send("AUTHENTICATE SCRAM-SHA-256")
+	c.Expect(" 908 ")
+	c.Expect(" 904 ")
+	c.Send("AUTHENTICATE PLAIN")
+	c.Expect("AUTHENTICATE +")
+	c.Send("AUTHENTICATE " + plain("alice", "wrong-guess"))
+	c.Expect(" 904 ")
+	c.Send("AUTHENTICATE PLAIN")
+	c.Expect("AUTHENTICATE +")
+	c.Send("AUTHENTICATE " + plain("alice", "alice-secret"))
+	if l := c.Expect(" 900 "); !strings.Contains(l, " alice :You are now logged in as alice") {
+		t.Fatalf("900: %s", l)
+	}
+	c.Expect(" 903 ")
+	c.Send("NICK someone_else") // an account's session takes the account's name
+	c.Send("USER u 0 * :Alice")
+	c.Send("CAP END")
+	if w := c.Expect(" 001 "); !strings.Contains(w, " 001 alice ") {
+		t.Fatalf("welcome: %s", w)
+	}
+	c.Send("AUTHENTICATE PLAIN")
+	c.Expect(" 907 ")
+	s := n.Hub.Lookup("alice")
+	if s == nil || s.Account() != "alice" {
+		t.Fatal("alice is not logged in")
+	}
+}
+
+func TestRegisteredNickNeedsItsPassword(t *testing.T) {
+	n, addr := start(t, false, cheapHashes)
+	registerOver(t, n, "alice", "alice-secret")
+
+	c := raw(t, addr)
+	c.Send("NICK alice")
+	c.Send("USER u 0 * :Not Alice")
+	c.Expect(" 433 * alice :Nickname is registered")
+	c.Send("NICK Alice")
+	c.Expect(" 433 * Alice :Nickname is registered")
+	c.Send("NICK carol")
+	c.Expect(" 001 carol ")
+
+	p := raw(t, addr)
+	p.Send("PASS alice:alice-secret")
+	p.Send("NICK whatever")
+	p.Send("USER u 0 * :Alice")
+	p.Expect(" 001 alice ")
+
+	q := raw(t, addr)
+	q.Send("PASS alice-secret") // PASS with NICK alice: the account's password
+	q.Send("NICK alice")
+	q.Send("USER u 0 * :Alice")
+	q.Expect(" 001 alice ")
+	// Two connections of one account are one user in NAMES.
+	q.Send("NAMES #lobby")
+	names := q.Expect(" 353 ")
+	if _, list, _ := strings.Cut(names, " :"); strings.Count(list, "alice") != 1 {
+		t.Fatalf("NAMES: %s", names)
+	}
+}
+
+func TestKickBanAndModesOverIRC(t *testing.T) {
+	n, addr := start(t, false, cheapHashes)
+	registerOver(t, n, "olga", "olga-secret")
+	o := raw(t, addr)
+	o.Send("PASS olga:olga-secret")
+	o.Register("olga")
+	b := testkit.DialIRC(t, addr, "bob", true)
+
+	o.Send("JOIN #dev")
+	o.Expect("you own #dev now")
+	o.Send("NAMES #dev")
+	if l := o.Expect(" 353 "); !strings.HasSuffix(l, ":@olga") {
+		t.Fatalf("the owner is not shown as an op: %s", l)
+	}
+	b.Send("JOIN #dev")
+	b.Expect(" 366 bob #dev ")
+	b.Send("MODE #dev +m")
+	b.Expect(" 482 bob #dev :You're not channel operator")
+	o.Send("MODE #dev +mt")
+	o.Expect(":olga!u@parley MODE #dev +mt")
+	o.Send("MODE #dev")
+	o.Expect(" 324 olga #dev +nmt")
+	b.Send("PRIVMSG #dev :hello?")
+	b.Expect(" 404 bob #dev :Cannot send to channel: #dev is moderated")
+	o.Send("MODE #dev +v bob")
+	b.Expect(":olga!u@parley MODE #dev +v bob")
+	b.Send("PRIVMSG #dev :thanks")
+	o.Expect(":bob!u@parley PRIVMSG #dev :thanks")
+	o.Send("KICK #dev bob :enough")
+	b.Expect(":olga!u@parley KICK #dev bob :enough")
+	o.Expect(":olga!u@parley KICK #dev bob :enough")
+	o.Send("MODE #dev +b bob!*@*")
+	o.Expect(":olga!u@parley MODE #dev +b *!*@127.0.0.1")
+	o.Send("MODE #dev b")
+	if l := o.Expect(" 367 "); !strings.Contains(l, " #dev *!*@127.0.0.1 olga ") {
+		t.Fatalf("ban list: %s", l)
+	}
+	o.Expect(" 368 ")
+	b.Send("JOIN #dev")
+	b.Expect(" 474 bob #dev :Cannot join channel (+b)")
+	o.Send("MODE #dev -b *!*@127.0.0.1")
+	o.Expect("MODE #dev -b *!*@127.0.0.1")
+	b.Send("JOIN #dev")
+	b.Expect(":bob!u@parley JOIN #dev")
+	// parley's own commands as IRC verbs.
+	o.Send("SLOW 30") // the room is olga's current one: #dev
+	o.Expect("olga set slow mode in #dev: one message every 30s per member")
+	o.Send("MODLOG")
+	o.Expect("moderation log of #dev")
+}
