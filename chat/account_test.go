@@ -173,7 +173,9 @@ func TestSeveralDevicesAreOneUser(t *testing.T) {
 	phone.Leave("phone off")
 	laptop.Leave("laptop off")
 	parts := 0
-	bobSink.wait(t, "alice's quit", func(ev *chat.Event) bool { return ev.Kind == chat.KindPart && ev.Name == "alice" && ev.Reason == "laptop off" })
+	bobSink.wait(t, "alice's quit", func(ev *chat.Event) bool {
+		return ev.Kind == chat.KindPart && ev.Name == "alice" && ev.Reason == "laptop off"
+	})
 	for _, ev := range bobSink.snapshot() {
 		if ev.Kind == chat.KindPart && ev.Name == "alice" {
 			parts++
@@ -364,7 +366,9 @@ func TestLoginMidSession(t *testing.T) {
 	if g.Name() != "alice" {
 		t.Fatalf("name %q after login", g.Name())
 	}
-	bobSink.wait(t, "the nick change", func(ev *chat.Event) bool { return ev.Kind == chat.KindNick && ev.OldName == "guest7" && ev.Name == "alice" })
+	bobSink.wait(t, "the nick change", func(ev *chat.Event) bool {
+		return ev.Kind == chat.KindNick && ev.OldName == "guest7" && ev.Name == "alice"
+	})
 	gSink.wait(t, "the kept DM", func(ev *chat.Event) bool { return ev.Kind == chat.KindDM && ev.Text == "kept" })
 	guest(t, h.Hub, "guest7", "192.0.2.9:1") // the old name is free
 }

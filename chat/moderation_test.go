@@ -204,7 +204,9 @@ func TestInviteOnly(t *testing.T) {
 	c.run(t, "mia", "/join #dev", chat.CodeInviteOnly)
 	c.run(t, "gus", "/invite mia", chat.CodeForbidden)
 	c.run(t, "oscar", "/invite mia", "")
-	c.sinks["mia"].wait(t, "the invitation", func(ev *chat.Event) bool { return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "invites you to #dev") })
+	c.sinks["mia"].wait(t, "the invitation", func(ev *chat.Event) bool {
+		return ev.Kind == chat.KindNotice && strings.Contains(ev.Text, "invites you to #dev")
+	})
 	c.run(t, "mia", "/join #dev", "")
 	c.by["mia"].Part("dev", "")
 	c.run(t, "mia", "/join #dev", chat.CodeInviteOnly) // an invitation is used up
@@ -214,7 +216,9 @@ func TestServerOperators(t *testing.T) {
 	c := newCast(t, chat.Config{})
 	h := c.h.Hub
 	c.run(t, "ada", "/kill gus go away", "")
-	c.sinks["gus"].wait(t, "gus's bye", func(ev *chat.Event) bool { return ev.Kind == chat.KindBye && strings.Contains(ev.Reason, "killed by ada") })
+	c.sinks["gus"].wait(t, "gus's bye", func(ev *chat.Event) bool {
+		return ev.Kind == chat.KindBye && strings.Contains(ev.Reason, "killed by ada")
+	})
 	if !c.by["gus"].Closed() {
 		t.Fatal("gus is still on")
 	}

@@ -117,7 +117,9 @@ func TestAccountsAndBansSurviveKill9(t *testing.T) {
 	tl.Expect("you are banned from #dev")
 	// The audit log kept the ban.
 	o.Send(native.Request{Type: "modlog", Room: "dev", Ref: "m1"})
-	log := o.Expect("the modlog", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "moderation log of #dev") })
+	log := o.Expect("the modlog", func(ev native.Event) bool {
+		return ev.Type == "notice" && strings.Contains(ev.Text, "moderation log of #dev")
+	})
 	if !strings.Contains(log.Text, "olga: ban troll (spamming links)") || !strings.Contains(log.Text, "olga: claim olga") {
 		t.Fatalf("modlog:\n%s", log.Text)
 	}
@@ -166,7 +168,9 @@ func TestGuestBanFollowsTheAddress(t *testing.T) {
 		t.Fatalf("a guest banning: %+v", ev)
 	}
 	olga.Send("/kick gus out")
-	g.Expect("kicked", func(ev native.Event) bool { return ev.Type == "part" && ev.Name == "gus" && strings.Contains(ev.Reason, "kicked by olga") })
+	g.Expect("kicked", func(ev native.Event) bool {
+		return ev.Type == "part" && ev.Name == "gus" && strings.Contains(ev.Reason, "kicked by olga")
+	})
 	olga.Send("/ban gus")
 	olga.Expect("olga banned gus (127.0.0.1) from #dev")
 	g2 := testkit.DialLine(t, line, "gus-again")

@@ -121,7 +121,7 @@ type Client struct {
 	registered           bool
 	sasl                 saslState
 	cred                 *chat.Credential // the account SASL logged in to
-	umodes               string // user modes set (i, w): shown, not enforced
+	umodes               string           // user modes set (i, w): shown, not enforced
 
 	session *chat.Session
 	enc     *encoder
