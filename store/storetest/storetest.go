@@ -28,6 +28,126 @@ func Run(t *testing.T, open Opener) {
 	t.Run("ConcurrentReads", func(t *testing.T) { testConcurrent(t, open(t, 50)) })
 	t.Run("Topics", func(t *testing.T) { testTopics(t, open(t, 0)) })
 	t.Run("AssignsIDs", func(t *testing.T) { testAssignsIDs(t, open(t, 0)) })
+	t.Run("Directory", func(t *testing.T) {
+		d, ok := open(t, 0).(chat.Directory)
+		if !ok {
+			t.Fatal("the store is not a chat.Directory: accounts and moderation would be unavailable")
+		}
+		testDirectory(t, d)
+	})
+}
+
+// testDirectory checks accounts, room settings, sanctions and the audit
+// log round-trip, each write replacing or adding as documented.
+func testDirectory(t *testing.T, d chat.Directory) {
+	if a, err := d.Accounts(ctx); err != nil || len(a) != 0 {
+		t.Fatalf("accounts of an empty store: %v %v", a, err)
+	}
+	alice := chat.Account{Name: "Chloé", Key: chat.NameKey("Chloé"), Hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5", Created: epoch, Since: 7, Seen: 9}
+	for _, a := range []chat.Account{alice, {Name: "bob", Key: "bob", Hash: "h", Created: epoch}} {
+		if err := d.PutAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.Seen, alice.Hash = 42, "$argon2id$new"
+	if err := d.PutAccount(ctx, alice); err != nil { // replaces
+		t.Fatal(err)
+	}
+	got, err := d.Accounts(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("accounts: %+v %v", got, err)
+	}
+	var a chat.Account
+	for _, g := range got {
+		if g.Key == alice.Key {
+			a = g
+		}
+	}
+	if a.Name != alice.Name || a.Hash != alice.Hash || a.Seen != 42 || a.Since != 7 || !a.Created.Equal(epoch) {
+		t.Fatalf("account read back %+v, want %+v", a, alice)
+	}
+	if err := d.DeleteAccount(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.Accounts(ctx); len(got) != 1 {
+		t.Fatalf("after delete: %+v", got)
+	}
+
+	rs := chat.RoomSettings{Room: "dev", Owner: alice.Key, Roles: map[string]chat.Role{"bob": chat.RoleOp, "gus": chat.RoleVoice},
+		TopicLock: true, Moderated: true, Accounts: true, Until: epoch.Add(time.Hour), Slow: 30 * time.Second}
+	if err := d.PutRoomSettings(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	rs.InviteOnly = true
+	if err := d.PutRoomSettings(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	settings, err := d.RoomSettings(ctx)
+	if err != nil || len(settings) != 1 {
+		t.Fatalf("room settings: %+v %v", settings, err)
+	}
+	r := settings[0]
+	if r.Room != "dev" || r.Owner != alice.Key || r.Roles["bob"] != chat.RoleOp || r.Roles["gus"] != chat.RoleVoice || !r.TopicLock || !r.Moderated ||
+		!r.InviteOnly || !r.Accounts || !r.Until.Equal(rs.Until) || r.Slow != rs.Slow {
+		t.Fatalf("room settings read back %+v, want %+v", r, rs)
+	}
+
+	ban := &chat.Sanction{Kind: chat.SanctionBan, Room: "dev", Target: chat.TargetAccount, Value: "bob", Label: "bob", By: "Chloé", Reason: "spam", At: epoch}
+	mute := &chat.Sanction{Kind: chat.SanctionMute, Room: "", Target: chat.TargetAddress, Value: "192.0.2.0/24", Label: "192.0.2.0/24", Until: time.Now().Add(time.Hour), By: "Chloé", At: epoch}
+	for _, sc := range []*chat.Sanction{ban, mute} {
+		if err := d.PutSanction(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ban.ID == 0 || mute.ID == 0 || ban.ID == mute.ID {
+		t.Fatalf("sanction ids %d %d", ban.ID, mute.ID)
+	}
+	list, err := d.Sanctions(ctx)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("sanctions: %+v %v", list, err)
+	}
+	for _, sc := range list {
+		want := ban
+		if sc.ID == mute.ID {
+			want = mute
+		}
+		if sc.Kind != want.Kind || sc.Room != want.Room || sc.Target != want.Target || sc.Value != want.Value || sc.Reason != want.Reason ||
+			!sc.Until.Equal(want.Until) || !sc.At.Equal(want.At) || sc.By != want.By {
+			t.Fatalf("sanction read back %+v, want %+v", sc, *want)
+		}
+	}
+	if err := d.DeleteSanction(ctx, ban.ID); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := d.Sanctions(ctx); len(list) != 1 || list[0].ID != mute.ID {
+		t.Fatalf("after delete: %+v", list)
+	}
+
+	for i, room := range []string{"dev", "lobby", "dev", ""} {
+		e := &chat.ModEntry{At: epoch.Add(time.Duration(i) * time.Second), Room: room, Actor: "Chloé", Action: fmt.Sprintf("kick %d", i), Target: "bob"}
+		if err := d.AppendModlog(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if e.ID == 0 {
+			t.Fatal("no modlog id")
+		}
+	}
+	dev, err := d.Modlog(ctx, "dev", 0, 10)
+	if err != nil || len(dev) != 2 || dev[0].Action != "kick 2" || dev[1].Action != "kick 0" {
+		t.Fatalf("modlog of dev (newest first): %+v %v", dev, err)
+	}
+	older, _ := d.Modlog(ctx, "dev", dev[0].ID, 10)
+	if len(older) != 1 || older[0].Action != "kick 0" {
+		t.Fatalf("modlog before an id: %+v", older)
+	}
+	all, _ := d.Modlog(ctx, chat.AllRooms, 0, 3)
+	if len(all) != 3 || all[0].Action != "kick 3" {
+		t.Fatalf("modlog of everything: %+v", all)
+	}
+	server, _ := d.Modlog(ctx, "", 0, 10)
+	if len(server) != 1 || server[0].Action != "kick 3" {
+		t.Fatalf("server-wide modlog: %+v", server)
+	}
 }
 
 func testTopics(t *testing.T, s chat.Store) {
