@@ -101,7 +101,7 @@ type Event struct {
 	History bool       // a replayed message, not a live one
 	Quit    bool       // KindPart: the session left the chat (every room at once), not just this room
 	By      string     // KindPart: the moderator who kicked Name; KindBye: who removed the session ("*" for the server)
-	Mode    string     // KindNotice of a moderation action: the change as an IRC mode ("+o bob", "+m", "-b *!*@192.0.2.7")
+	Mode    string     // KindNotice of a moderation action: the change as an IRC mode ("+o bob", "+m", "-b *!*@192.0.2.7"), or ModeKick
 
 	route *pending                 // local recipients, set when published on this node
 	enc   atomic.Pointer[encoding] // encodings made so far, newest first

@@ -222,6 +222,10 @@ func (s *Session) logAndTell(room, action, target, reason string, until time.Tim
 	}
 }
 
+// ModeKick is the Mode of a kick's notice: the kick itself is shown by
+// the part event that follows (an IRC KICK).
+const ModeKick = "KICK"
+
 // banMask renders a sanction's target as an IRC ban mask.
 func banMask(sc *Sanction) string {
 	switch sc.Target {
@@ -314,7 +318,7 @@ func (s *Session) Kick(room, name, reason string) error {
 		}
 	}
 	who := victims[0].Name()
-	s.logAndTell(key, "kick", who, reason, time.Time{}, fmt.Sprintf("%s kicked %s from #%s%s", s.Name(), who, key, withReason(reason)), "")
+	s.logAndTell(key, "kick", who, reason, time.Time{}, fmt.Sprintf("%s kicked %s from #%s%s", s.Name(), who, key, withReason(reason)), ModeKick)
 	for _, v := range victims {
 		_ = v.part(key, "kicked by "+s.Name()+withReason(reason), s.Name())
 	}

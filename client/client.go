@@ -34,7 +34,7 @@ import (
 type Config struct {
 	Addr     string      // host:port of the server's framed protocol
 	Name     string      // nickname
-	Password string      // server password, if the server wants one
+	Password string      // the account's password for a registered name, else the server password, if the server wants one
 	TLS      *tls.Config // nil for plain TCP
 	Rooms    []string    // rooms to join besides the lobby
 	Client   string      // client name and version reported in the hello

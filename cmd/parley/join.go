@@ -54,7 +54,7 @@ func join(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:1234", "server address (framed protocol)")
 	fs.BoolVar(&o.plain, "plain", false, "line mode: read lines from stdin, print one line per event (default when stdin or stdout is not a terminal)")
 	fs.StringVar(&o.rooms, "room", "", "rooms to join besides the lobby, comma-separated")
-	fs.StringVar(&o.password, "password", "", "server password, if it needs one")
+	fs.StringVar(&o.password, "password", "", "your account's password if your name is registered, else the server password if it needs one (prefer PARLEY_PASSWORD: arguments are visible to other local users)")
 	fs.BoolVar(&o.tls, "tls", false, "connect over TLS (the server runs with -tls-cert)")
 	fs.BoolVar(&o.insecure, "insecure", false, "with -tls: accept any certificate, e.g. a self-signed one (anyone in between can read and change the chat)")
 	fs.DurationVar(&o.timeout, "dial-timeout", 5*time.Second, "how long to try to reach the server at start")

@@ -242,3 +242,74 @@ func TestIRCClientII(t *testing.T) {
 	}
 	tut.Expect("iiuser", "hello from ii")
 }
+
+// saslClients start an IRC client that logs in to an account with SASL
+// PLAIN, as nick "someone" (the server gives it the account's name).
+var saslClients = []ircClient{
+	{"irssi", []string{"irssi"}, func(t *testing.T, addr, account string) *tmuxTerm {
+		home := clientDir(t)
+		host, port, _ := strings.Cut(addr, ":")
+		cfg := `servers = ( { address = "` + host + `"; chatnet = "parley"; port = "` + port + `"; autoconnect = "yes"; } );
+chatnets = { parley = { type = "IRC"; sasl_mechanism = "PLAIN"; sasl_username = "` + account + `"; sasl_password = "` + account + `-secret"; }; };
+settings = { core = { real_name = "irssi user"; user_name = "someone"; nick = "someone"; }; };
+`
+		if err := os.WriteFile(filepath.Join(home, "config"), []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return startTmux(t, "irssi", "irssi", "--home="+home)
+	}},
+	{"weechat", []string{"weechat"}, func(t *testing.T, addr, account string) *tmuxTerm {
+		dir := clientDir(t)
+		cmds := strings.Join([]string{
+			"/server add parley " + strings.Replace(addr, ":", "/", 1) + " -notls -nicks=someone -username=someone -realname=weechat_user" +
+				" -sasl_mechanism=plain -sasl_username=" + account + " -sasl_password=" + account + "-secret",
+			"/connect parley",
+		}, ";")
+		return startTmux(t, "weechat", "weechat", "--dir", dir, "-r", cmds)
+	}},
+}
+
+// TestIRCClientsSASL: irssi and weechat log in to an account registered
+// from another protocol with SASL PLAIN, get the account's name, and read
+// the direct message that waited for it.
+func TestIRCClientsSASL(t *testing.T) {
+	for _, cl := range saslClients {
+		t.Run(cl.name, func(t *testing.T) {
+			needBinary(t, append([]string{"tmux"}, cl.bin...)...)
+			frame, ircAddr := freePort(t), freePort(t)
+			startServer(t, t.TempDir(), "--frame-listen", frame, "--irc-listen", ircAddr)
+			account := cl.name + "acct"
+			reg := testkit.DialNative(t, mustResolve(t, frame), account)
+			reg.ExpectType("welcome")
+			reg.Send(native.Request{Type: "register", Password: account + "-secret"})
+			reg.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+			reg.Send(native.Request{Type: "quit"})
+			reg.ExpectType("bye")
+			bob := testkit.DialNative(t, mustResolve(t, frame), "bob")
+			bob.ExpectType("welcome")
+			testkit.Eventually(t, account+" gone", func() bool {
+				bob.Send(native.Request{Type: "who"})
+				ev := bob.Expect("members", func(ev native.Event) bool { return ev.Type == "members" })
+				return !strings.Contains(strings.Join(ev.Members, ","), account)
+			})
+			bob.Send(native.Request{Type: "dm", To: account, Text: text("kept for you")})
+			bob.Expect("kept", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "kept for them") })
+
+			term := cl.start(t, ircAddr, account)
+			if cl.name == "weechat" {
+				term.wait("#lobby")        // connected; it shows the channel
+				term.typeLine("/buffer 1") // the server's messages
+			}
+			term.wait("You are now logged in as " + account)
+			testkit.Eventually(t, account+" online under its name", func() bool {
+				bob.Send(native.Request{Type: "who"})
+				ev := bob.Expect("members", func(ev native.Event) bool { return ev.Type == "members" })
+				return strings.Contains(strings.Join(ev.Members, ","), account)
+			})
+			term.typeLine("/msg bob got it")
+			bob.Expect("the reply", func(ev native.Event) bool { return ev.Type == "dm" && ev.From == account && ev.Text == "got it" })
+			term.typeLine("/query bob")
+			term.wait("kept for you") // the DM that waited, in bob's query window
+		})
+	}
+}

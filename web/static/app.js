@@ -682,10 +682,15 @@ function handshakeError(ev) {
   case 'name_invalid': case 'name_reserved':
     loginError(msg);
     return;
-  case 'auth_failed':
+  case 'auth_failed': case 'name_registered':
+    // A registered name needs its account's password (the same field).
     state.password = '';
     state.wantOnline = false;
     loginError(msg, 'password');
+    return;
+  case 'banned':
+    state.wantOnline = false;
+    loginError(msg);
     return;
   case 'server_full': case 'shutting_down':
     setStatus('reconnecting', msg);

@@ -315,15 +315,21 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		}
 		return []*Message{e.stamp(m, ev)}
 	case chat.KindNotice:
+		if ev.Mode == chat.ModeKick && ev.Room != "" {
+			return nil // the KICK that follows says it all
+		}
 		if ev.Mode != "" && ev.Room != "" {
 			// A moderation change: the MODE line clients apply to their
-			// channel state, and the words for people.
+			// channel state; a ban's words too (its reason and length).
 			params := []string{channel(ev.Room)}
 			for _, f := range strings.Fields(ev.Mode) {
 				params = append(params, maskParam(f))
 			}
-			mode := &Message{Source: source(ev.From), Command: "MODE", Params: params}
-			return append([]*Message{e.stamp(mode, ev)}, e.lines(ev, srv, "NOTICE", channel(ev.Room), ev.Text, "", false)...)
+			out := []*Message{e.stamp(&Message{Source: source(ev.From), Command: "MODE", Params: params}, ev)}
+			if strings.HasPrefix(ev.Mode, "+b") {
+				out = append(out, e.lines(ev, srv, "NOTICE", channel(ev.Room), ev.Text, "", false)...)
+			}
+			return out
 		}
 		if ev.Room != "" && ev.From != "" || ev.Room != "" && ev.Session == 0 && ev.Ref == "" {
 			return e.lines(ev, srv, "NOTICE", channel(ev.Room), ev.Text, "", false)
