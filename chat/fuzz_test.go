@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/parleychat/parley/auth"
+
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/store/memory"
 )
@@ -24,10 +26,14 @@ func FuzzExec(f *testing.F) {
 		"/msg carol hi", "/msg nobody hi", "/me waves", "/topic new \x1b[2J topic", "/topic", "/who", "/who nowhere",
 		"/rooms", "/help", "/help msg", "/help nope", "/quit bye", "//slash", "/", "/ nick", "/NICK   x", "\xff\xfe",
 		"/msg carol", "/join", "/nick a b", "\t", "/me", "/part nowhere",
+		"/register secret1", "/register a", "/login carol secret1", "/identify x", "/passwd a b", "/unregister x",
+		"/claim", "/claim #lobby", "/op carol", "/voice carol", "/kick carol rude", "/ban carol 1h spam", "/ban 10.0.0.0/8",
+		"/ban ip:::1", "/unban carol", "/mute carol 3d", "/mode +mtir-m", "/mode +x", "/invite carol", "/slow 5",
+		"/slow -1", "/modlog *", "/modlog 5", "/kill carol", "/gban carol", "/bans", "/ban account:carol 99999999d",
 	} {
 		f.Add(s)
 	}
-	h, err := chat.New(chat.Config{Store: memory.New(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h, err := chat.New(chat.Config{Store: memory.New(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HashParams: auth.TestParams})
 	if err != nil {
 		f.Fatal(err)
 	}

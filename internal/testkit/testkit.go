@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/auth"
+
 	"github.com/coder/websocket"
 	"github.com/parleychat/parley/node"
 	"github.com/parleychat/parley/wire/frame"
@@ -27,9 +29,13 @@ import (
 const Timeout = 10 * time.Second
 
 // StartNode starts a node with both front-ends on 127.0.0.1:0 (unless cfg
-// sets addresses) and shuts it down when the test ends.
+// sets addresses) and shuts it down when the test ends. Password hashes
+// are cheap (auth.TestParams) unless cfg says otherwise.
 func StartNode(t testing.TB, cfg node.Config) *node.Node {
 	t.Helper()
+	if cfg.Hub.HashParams == (auth.Params{}) {
+		cfg.Hub.HashParams = auth.TestParams
+	}
 	if cfg.FrameAddr == "" {
 		cfg.FrameAddr = "127.0.0.1:0"
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/parleychat/parley/node"
 )
 
-func cheapHashes(c *node.Config) { c.Hub.HashParams = auth.TestParams }
+func cheapHashes(c *node.Config) { c.Hub.HashParams = auth.TestParams } // StartNode's default too; said for the reader
 
 // registerOver makes nick an account from an IRC client (REGISTER is
 // parley's /register, sent as the raw verb) and disconnects.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/auth"
+
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/store/memory"
@@ -78,7 +80,7 @@ func FuzzProtocol(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	hub, err := chat.New(chat.Config{Store: memory.New(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hub, err := chat.New(chat.Config{Store: memory.New(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HashParams: auth.TestParams})
 	if err != nil {
 		f.Fatal(err)
 	}
