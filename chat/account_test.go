@@ -372,3 +372,28 @@ func TestLoginMidSession(t *testing.T) {
 	gSink.wait(t, "the kept DM", func(ev *chat.Event) bool { return ev.Kind == chat.KindDM && ev.Text == "kept" })
 	guest(t, h.Hub, "guest7", "192.0.2.9:1") // the old name is free
 }
+
+func TestHostileCredentials(t *testing.T) {
+	h := newAcctHub(t, chat.Config{})
+	account(t, h.Hub, "alice", "correct-horse")
+	huge := strings.Repeat("x", 1<<20)
+	_, _, err := login(h.Hub, "alice", huge, "192.0.2.1:1")
+	wantCode(t, "a 1 MB password", err, chat.CodeAuth)
+	_, _, err = login(h.Hub, strings.Repeat("a", 5000), "x", "192.0.2.1:1")
+	wantCode(t, "a 5000-character account name", err, chat.CodeAuth)
+	_, _, err = login(h.Hub, "alice\x00", "correct-horse", "192.0.2.1:1")
+	wantCode(t, "a NUL in the account name", err, chat.CodeAuth)
+	g, _ := guest(t, h.Hub, "gus", "192.0.2.1:2")
+	wantCode(t, "registering a 1 MB password", g.Register(huge), chat.CodeInvalid)
+	wantCode(t, "registering an empty password", g.Register(""), chat.CodeInvalid)
+	wantCode(t, "registering twice", g.Register("gus-secret"), "")
+	wantCode(t, "registering again", g.Register("gus-secret2"), chat.CodeInvalid)
+	wantCode(t, "logging in while logged in", g.Login("alice", "correct-horse"), chat.CodeInvalid)
+	// A name ban covers the name's look-alikes.
+	account(t, h.Hub, "owner", "owner-secret")
+	o, _ := mustLogin(t, h.Hub, "owner", "owner-secret", "192.0.2.3:1")
+	wantCode(t, "owner makes #dev", o.Join("dev", chat.JoinOptions{}), "")
+	wantCode(t, "a name ban", o.Exec("/ban name:joe", ""), "")
+	lookalike, _ := guest(t, h.Hub, "јое", "203.0.113.1:1") // Cyrillic
+	wantCode(t, "a look-alike of a banned name", lookalike.Join("dev", chat.JoinOptions{}), chat.CodeBanned)
+}

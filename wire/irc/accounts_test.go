@@ -149,3 +149,38 @@ func TestKickBanAndModesOverIRC(t *testing.T) {
 	o.Send("MODLOG")
 	o.Expect("moderation log of #dev")
 }
+
+func TestSASLHostile(t *testing.T) {
+	n, addr := start(t, false, cheapHashes)
+	registerOver(t, n, "alice", "alice-secret")
+	c := raw(t, addr)
+	c.Send("AUTHENTICATE PLAIN") // before CAP REQ sasl
+	c.Expect(" 904 ")
+	c.Send("CAP REQ :sasl")
+	c.Expect(" ACK ")
+	c.Send("AUTHENTICATE PLAIN")
+	c.Expect("AUTHENTICATE +")
+	chunk := strings.Repeat("A", 400)
+	for range 3 {
+		c.Send("AUTHENTICATE " + chunk)
+	}
+	c.Expect(" 905 ") // over 1 KiB of payload
+	c.Send("AUTHENTICATE PLAIN")
+	c.Expect("AUTHENTICATE +")
+	c.Send("AUTHENTICATE !!notbase64!!")
+	c.Expect(" 904 ")
+	c.Send("AUTHENTICATE PLAIN")
+	c.Expect("AUTHENTICATE +")
+	c.Send("AUTHENTICATE " + base64.StdEncoding.EncodeToString([]byte("bob\x00alice\x00alice-secret")))
+	c.Expect(" 904 * :SASL authentication failed: one may only log in as oneself")
+	c.Send("AUTHENTICATE PLAIN")
+	c.Expect("AUTHENTICATE +")
+	c.Send("AUTHENTICATE *")
+	c.Expect(" 906 ")
+	c.Send("CAP END")
+	c.Send("NICK alice")
+	c.Send("USER u 0 * :A")
+	c.Expect(" 433 * alice :Nickname is registered")
+	c.Send("NICK guest1")
+	c.Expect(" 001 guest1 ")
+}
