@@ -7,8 +7,10 @@
 // bytes; persistence and multi-node fan-out plug in through the Store and
 // Broker interfaces declared here.
 //
-// Lock order (outermost first): Hub.mu, Room.mu, Session.mu, Session's
-// hold lock, then whatever a Sink locks inside Deliver. Hub.qmu is
+// Lock order (outermost first): moderation.mu and Hub.acctMu (writers of
+// moderation and accounts, held across their Directory write), Hub.mu,
+// Room.mu, Session.mu, Session's hold lock, then whatever a Sink locks
+// inside Deliver. moderation.rw and moderation.rt are leaves. Hub.qmu is
 // read-held only to put a message on the commit queue and write-held only
 // to close it; no other lock is held while it is waited for (a name fence,
 // queued under Hub.mu, only tries it). No lock is held while the store is

@@ -386,6 +386,7 @@ func (m *moderation) checkSpeak(s *Session, room string) error {
 	if !m.active.Load() || room == "" {
 		return nil
 	}
+	id, now := s.ident(), h.now()
 	m.rw.RLock()
 	rm := m.rooms[room]
 	if rm == nil {
@@ -393,9 +394,8 @@ func (m *moderation) checkSpeak(s *Session, room string) error {
 		return nil
 	}
 	rs := rm.settings
-	now := h.now()
 	var mute *Sanction
-	if sc := find(rm.sanctions, SanctionMute, s.ident(), now); sc != nil {
+	if sc := find(rm.sanctions, SanctionMute, id, now); sc != nil {
 		c := *sc
 		mute = &c
 	}

@@ -116,6 +116,8 @@ type Event struct {
 	Rooms   []RoomInfo `json:"rooms,omitempty"`
 	Code    string     `json:"code,omitempty"`
 	Message string     `json:"message,omitempty"`
+	By      string     `json:"by,omitempty"`   // part: the moderator who kicked or banned name; bye: who removed the session
+	Mode    string     `json:"mode,omitempty"` // notice of a moderation action: the change as an IRC mode ("+m", "+o bob", "+b bob!*@*"), or "KICK"
 
 	// welcome
 	Account         string `json:"account,omitempty"` // the account logged in to; absent for a guest
@@ -148,6 +150,8 @@ func FromChat(ev *chat.Event, withRef bool) Event {
 		Reason:  chat.Strip(ev.Reason),
 		History: ev.History,
 		Members: ev.Members,
+		By:      ev.By,
+		Mode:    ev.Mode,
 	}
 	if withRef {
 		out.Ref = ev.Ref
@@ -193,7 +197,7 @@ var kinds = func() map[string]chat.Kind {
 func ToChat(ev *Event) *chat.Event {
 	ce := &chat.Event{
 		Message: chat.Message{ID: ev.ID, Kind: kinds[ev.Type], Room: ev.Room, From: ev.From, To: ev.To, Text: ev.Text},
-		Name:    ev.Name, OldName: ev.Old, Reason: ev.Reason, Members: ev.Members, History: ev.History, Ref: ev.Ref,
+		Name:    ev.Name, OldName: ev.Old, Reason: ev.Reason, Members: ev.Members, History: ev.History, Ref: ev.Ref, By: ev.By, Mode: ev.Mode,
 	}
 	if ev.TS != nil {
 		ce.Time = *ev.TS
