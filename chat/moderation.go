@@ -450,7 +450,11 @@ func (m *moderation) change(h *Hub, room string, f func(rs *RoomSettings)) error
 		return Errorf(CodeUnavailable, "the change could not be stored; try again")
 	}
 	m.rw.Lock()
-	m.roomLocked(room).settings = rs
+	rm := m.roomLocked(room)
+	rm.settings = rs
+	if rs.empty() && len(rm.sanctions) == 0 {
+		delete(m.rooms, room) // nothing to check: the message path skips it again
+	}
 	m.updateActiveLocked()
 	m.rw.Unlock()
 	return nil
@@ -467,12 +471,15 @@ func (m *moderation) addSanction(h *Hub, sc *Sanction) error {
 		h.log.Error("storing a sanction failed", "room", sc.Room, "err", err)
 		return Errorf(CodeUnavailable, "the %s could not be stored; try again", sc.Kind)
 	}
+	live := func(l []Sanction) []Sanction { // expired ones go on the way
+		return append(slices.DeleteFunc(l, func(o Sanction) bool { return !o.active(sc.At) }), *sc)
+	}
 	m.rw.Lock()
 	if sc.Room == "" {
-		m.server = append(m.server, *sc)
+		m.server = live(m.server)
 	} else {
 		rm := m.roomLocked(sc.Room)
-		rm.sanctions = append(rm.sanctions, *sc)
+		rm.sanctions = live(rm.sanctions)
 	}
 	m.updateActiveLocked()
 	m.rw.Unlock()
@@ -516,6 +523,9 @@ func (m *moderation) removeSanctions(h *Hub, room string, kind SanctionKind, mat
 		m.server = drop(m.server)
 	} else if rm := m.rooms[room]; rm != nil {
 		rm.sanctions = drop(rm.sanctions)
+		if rm.settings.empty() && len(rm.sanctions) == 0 {
+			delete(m.rooms, room)
+		}
 	}
 	m.updateActiveLocked()
 	m.rw.Unlock()
@@ -571,12 +581,6 @@ func (h *Hub) modlog(e *ModEntry) {
 	if err := h.dir.AppendModlog(context.Background(), e); err != nil {
 		h.log.Error("storing a moderation log entry failed", "err", err)
 	}
-}
-
-// roomNotice tells everyone in a room (if it has members) text, from the
-// server.
-func (h *Hub) roomNotice(room, text string) {
-	h.roomEvent(room, &Event{Message: Message{Kind: KindNotice, Room: room, Time: h.now(), Text: text}})
 }
 
 // roomEvent delivers ev to everyone in a room, if it has members.
