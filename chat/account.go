@@ -240,8 +240,12 @@ func (h *Hub) verify(hash, password string) (bool, error) {
 	return auth.Verify(hash, password)
 }
 
-// hash hashes a new password, bounded like verify.
-func (h *Hub) hash(password string) (string, error) {
+// newHash checks a password being set against the rules and hashes it,
+// bounded like verify.
+func (h *Hub) newHash(password string) (string, error) {
+	if err := checkNewPassword(password); err != nil {
+		return "", err
+	}
 	h.hashSem <- struct{}{}
 	defer func() { <-h.hashSem }()
 	return auth.Hash(password, h.cfg.HashParams)
@@ -466,10 +470,7 @@ func (s *Session) Register(password string) error {
 	if s.Account() != "" {
 		return Errorf(CodeInvalid, "you are already logged in as %s", s.Account())
 	}
-	if err := checkNewPassword(password); err != nil {
-		return err
-	}
-	hash, err := h.hash(password)
+	hash, err := h.newHash(password)
 	if err != nil {
 		return err
 	}
@@ -536,10 +537,7 @@ func (s *Session) RegisterName(name, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := checkNewPassword(password); err != nil {
-		return err
-	}
-	hash, err := h.hash(password)
+	hash, err := h.newHash(password)
 	if err != nil {
 		return err
 	}
@@ -639,10 +637,7 @@ func (s *Session) Passwd(old, pw string) error {
 	if _, err := h.authenticate(s.Account(), old, s.info.Remote); err != nil {
 		return err
 	}
-	if err := checkNewPassword(pw); err != nil {
-		return err
-	}
-	hash, err := h.hash(pw)
+	hash, err := h.newHash(pw)
 	if err != nil {
 		return err
 	}

@@ -495,14 +495,7 @@ func (m *moderation) removeSanctions(h *Hub, room string, kind SanctionKind, mat
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.rw.RLock()
-	var list []Sanction
-	if room == "" {
-		list = slices.Clone(m.server)
-	} else if rm := m.rooms[room]; rm != nil {
-		list = slices.Clone(rm.sanctions)
-	}
-	m.rw.RUnlock()
+	list := m.sanctionsOf(room)
 	var gone []Sanction
 	for i := range list {
 		if list[i].Kind == kind && match(&list[i]) {
@@ -669,17 +662,24 @@ func (h *Hub) isAccount(key string) bool {
 	return a != nil && len(a.sessions) > 0
 }
 
+// sanctionsOf returns a copy of the sanctions of a room ("" for the
+// server).
+func (m *moderation) sanctionsOf(room string) []Sanction {
+	m.rw.RLock()
+	defer m.rw.RUnlock()
+	if room == "" {
+		return slices.Clone(m.server)
+	}
+	if rm := m.rooms[room]; rm != nil {
+		return slices.Clone(rm.sanctions)
+	}
+	return nil
+}
+
 // sortedSanctions returns the active sanctions of a room ("" for the
 // server), oldest first.
 func (m *moderation) sortedSanctions(room string, now time.Time) []Sanction {
-	m.rw.RLock()
-	var list []Sanction
-	if room == "" {
-		list = slices.Clone(m.server)
-	} else if rm := m.rooms[room]; rm != nil {
-		list = slices.Clone(rm.sanctions)
-	}
-	m.rw.RUnlock()
+	list := m.sanctionsOf(room)
 	list = slices.DeleteFunc(list, func(sc Sanction) bool { return !sc.active(now) })
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	return list

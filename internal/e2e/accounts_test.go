@@ -19,6 +19,18 @@ func tcpAddr(t *testing.T, s string) net.Addr {
 	return a
 }
 
+// roomOwner registers name (password name+"-secret") on the line
+// protocol and makes room, which the account then owns.
+func roomOwner(t *testing.T, line net.Addr, name, room string) *testkit.Line {
+	t.Helper()
+	l := testkit.DialLine(t, line, name)
+	l.Send("/register " + name + "-secret")
+	l.Expect("the name " + name + " is now registered to you")
+	l.Send("/join #" + room)
+	l.Expect("you own #" + room + " now")
+	return l
+}
+
 // nativeLogin logs in to an account with a native hello.
 func nativeLogin(t *testing.T, addr net.Addr, account, pw string, rooms ...string) *testkit.Native {
 	t.Helper()
@@ -39,12 +51,7 @@ func TestAccountsAndBansSurviveKill9(t *testing.T) {
 	srv := startServer(t, dataDir, "--line-listen", "127.0.0.1:0")
 	frame, line := tcpAddr(t, srv.addr), tcpAddr(t, srv.line)
 
-	// olga registers on the line protocol and makes #dev, which she owns.
-	olga := testkit.DialLine(t, line, "olga")
-	olga.Send("/register olga-secret")
-	olga.Expect("the name olga is now registered to you")
-	olga.Send("/join #dev")
-	olga.Expect("you own #dev now")
+	olga := roomOwner(t, line, "olga", "dev")
 
 	// troll registers on the native protocol and joins #dev.
 	troll := testkit.DialNative(t, frame, "troll")
@@ -137,11 +144,7 @@ func TestAccountsAndBansSurviveKill9(t *testing.T) {
 func TestGuestBanFollowsTheAddress(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "--line-listen", "127.0.0.1:0")
 	frame, line := tcpAddr(t, srv.addr), tcpAddr(t, srv.line)
-	olga := testkit.DialLine(t, line, "olga")
-	olga.Send("/register olga-secret")
-	olga.Expect("now registered")
-	olga.Send("/join #dev")
-	olga.Expect("you own #dev now")
+	olga := roomOwner(t, line, "olga", "dev")
 	olga.Send("/mode +m")
 	olga.Expect("set mode +m")
 
