@@ -509,11 +509,17 @@ func (s *Session) Register(password string) error {
 	}
 	s.acct = a
 	s.nameSince = since
+	rooms := slices.Clone(s.rooms)
 	s.mu.Unlock()
 	a.sessions = []*Session{s}
 	h.accounts[key] = a
 	h.acctLooks[skel] = a
 	h.mu.Unlock()
+	for _, r := range rooms { // s is the account's one session in each of its rooms
+		r.mu.Lock()
+		r.accountIn(a)
+		r.mu.Unlock()
+	}
 	h.log.Info("account registered", "account", name, "session", s.id, "remote", remoteIP(s.info.Remote))
 	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "the name " + name + " is now registered to you. Next time log in as " + name + " with your password (/login " + name + " PASSWORD, or " + name + ":PASSWORD as a tutorial client's name)"}})
 	return nil

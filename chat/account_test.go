@@ -397,3 +397,24 @@ func TestHostileCredentials(t *testing.T) {
 	lookalike, _ := guest(t, h.Hub, "јое", "203.0.113.1:1") // Cyrillic
 	wantCode(t, "a look-alike of a banned name", lookalike.Join("dev", chat.JoinOptions{}), chat.CodeBanned)
 }
+
+// TestRegisterThenAnotherDevice: a guest registers while in a room, then
+// logs in from a second device into the same room and leaves it: the
+// room still has the user, and nobody is told otherwise.
+func TestRegisterThenAnotherDevice(t *testing.T) {
+	h := newAcctHub(t, chat.Config{})
+	bob, bobSink := guest(t, h.Hub, "bob", "192.0.2.2:1")
+	a, _ := guest(t, h.Hub, "alice", "192.0.2.3:1")
+	wantCode(t, "register", a.Register("correct-horse"), "")
+	phone, _ := mustLogin(t, h.Hub, "alice", "correct-horse", "192.0.2.4:1")
+	phone.Leave("phone off")
+	_, names, _ := bob.Who("")
+	if strings.Join(names, ",") != "alice,bob" {
+		t.Fatalf("members %v", names)
+	}
+	for _, ev := range bobSink.snapshot() {
+		if ev.Name == "alice" && (ev.Kind == chat.KindPart || ev.Kind == chat.KindJoin && ev.Session == phone.ID()) {
+			t.Fatalf("bob was told %s of alice's second device", ev.Kind)
+		}
+	}
+}
