@@ -320,6 +320,9 @@ func (h *Hub) attachLocked(s *Session, a *account) {
 	s.acct = a
 	s.nameSince = a.Since
 	s.awayFrom, s.awayTo = a.Seen, a.delivered.Load()
+	if s.info.DMsAfter > 0 {
+		s.awayFrom = s.info.DMsAfter // the client says exactly what it has
+	}
 	s.mu.Unlock()
 	a.sessions = append(a.sessions, s)
 	if h.names[a.Key] == nil {

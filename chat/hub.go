@@ -344,6 +344,11 @@ type ClientInfo struct {
 	// User and RealName are what the client said about its user (IRC's
 	// username and realname); "" for none.
 	User, RealName string
+	// DMsAfter is, for an account's session, the id of the last direct
+	// message the client has (a reconnecting client's cursor): the login
+	// replays the account's direct messages after it, instead of those
+	// since the account was last away. 0 for none.
+	DMsAfter uint64
 }
 
 // Connect registers a new session and begins it (Register, then Begin).

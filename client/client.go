@@ -430,6 +430,7 @@ func (c *Client) hello() native.Request {
 		req.Rooms = append(req.Rooms, r)
 	}
 	slices.Sort(req.Rooms)
+	req.DMSince = c.lastSeen[""] // an account's direct messages resume after it
 	for r, id := range c.lastSeen {
 		if r != "" && id > 0 && (c.joined[r] || r == chat.DefaultRoom) {
 			if req.Since == nil {

@@ -217,6 +217,9 @@ type Login struct {
 	// Password: one password field is the account's password for a
 	// registered name and the server password otherwise.
 	Account, AccountPassword string
+	// DMsAfter is the last direct message the client has, for an account
+	// login's replay (see chat.ClientInfo.DMsAfter); 0 for none.
+	DMsAfter uint64
 	// Credential is an account login the protocol has checked already
 	// (IRC SASL answers before registration ends); it wins over the
 	// fields above.
@@ -473,7 +476,7 @@ func (h *Handler) login(c Conn, cl Client, l *Login) (*chat.Session, error) {
 	if proto == "" {
 		proto = h.Protocol.Name()
 	}
-	info := chat.ClientInfo{Protocol: proto, Remote: c.RemoteAddr().String(), History: l.History, User: l.User, RealName: l.RealName}
+	info := chat.ClientInfo{Protocol: proto, Remote: c.RemoteAddr().String(), History: l.History, User: l.User, RealName: l.RealName, DMsAfter: l.DMsAfter}
 	account, password := l.Account, l.AccountPassword
 	if account == "" && h.Hub.IsRegistered(l.Name) {
 		account, password = l.Name, l.Password

@@ -4,7 +4,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/wire/native"
@@ -136,7 +135,6 @@ func TestAccountsAndBansSurviveKill9(t *testing.T) {
 	good := testkit.DialTutorial(t, frame, "olga:olga-secret")
 	good.Send("/who")
 	good.ExpectNotice("olga")
-	_ = time.Second
 }
 
 // TestGuestBanFollowsTheAddress bans a guest: their address is banned, so

@@ -437,6 +437,9 @@ function hello() {
   if (state.password) h.password = state.password;
   if (rooms.length) h.rooms = rooms;
   if (Object.keys(since).length) h.since = since;
+  // Every message up to maxSeen has reached us, direct messages too: an
+  // account's direct messages resume after it.
+  if (state.everOnline && state.maxSeen > 0) h.dm_since = state.maxSeen;
   rawSend(h);
 }
 

@@ -74,9 +74,10 @@ type Request struct {
 	Version  int               `json:"version,omitempty"`
 	Client   string            `json:"client,omitempty"`
 	Password string            `json:"password,omitempty"`
-	Rooms    []string          `json:"rooms,omitempty"`   // rooms to join after the lobby
-	Since    map[string]uint64 `json:"since,omitempty"`   // resume: last id seen per room
-	Account  string            `json:"account,omitempty"` // hello: log in to this account with password; login: the account
+	Rooms    []string          `json:"rooms,omitempty"`    // rooms to join after the lobby
+	Since    map[string]uint64 `json:"since,omitempty"`    // resume: last id seen per room
+	Account  string            `json:"account,omitempty"`  // hello: log in to this account with password; login: the account
+	DMSince  uint64            `json:"dm_since,omitempty"` // hello of an account: the last direct message the client has (resume)
 	// register, login, passwd, unregister: password is the account's;
 	// passwd also takes the new one.
 	NewPassword string `json:"new_password,omitempty"`

@@ -69,7 +69,7 @@ func (c *Client) Handshake(msg []byte) (*engine.Login, error) {
 		return nil, chat.Errorf(chat.CodeBadVersion, "protocol version %d is not supported; this server speaks %d; closing the connection", req.Version, Version)
 	}
 	l := &engine.Login{Name: req.Name, Password: req.Password, Ref: req.Ref, Protocol: "native",
-		Resume: req.Since[chat.DefaultRoom], Pings: true}
+		Resume: req.Since[chat.DefaultRoom], Pings: true, DMsAfter: req.DMSince}
 	if req.Account != "" {
 		// An account login: password is the account's (and the server
 		// password is not needed).
