@@ -540,3 +540,46 @@ func TestBrowserLogin(t *testing.T) {
 	})
 	testkit.WaitMembers(t, n, "lobby", 1)
 }
+
+// TestBrowserAccountLogin: a registered name asks for its password on the
+// login form, a wrong one is explained, the right one logs in (on a server
+// with a password of its own, which the account does not need), and a
+// direct message that waited is there; a kick shows who did it.
+func TestBrowserAccountLogin(t *testing.T) {
+	browser := browserOptions(t)
+	n := testkit.StartNode(t, node.Config{Hub: chat.Config{Password: "sesame"}})
+	reg := testkit.NativeOnWith(t, testkit.Dial(t, n.Addr(node.ListenFrame)), native.Request{Type: "hello", Name: "alice", Version: native.Version, Password: "sesame"})
+	reg.ExpectType("welcome")
+	reg.Send(native.Request{Type: "register", Password: "alice-secret"})
+	reg.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	reg.Send(native.Request{Type: "join", Room: "dev"})
+	reg.Expect("owner", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "you own #dev") })
+	reg.Send(native.Request{Type: "quit"})
+	reg.ExpectType("bye")
+	testkit.WaitMembers(t, n, "lobby", 0)
+	bob := testkit.NativeOnWith(t, testkit.Dial(t, n.Addr(node.ListenFrame)), native.Request{Type: "hello", Name: "bob", Version: native.Version, Password: "sesame", Rooms: []string{"dev"}})
+	bob.ExpectType("welcome")
+	bob.Send(native.Request{Type: "dm", To: "alice", Text: text("waited for you")})
+	bob.Expect("kept", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "kept for them") })
+
+	p := openPage(t, browser, webURL(n), 1000, 700)
+	p.run(chromedp.WaitVisible("#name", chromedp.ByID),
+		chromedp.SendKeys("#name", "alice", chromedp.ByID),
+		chromedp.Click("#join-btn", chromedp.ByID))
+	p.wait("the registered-name error", `document.getElementById('login-error').textContent.includes('registered name')`)
+	p.run(chromedp.SendKeys("#password", "not-hers", chromedp.ByID), chromedp.Click("#join-btn", chromedp.ByID))
+	p.wait("the wrong password", `document.getElementById('login-error').textContent.includes('wrong account name or password')`)
+	p.run(chromedp.Evaluate(`document.getElementById('password').value = 'alice-secret'`, nil), chromedp.Click("#join-btn", chromedp.ByID))
+	p.wait("alice online", `document.getElementById('status').dataset.state === 'online' && !document.getElementById('chat-view').hidden`)
+	p.shows("arrived while you were away")
+	p.tab("@bob")
+	p.shows("waited for you")
+	// In #dev, which she owns, she kicks bob; he is told who did it.
+	p.run(chromedp.SendKeys("#join-room", "dev", chromedp.ByID), enter)
+	p.say("/kick bob enough")
+	part := bob.Expect("the kick", func(ev native.Event) bool { return ev.Type == "part" && ev.Room == "dev" && ev.Name == "bob" })
+	if part.By != "alice" || !strings.Contains(part.Reason, "enough") {
+		t.Fatalf("kick %+v", part)
+	}
+	p.shows("alice kicked bob from #dev: enough")
+}
