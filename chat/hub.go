@@ -922,6 +922,11 @@ func (h *Hub) deliverToAccounts(p *pending, ev *Event) {
 	if to != nil {
 		reach(to.sessions)
 		bumpTo(&to.delivered, ev.ID)
+		if len(to.sessions) == 0 && p.from != nil {
+			// Stored, and nobody to read it yet: the sender is told
+			// after its own copy, which is the confirmation.
+			defer p.from.deliver(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: to.Name + " is not online; your message is kept for them until they log in"}, Ref: ev.Ref, Session: p.from.id})
+		}
 	} else if p.to != nil {
 		reach([]*Session{p.to})
 	}

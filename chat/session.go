@@ -614,13 +614,7 @@ func (s *Session) DM(to, text, ref string) error {
 	}
 	ev := &Event{Message: Message{Kind: KindDM, From: s.Name(), To: toName, Text: text}, Session: s.id, Ref: ref}
 	s.spoke.Store(h.now().UnixNano())
-	if err := h.publish(pending{ev: ev, from: s, to: target, toAcct: away}); err != nil {
-		return err
-	}
-	if away != nil {
-		s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: toName + " is not online; your message is kept for them until they log in"}, Ref: ref})
-	}
-	return nil
+	return h.publish(pending{ev: ev, from: s, to: target, toAcct: away})
 }
 
 // Nick changes the session's name. Everyone who shares a room with the

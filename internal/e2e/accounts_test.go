@@ -78,7 +78,8 @@ func TestAccountsAndBansSurviveKill9(t *testing.T) {
 	olga.Expect("goodbye")
 	bob := testkit.DialLine(t, line, "bob")
 	bob.Send("/msg olga are you there?")
-	bob.Expect("kept for them until they log in")
+	bob.Expect("are you there?")                  // its own copy: stored
+	bob.Expect("kept for them until they log in") // then told it waits
 	impostor := testkit.NativeOnWith(t, testkit.Dial(t, frame), native.Request{Type: "hello", Version: native.Version, Name: "OLGA"})
 	if ev := impostor.ExpectType("error"); ev.Code != "name_registered" {
 		t.Fatalf("impostor: %+v", ev)
