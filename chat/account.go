@@ -177,6 +177,7 @@ func (h *Hub) authenticate(name, password, remote string) (*account, error) {
 	}{{h.acctGuard, acctKey, "account " + display}, {h.addrGuard, addrKey, "your address"}} {
 		d, err := g.guard.Check(g.key, g.what)
 		if err != nil {
+			h.counters.logins[loginLocked].Add(1)
 			h.log.Warn("login refused: locked out after failed logins", "account", display, "remote", ip)
 			return nil, Errorf(CodeRateLimited, "%s", err.Error())
 		}
@@ -209,10 +210,12 @@ func (h *Hub) authenticate(name, password, remote string) (*account, error) {
 			h.log.Warn("address locked after repeated failed logins", "remote", ip)
 		}
 		h.log.Info("failed login", "account", display, "remote", ip)
+		h.counters.logins[loginFailed].Add(1)
 		return nil, errLoginFailed
 	}
 	h.acctGuard.Succeed(acctKey)
 	h.addrGuard.Succeed(addrKey)
+	h.counters.logins[loginOK].Add(1)
 	return a, nil
 }
 

@@ -567,6 +567,11 @@ func (m *moderation) claimNew(s *Session, room string) {
 
 // modlog appends an audit entry (a failure is logged, never told).
 func (h *Hub) modlog(e *ModEntry) {
+	action := e.Action
+	if e.Actor == ServerName {
+		action = "raid"
+	}
+	h.counters.moderated(action)
 	h.log.Info("moderation", "room", e.Room, "actor", e.Actor, "action", e.Action, "target", e.Target, "reason", e.Reason)
 	if h.dir == nil {
 		return

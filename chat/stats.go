@@ -2,6 +2,8 @@ package chat
 
 import (
 	"math"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -23,6 +25,9 @@ type Stats struct {
 	RateLimitWarning uint64            // "slow down" errors sent (the first held request of a run)
 	Flooded          uint64            // sessions ended for flooding
 	Stalled          bool              // the commit queue is full and nothing moves: new messages are refused
+	Accounts         int               // registered accounts
+	Logins           map[string]uint64 // account logins, by result ("ok", "failed", "locked")
+	Moderation       map[string]uint64 // moderation actions, by action ("kick", "ban", "mode", "server_ban", "raid", ...)
 }
 
 // Histogram is a snapshot of a histogram with fixed bucket bounds, in the
@@ -84,6 +89,38 @@ type counters struct {
 	rateLimitDelays atomic.Uint64
 	rateLimitWarned atomic.Uint64
 	flooded         atomic.Uint64
+	logins          [3]atomic.Uint64 // by loginResult
+	moderation      sync.Map         // action -> *atomic.Uint64; a small fixed set of names
+}
+
+// loginResult indexes counters.logins.
+type loginResult int
+
+const (
+	loginOK loginResult = iota
+	loginFailed
+	loginLocked
+)
+
+var loginResults = [...]string{loginOK: "ok", loginFailed: "failed", loginLocked: "locked"}
+
+// moderated counts one moderation action, labelled by its first word
+// ("mode +m" is "mode"; "server ban" is "server_ban").
+func (c *counters) moderated(action string) {
+	label := action
+	if rest, ok := strings.CutPrefix(action, "server "); ok {
+		label = "server_" + rest
+	}
+	label, _, _ = strings.Cut(label, " ")
+	if rest, ok := strings.CutPrefix(label, "-"); ok { // "-op" is a deop
+		label = "de" + rest
+	}
+	label = strings.TrimPrefix(label, "+")
+	if label == "" {
+		return
+	}
+	v, _ := c.moderation.LoadOrStore(label, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(1)
 }
 
 func newCounters() *counters {
@@ -121,7 +158,17 @@ func (h *Hub) Stats() Stats {
 	for _, k := range []Kind{KindSay, KindMe, KindDM} {
 		st.Accepted[k.String()] = c.accepted[k].Load()
 	}
+	st.Logins = map[string]uint64{}
+	for i, name := range loginResults {
+		st.Logins[name] = c.logins[i].Load()
+	}
+	st.Moderation = map[string]uint64{}
+	c.moderation.Range(func(k, v any) bool {
+		st.Moderation[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
 	h.mu.RLock()
+	st.Accounts = len(h.accounts)
 	for _, s := range h.sessions {
 		st.Sessions[s.info.Protocol]++
 	}

@@ -64,6 +64,9 @@ var (
 	descRateDelays    = desc("rate_limit_delays_total", "Requests held back by the per-session rate limit.")
 	descRateWarnings  = desc("rate_limit_warnings_total", "\"Slow down\" errors sent: the first held request of a run.")
 	descFlooded       = desc("rate_limit_disconnects_total", "Sessions ended for flooding past the rate limit.")
+	descAccounts      = desc("accounts", "Registered accounts.")
+	descLogins        = desc("logins_total", "Account logins, by result: ok, failed (a wrong account name or password), locked (refused by the brute-force guard).", "result")
+	descModeration    = desc("moderation_actions_total", "Moderation actions, by action (kick, ban, unban, mute, unmute, mode, slow, op, voice, claim, invite, kill, server_ban, server_unban, raid: a room switched to accounts-only).", "action")
 )
 
 // Describe sends every metric's description.
@@ -71,7 +74,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConns, descAccepted, descRefused, descClosed, descSessions, descRooms,
 		descMsgAccepted, descErrors, descDeliveries, descBytesOut, descQueued, descSlow, descCatchUps, descLagging,
 		descCommitQueue, descCommits, descCommitErrors, descCommitSeconds, descCommitBatch, descStalled,
-		descRateDelays, descRateWarnings, descFlooded} {
+		descRateDelays, descRateWarnings, descFlooded, descAccounts, descLogins, descModeration} {
 		ch <- d
 	}
 }
@@ -124,6 +127,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRateDelays, float64(h.RateLimitDelays))
 	counter(descRateWarnings, float64(h.RateLimitWarning))
 	counter(descFlooded, float64(h.Flooded))
+	gauge(descAccounts, float64(h.Accounts))
+	for _, k := range sortedKeys(h.Logins) {
+		counter(descLogins, float64(h.Logins[k]), k)
+	}
+	for _, k := range sortedKeys(h.Moderation) {
+		counter(descModeration, float64(h.Moderation[k]), k)
+	}
 }
 
 func sortedKeys[K ~string, V any](m map[K]V) []K {

@@ -162,6 +162,36 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
+	// Accounts: one registered, a failed and a good login, a kick.
+	ws.Send(native.Request{Type: "register", Password: "webby-secret"})
+	ws.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	ws.Send(native.Request{Type: "join", Room: "dev"})
+	ws.Expect("owner", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "you own #dev") })
+	bad := testkit.NativeOnWith(t, testkit.Dial(t, n.Addr("frame")), native.Request{Type: "hello", Version: native.Version, Account: "webby", Password: "wrong-one"})
+	bad.ExpectType("error")
+	good := testkit.NativeOnWith(t, testkit.Dial(t, n.Addr("frame")), native.Request{Type: "hello", Version: native.Version, Account: "webby", Password: "webby-secret"})
+	good.ExpectType("welcome")
+	tut.Send("/join dev")
+	testkit.WaitMembers(t, n, "dev", 2)
+	ws.Send(native.Request{Type: "kick", Room: "dev", Name: "tut"})
+	ws.Expect("the kick", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "kicked tut") })
+	acct := scrape(t, addr)
+	for _, c := range []struct {
+		name    string
+		labels  []string
+		atLeast float64
+	}{
+		{"parley_accounts", nil, 1},
+		{"parley_logins_total", []string{"result", "ok"}, 1},
+		{"parley_logins_total", []string{"result", "failed"}, 1},
+		{"parley_moderation_actions_total", []string{"action", "kick"}, 1},
+		{"parley_moderation_actions_total", []string{"action", "claim"}, 1},
+	} {
+		if got := value(acct, c.name, c.labels...); got < c.atLeast {
+			t.Errorf("%s%v = %v, want at least %v", c.name, c.labels, got, c.atLeast)
+		}
+	}
+
 	ws.Send(native.Request{Type: "quit"})
 	ws.ExpectType("bye")
 	if _, err := ws.Next(); err == nil { // reading answers the close handshake
