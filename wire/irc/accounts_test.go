@@ -61,6 +61,10 @@ func TestSASLPlain(t *testing.T) {
 	}
 	c.Send("AUTHENTICATE PLAIN")
 	c.Expect(" 907 ")
+	c.Send("WHOIS alice")
+	if l := c.Expect(" 330 "); !strings.Contains(l, " 330 alice alice alice :is logged in as") {
+		t.Fatalf("WHOIS account: %s", l)
+	}
 	s := n.Hub.Lookup("alice")
 	if s == nil || s.Account() != "alice" {
 		t.Fatal("alice is not logged in")

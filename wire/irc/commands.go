@@ -593,6 +593,12 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 	if away := u.Away(); away != "" {
 		out = append(out, c.numeric(RplAway, name, away))
 	}
+	if acct := u.Account(); acct != "" {
+		out = append(out, c.numeric(RplWhoisAccount, name, acct, "is logged in as"))
+	}
+	if u.IsAdmin() {
+		out = append(out, c.numeric(RplWhoisOperator, name, "is a server operator"))
+	}
 	out = append(out, c.numeric(RplWhoisIdle, name, strconv.FormatInt(int64(u.Idle()/time.Second), 10), strconv.FormatInt(u.Since().Unix(), 10), "seconds idle, signon time"))
 	out = append(out, c.numeric(RplEndOfWhois, name, "End of /WHOIS list"))
 	c.out(out...)

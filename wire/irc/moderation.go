@@ -9,12 +9,12 @@ import (
 
 // Numerics of moderation.
 const (
-	RplBanList         = "367"
-	ErrInviteOnlyChan  = "473"
-	ErrBannedFromChan  = "474"
-	ErrNeedReggedNick  = "477"
-	ErrNoPrivsNeeded   = "482"
-	ErrAccountRequired = "477"
+	RplBanList        = "367"
+	RplWhoisAccount   = "330"
+	RplWhoisOperator  = "313"
+	ErrInviteOnlyChan = "473"
+	ErrBannedFromChan = "474"
+	ErrNeedReggedNick = "477"
 )
 
 // failIn tells the client why a command on a channel was refused, with the
