@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
@@ -47,6 +48,7 @@ type account struct {
 	delivered atomic.Uint64
 }
 
+
 // errNoDirectory is what account and moderation commands say on a hub
 // without a Directory.
 var errNoDirectory = &Error{Code: CodeUnavailable, Message: "accounts are not available on this server (it has no store for them)"}
@@ -64,6 +66,9 @@ func (h *Hub) loadDirectory(last uint64) error {
 	h.hashSem = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 	h.acctGuard = auth.NewGuard(h.cfg.AccountPolicy, h.now)
 	h.addrGuard = auth.NewGuard(h.cfg.AddressPolicy, h.now)
+	// Accounts one address may create: RegistrationsPerHour, then none
+	// for an hour (names are not to be hoarded by a script).
+	h.regGuard = auth.NewGuard(auth.Policy{Window: time.Hour, LockFrom: max(h.cfg.RegistrationsPerHour, 0), LockFor: time.Hour}, h.now)
 	h.mod.init()
 	if h.dir == nil {
 		return nil
@@ -139,6 +144,14 @@ func (s *Session) accountKey() string {
 		return ""
 	}
 	return s.acct.Key
+}
+
+// isLoopback reports whether ip is a loopback address (a local client,
+// exempt from the per-address registration limit as from the per-address
+// connection limit).
+func isLoopback(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	return err == nil && a.IsLoopback()
 }
 
 // remoteIP returns the address part of a "host:port" remote.
@@ -476,6 +489,12 @@ func (s *Session) Register(password string) error {
 	if s.Account() != "" {
 		return Errorf(CodeInvalid, "you are already logged in as %s", s.Account())
 	}
+	ip := remoteIP(s.info.Remote)
+	limited := h.cfg.RegistrationsPerHour > 0 && !isLoopback(ip)
+	if _, err := h.regGuard.Check(ip, "your address"); limited && err != nil && !s.IsAdmin() {
+		h.log.Warn("registration refused: too many accounts from one address", "remote", ip)
+		return Errorf(CodeRateLimited, "too many accounts were registered from your address; try again in %s", err.(*auth.Locked).Retry.Round(time.Minute))
+	}
 	hash, err := h.newHash(password)
 	if err != nil {
 		return err
@@ -526,7 +545,10 @@ func (s *Session) Register(password string) error {
 		r.accountIn(a)
 		r.mu.Unlock()
 	}
-	h.log.Info("account registered", "account", name, "session", s.id, "remote", remoteIP(s.info.Remote))
+	if limited {
+		h.regGuard.Fail(ip) // counts a registration, not a failure
+	}
+	h.log.Info("account registered", "account", name, "session", s.id, "remote", ip)
 	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "the name " + name + " is now registered to you. Next time log in as " + name + " with your password (/login " + name + " PASSWORD, or " + name + ":PASSWORD as a tutorial client's name)"}})
 	return nil
 }

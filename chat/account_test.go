@@ -460,3 +460,19 @@ func TestDMResumeCursor(t *testing.T) {
 		t.Fatalf("replayed %v, want two,three", got)
 	}
 }
+
+func TestRegistrationsPerAddress(t *testing.T) {
+	h := newAcctHub(t, chat.Config{RegistrationsPerHour: 3})
+	for i := range 3 {
+		g, _ := guest(t, h.Hub, "name"+string(rune('a'+i)), "198.51.100.9:1")
+		wantCode(t, "a registration", g.Register("some-secret"), "")
+	}
+	g, _ := guest(t, h.Hub, "named", "198.51.100.9:2")
+	wantCode(t, "the 4th from one address within the hour", g.Register("some-secret"), chat.CodeRateLimited)
+	other, _ := guest(t, h.Hub, "othernet", "203.0.113.9:1")
+	wantCode(t, "another address", other.Register("some-secret"), "")
+	local, _ := guest(t, h.Hub, "local", "127.0.0.1:5")
+	wantCode(t, "loopback is exempt", local.Register("some-secret"), "")
+	h.clock.Advance(time.Hour)
+	wantCode(t, "an hour later", g.Register("some-secret"), "")
+}

@@ -27,8 +27,10 @@ const (
 	DefaultCommitTimeout   = 500 * time.Millisecond
 	DefaultMaxHeldBytes    = 4 << 20
 	DefaultCommitQueue     = 8192
-	maxCommitBatch         = 1024
-	fanoutBatches          = 4 // committed batches that may wait for fan-out
+	// DefaultRegistrationsPerHour is Config.RegistrationsPerHour's default.
+	DefaultRegistrationsPerHour = 20
+	maxCommitBatch              = 1024
+	fanoutBatches               = 4 // committed batches that may wait for fan-out
 	// DefaultRoom is the room every session starts in.
 	DefaultRoom = "lobby"
 	// ProtocolVersion is the native protocol version this hub speaks.
@@ -81,6 +83,10 @@ type Config struct {
 	Directory Directory
 	// Registration says who may create accounts; default open.
 	Registration Registration
+	// RegistrationsPerHour bounds the accounts one address (but loopback)
+	// may create in an hour; past it, registration from there is refused
+	// for an hour. Default 20; negative for no limit.
+	RegistrationsPerHour int
 	// RequireAccount lets only logged-in accounts speak (guests may join
 	// and read).
 	RequireAccount bool
@@ -153,6 +159,7 @@ type Hub struct {
 	hashSem   chan struct{}       // bounds password hashes running at once
 	acctGuard *auth.Guard         // failed logins per account
 	addrGuard *auth.Guard         // failed logins per address
+	regGuard  *auth.Guard         // accounts registered per address
 	mod       moderation
 }
 
@@ -233,6 +240,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.Registration == "" {
 		cfg.Registration = RegistrationOpen
+	}
+	if cfg.RegistrationsPerHour == 0 {
+		cfg.RegistrationsPerHour = DefaultRegistrationsPerHour
 	}
 	if cfg.HashParams == (auth.Params{}) {
 		cfg.HashParams = auth.DefaultParams

@@ -73,6 +73,10 @@ type roomMod struct {
 	sanctions []Sanction
 }
 
+// maxSlowClocks is how many members' last messages a slow room keeps
+// before it sweeps out those whose interval has passed.
+const maxSlowClocks = 1024
+
 // inviteFor is how long an invitation stands.
 const inviteFor = time.Hour
 
@@ -420,6 +424,13 @@ func (m *moderation) checkSpeak(s *Session, room string) error {
 		}
 		if m.spoke[room] == nil {
 			m.spoke[room] = make(map[string]time.Time)
+		}
+		if len(m.spoke[room]) >= maxSlowClocks { // forget those who may speak again anyway
+			for k, t := range m.spoke[room] {
+				if now.Sub(t) >= rs.Slow {
+					delete(m.spoke[room], k)
+				}
+			}
 		}
 		m.spoke[room][key] = now
 	}

@@ -88,6 +88,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.registration, "registration", "open", "who may create accounts: open (anyone, for the name they hold), closed (nobody), admin (only -admin accounts, with /register NAME PASSWORD)")
+	fs.IntVar(&cfg.Hub.RegistrationsPerHour, "registrations-per-ip", chat.DefaultRegistrationsPerHour, "accounts one address (loopback aside) may register in an hour; past it, none from there for an hour (-1: no limit)")
 	fs.BoolVar(&cfg.Hub.RequireAccount, "require-account", false, "only logged-in accounts may send messages; guests may join and read")
 	fs.Func("admin", "an account name that is a server operator (repeatable): moderates every room, /kill, /gban", func(v string) error {
 		for _, a := range strings.Split(v, ",") {
