@@ -188,3 +188,22 @@ func TestSASLHostile(t *testing.T) {
 	c.Send("NICK guest1")
 	c.Expect(" 001 guest1 ")
 }
+
+func TestNickServ(t *testing.T) {
+	n, addr := start(t, false, cheapHashes)
+	c := testkit.DialIRC(t, addr, "carol", true)
+	c.Send("PRIVMSG NickServ :REGISTER carol-secret carol@example.org")
+	c.Expect("is now registered to you")
+	c.Expect(":NickServ!services@irc.test NOTICE carol :done")
+	c.Send("QUIT")
+	c.Expect("ERROR")
+	testkit.Eventually(t, "carol gone", func() bool { return n.Hub.Lookup("carol") == nil })
+	d := testkit.DialIRC(t, addr, "guest5", true)
+	d.Send("PRIVMSG nickserv :IDENTIFY carol wrong-one")
+	d.Expect(":NickServ!services@irc.test NOTICE guest5 :error: wrong account name or password")
+	d.Send("PRIVMSG NickServ :IDENTIFY carol carol-secret")
+	d.Expect(":guest5!u@parley NICK :carol")
+	d.Expect("NOTICE carol :done")
+	d.Send("PRIVMSG NickServ :HELP")
+	d.Expect("IDENTIFY [account] password")
+}

@@ -314,6 +314,9 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 		}
 		var err error
 		switch {
+		case strings.EqualFold(t, nickServ) && !isNotice:
+			c.nickServ(s, text)
+			continue
 		case isChannel(t):
 			room, rerr := roomOf(t)
 			if rerr != nil {

@@ -232,3 +232,37 @@ func (c *Client) chatCommand(s *chat.Session, m *Message) bool {
 	}
 	return true
 }
+
+// nickServ is the name IRC users (and their clients' autoidentify
+// scripts) message to log in; parley answers for it.
+const nickServ = "NickServ"
+
+// nickServ answers a PRIVMSG to NickServ: IDENTIFY [account] password,
+// REGISTER password, HELP, as services do, through parley's account
+// commands. Replies are NOTICEs from NickServ.
+func (c *Client) nickServ(s *chat.Session, text string) {
+	say := func(msg string) {
+		c.out(&Message{Source: nickServ + "!services@" + c.server, Command: "NOTICE", Params: []string{s.Name(), msg}, Trailing: true})
+	}
+	args := strings.Fields(text)
+	if len(args) == 0 {
+		args = []string{"HELP"}
+	}
+	var err error
+	switch verb := strings.ToUpper(args[0]); {
+	case verb == "IDENTIFY" && len(args) == 2:
+		err = s.Login(s.Name(), args[1])
+	case verb == "IDENTIFY" && len(args) >= 3:
+		err = s.Login(args[1], args[2])
+	case verb == "REGISTER" && len(args) >= 2: // an e-mail after the password is ignored
+		err = s.Register(args[1])
+	default:
+		say("parley's accounts: IDENTIFY [account] password, REGISTER password. The same as /login and /register; see the server's docs/moderation.md")
+		return
+	}
+	if err != nil {
+		say("error: " + chat.ErrorMessage(err))
+		return
+	}
+	say("done")
+}
