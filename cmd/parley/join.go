@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleychat/parley/chat"
+
 	"github.com/charmbracelet/x/term"
 
 	"github.com/parleychat/parley/client"
@@ -106,7 +108,11 @@ func join(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		var se *client.ServerError
 		if errors.As(err, &se) {
-			return fmt.Errorf("the server at %s refused to let you in: %s", o.addr, se.Message)
+			hint := ""
+			if se.Code == string(chat.CodeNameRegistered) {
+				hint = "\nif it is your account, give its password: PARLEY_PASSWORD=... parley join " + name + " (or --password)"
+			}
+			return fmt.Errorf("the server at %s refused to let you in: %s%s", o.addr, se.Message, hint)
 		}
 		var unknown x509.UnknownAuthorityError
 		var invalid x509.CertificateInvalidError
