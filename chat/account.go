@@ -84,6 +84,11 @@ func (h *Hub) loadDirectory(last uint64) error {
 		h.accounts[a.Key] = acct
 		h.acctLooks[NameSkeleton(a.Name)] = acct
 	}
+	for key := range h.admins {
+		if h.accounts[key] == nil {
+			h.log.Warn("a server operator's account is not registered yet: register it from this machine (nc 127.0.0.1 1235, then /register PASSWORD)", "admin", key)
+		}
+	}
 	settings, err := h.dir.RoomSettings(ctx)
 	if err != nil {
 		return err
@@ -134,6 +139,13 @@ func (s *Session) Account() string {
 		return ""
 	}
 	return s.acct.Name
+}
+
+// accountKeyOrName returns the key of the session's name.
+func (s *Session) accountKeyOrName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
 }
 
 // accountKey returns the key of the session's account, "" for a guest.
@@ -490,6 +502,12 @@ func (s *Session) Register(password string) error {
 		return Errorf(CodeInvalid, "you are already logged in as %s", s.Account())
 	}
 	ip := remoteIP(s.info.Remote)
+	if h.admins[s.accountKeyOrName()] && !isLoopback(ip) {
+		// Whoever registers an --admin name first gets the server: that
+		// must be the operator, on the server's own machine.
+		h.log.Warn("refused to register an admin name from another machine", "name", s.Name(), "remote", ip)
+		return Errorf(CodeForbidden, "%s is a server operator's name: it can only be registered from the server's own machine", s.Name())
+	}
 	limited := h.cfg.RegistrationsPerHour > 0 && !isLoopback(ip)
 	if _, err := h.regGuard.Check(ip, "your address"); limited && err != nil && !s.IsAdmin() {
 		h.log.Warn("registration refused: too many accounts from one address", "remote", ip)

@@ -89,10 +89,11 @@ func mustLogin(t *testing.T, h *chat.Hub, name, pw, remote string) (*chat.Sessio
 	return s, sink
 }
 
-// account registers name with pw (a guest that registers and leaves).
+// account registers name with pw (a guest on the server's machine that
+// registers and leaves).
 func account(t *testing.T, h *chat.Hub, name, pw string) {
 	t.Helper()
-	s, _ := guest(t, h, name, "192.0.2.200:1")
+	s, _ := guest(t, h, name, "127.0.0.1:1")
 	if err := s.Register(pw); err != nil {
 		t.Fatalf("register %s: %v", name, err)
 	}
@@ -475,4 +476,16 @@ func TestRegistrationsPerAddress(t *testing.T) {
 	wantCode(t, "loopback is exempt", local.Register("some-secret"), "")
 	h.clock.Advance(time.Hour)
 	wantCode(t, "an hour later", g.Register("some-secret"), "")
+}
+
+func TestAdminNameRegisteredOnlyLocally(t *testing.T) {
+	h := newAcctHub(t, chat.Config{Admins: []string{"ada"}})
+	far, _ := guest(t, h.Hub, "ada", "203.0.113.5:1")
+	wantCode(t, "an admin name from another machine", far.Register("ada-secret"), chat.CodeForbidden)
+	far.Leave("bye")
+	near, _ := guest(t, h.Hub, "ada", "127.0.0.1:9")
+	wantCode(t, "from the server's machine", near.Register("ada-secret"), "")
+	if !near.IsAdmin() {
+		t.Fatal("ada is not an admin")
+	}
 }
