@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/node"
+
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/wire/native"
 )
@@ -185,4 +187,49 @@ func TestGuestBanFollowsTheAddress(t *testing.T) {
 	olga.Expect("olga unbanned gus")
 	g2.Send("/join #dev")
 	g2.Expect("-- you joined dev")
+}
+
+// TestTutorialClientsLogIn: the thread-tutorials' own clients, unchanged,
+// log in to an account: the NAME dialect's with "name:password" as its
+// name (a bare registered name is refused with the reason), the welcome
+// dialect's (which gets a guest name) with /login.
+func TestTutorialClientsLogIn(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{})
+	reg := testkit.DialNative(t, n.Addr(node.ListenFrame), "alice")
+	reg.ExpectType("welcome")
+	reg.Send(native.Request{Type: "register", Password: "alice-secret"})
+	reg.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	reg.Send(native.Request{Type: "quit"})
+	reg.ExpectType("bye")
+	testkit.WaitMembers(t, n, "lobby", 0)
+
+	port := portOf(n.Addr(node.ListenName))
+	refused := startPy(t, "name_dialect_client.py", port)
+	refused.send("alice")
+	refused.expect("registered name")
+
+	in := startPy(t, "name_dialect_client.py", port)
+	in.send("alice:alice-secret")
+	in.expect("Welcome, alice!")
+	in.send("/who")
+	in.expect("members of lobby (1): alice")
+	// The client puts its "name" before every message: the password in
+	// it reaches nobody.
+	watcher := testkit.DialNative(t, n.Addr(node.ListenFrame), "watcher")
+	watcher.ExpectType("welcome")
+	in.expect("watcher is Connected")
+	in.send("hello all")
+	if ev := watcher.ExpectType("say"); ev.From != "alice" || ev.Text != "hello all" {
+		t.Fatalf("relayed %+v", ev)
+	}
+	watcher.Send(native.Request{Type: "quit"})
+	watcher.ExpectType("bye")
+	testkit.WaitMembers(t, n, "lobby", 1)
+
+	w := startPy(t, "welcome_dialect_client.py", portOf(n.Addr(node.ListenWelcome)))
+	w.expect("Welcome to this chatroom!")
+	w.send("/login alice alice-secret")
+	w.expect("you are logged in as alice")
+	in.send("/who")
+	in.expect("members of lobby (1): alice") // two devices, one user
 }

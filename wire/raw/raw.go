@@ -118,10 +118,13 @@ func (c *nameClient) Greeting() []byte { return []byte("NAME") }
 // framed port).
 func (c *nameClient) Handshake(msg []byte) (*engine.Login, error) {
 	l := &engine.Login{Name: strings.TrimSpace(string(msg)), Protocol: "name-dialect", History: -1, OneShot: true}
+	// The client puts what it was given as its name before every message
+	// ("alice:secret: hi"): that whole prefix comes off, so a password in
+	// it never reaches anyone.
+	c.prefix = l.Name + ": "
 	if name, pw, ok := strings.Cut(l.Name, ":"); ok && (c.hub.NeedsPassword() || c.hub.IsRegistered(name)) {
 		l.Name, l.Password = name, pw
 	}
-	c.prefix = l.Name + ": "
 	return l, nil
 }
 
