@@ -48,7 +48,6 @@ type account struct {
 	delivered atomic.Uint64
 }
 
-
 // errNoDirectory is what account and moderation commands say on a hub
 // without a Directory.
 var errNoDirectory = &Error{Code: CodeUnavailable, Message: "accounts are not available on this server (it has no store for them)"}
