@@ -75,6 +75,20 @@ func (c *Conn) othersChange(ev *chat.Event) bool {
 	return ev.Session != 0 && ev.Session != c.self && !ev.History && !ev.Kind.IsMessage() && ev.Kind != chat.KindUserNotice
 }
 
+// canShedLocked reports whether a catch-up would free some of the queue:
+// it holds a live message (the store has it) or another's change (it is
+// summarised). An overflow on a reply of the session's own (which only
+// the queue has) then starts a catch-up instead of dropping a client
+// that is merely slow. Caller holds c.mu; called only on an overflow.
+func (c *Conn) canShedLocked() bool {
+	for _, ev := range c.queue {
+		if isLive(ev) || c.othersChange(ev) {
+			return true
+		}
+	}
+	return false
+}
+
 // startCatchUpLocked switches to catch-up: the queued live messages and
 // others' changes go. Caller holds c.mu.
 func (c *Conn) startCatchUpLocked() {

@@ -179,3 +179,53 @@ func TestCatchUpAheadOfFanOut(t *testing.T) {
 		t.Fatalf("after the late deliveries: %q, %v (want the next message, no repeat)", line, err)
 	}
 }
+
+// TestCatchUpWhenOwnReplyOverflows: the event that passes the queue's
+// bound is a reply of the session's own (which only the queue has), while
+// the queue holds live messages (which the store has): the client is slow,
+// not stuck, so it catches up; it is not dropped.
+func TestCatchUpWhenOwnReplyOverflows(t *testing.T) {
+	c, client := pipeConn(t, Options{MaxQueueBytes: 4000, WriteTimeout: 5 * time.Second})
+	c.SetEncoder(textEncoder)
+	bl := &fakeBacklog{}
+	c.SetBacklog(bl)
+	// m0 is taken by the writer, which then waits on the pipe (the client
+	// does not read yet): what follows stays queued.
+	c.Deliver(bl.add("m0"))
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c.mu.Lock()
+		taken := len(c.queue) == 0 && c.writing
+		c.mu.Unlock()
+		if taken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never took m0")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < 50; i++ { // about 3,300 bytes: under the bound
+		c.Deliver(bl.add(fmt.Sprint("m", i)))
+	}
+	c.Deliver(&chat.Event{Message: chat.Message{Kind: chat.KindNotice, Text: strings.Repeat("r", 1000)}})
+	if st := c.server.Stats(); st.Dropped != 0 || st.CatchUps != 1 {
+		t.Fatalf("stats %+v: want a catch-up, not a drop", st)
+	}
+	br := bufio.NewReader(client)
+	next, sawReply := 0, false
+	for next < 50 || !sawReply {
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after m%d: %v", next-1, err)
+		}
+		switch line = strings.TrimSuffix(line, "\n"); {
+		case strings.HasPrefix(line, "notice rrr"):
+			sawReply = true
+		case line == fmt.Sprint("say m", next):
+			next++
+		default:
+			t.Fatalf("got %q, want say m%d (in order, once) or the reply", line, next)
+		}
+	}
+}

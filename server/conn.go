@@ -245,7 +245,7 @@ func (c *Conn) enqueue(ev *chat.Event, size int) {
 		return
 	}
 	limit := c.server.opts.MaxQueueBytes
-	if !c.lagging && c.queued+size > limit && len(c.queue) > 0 && c.backlog != nil && (live || c.othersChange(ev)) {
+	if !c.lagging && c.queued+size > limit && len(c.queue) > 0 && c.backlog != nil && (live || c.othersChange(ev) || c.canShedLocked()) {
 		c.startCatchUpLocked() // a reader that is merely slow: it reads on from the store
 		c.startWriterLocked()
 	}
