@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"net"
 	"net/netip"
@@ -69,6 +70,9 @@ func (h *Hub) loadDirectory(last uint64) error {
 	// for an hour (names are not to be hoarded by a script).
 	h.regGuard = auth.NewGuard(auth.Policy{Window: time.Hour, LockFrom: max(h.cfg.RegistrationsPerHour, 0), LockFor: time.Hour}, h.now)
 	h.mod.init()
+	if _, err := rand.Read(h.cloakKey[:]); err != nil {
+		return err
+	}
 	if h.dir == nil {
 		return nil
 	}

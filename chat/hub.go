@@ -161,6 +161,7 @@ type Hub struct {
 	addrGuard *auth.Guard         // failed logins per address
 	regGuard  *auth.Guard         // accounts registered per address
 	mod       moderation
+	cloakKey  [32]byte // keys the address hashes guests are shown with (Cloak)
 }
 
 // pending is one entry of the commit queue: a message, or a name fence.

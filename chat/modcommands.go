@@ -113,7 +113,9 @@ func (h *Hub) resolveTarget(arg string) (target, error) {
 		return target{TargetAccount, a.Key, a.Name}, nil
 	case online != nil:
 		ip := remoteIP(online.Info().Remote)
-		return target{TargetAddress, ip, online.Name() + " (" + ip + ")"}, nil
+		// The label is shown to the room: the guest's cloak, never their
+		// address (ops see it with /bans).
+		return target{TargetAddress, ip, online.Name() + " (guest/" + h.addressCloak(ip) + ")"}, nil
 	}
 	return target{TargetName, skel, display}, nil
 }
@@ -226,14 +228,19 @@ func (s *Session) logAndTell(room, action, target, reason string, until time.Tim
 // the part event that follows (an IRC KICK).
 const ModeKick = "KICK"
 
-// banMask renders a sanction's target as an IRC ban mask.
-func banMask(sc *Sanction) string {
+// banMask renders a sanction's target as an IRC ban mask, with the
+// hosts users are shown with (Cloak): an account's "*!*@account/KEY", a
+// guest's address as "*!*@guest/HASH" (an address is never shown; a prefix
+// an op typed is), a name as "name!*@*".
+func (h *Hub) banMask(sc *Sanction) string {
 	switch sc.Target {
 	case TargetAddress:
+		if a, err := netip.ParseAddr(sc.Value); err == nil {
+			return "*!*@guest/" + h.addressCloak(a.String())
+		}
 		return "*!*@" + sc.Value
 	case TargetAccount:
-		label, _, _ := strings.Cut(sc.Label, " (")
-		return label + "!*@*"
+		return "*!*@account/" + cloakSafe(sc.Value)
 	}
 	return sc.Label + "!*@*"
 }
@@ -389,7 +396,7 @@ func (s *Session) Sanction(kind SanctionKind, room, who string, d time.Duration,
 	}
 	mode := ""
 	if kind == SanctionBan && !server {
-		mode = "+b " + banMask(sc)
+		mode = "+b " + h.banMask(sc)
 	}
 	s.logAndTell(key, action, t.label, reason, sc.Until, text, mode)
 	if kind != SanctionBan {
@@ -453,7 +460,7 @@ func (s *Session) Lift(kind SanctionKind, room, who string, server bool) error {
 			return true
 		}
 		label, _, _ := strings.Cut(sc.Label, " (")
-		return NameKey(label) == fold || sc.Value == who
+		return NameKey(label) == fold || sc.Value == who || h.banMask(sc) == who
 	})
 	if err != nil {
 		return err
@@ -472,7 +479,7 @@ func (s *Session) Lift(kind SanctionKind, room, who string, server bool) error {
 	}
 	mode := ""
 	if kind == SanctionBan && !server {
-		mode = "-b " + banMask(&gone[0])
+		mode = "-b " + h.banMask(&gone[0])
 	}
 	s.logAndTell(key, action, gone[0].Label, "", time.Time{}, fmt.Sprintf("%s %s %s in %s", s.Name(), verb, gone[0].Label, where), mode)
 	return nil
@@ -505,7 +512,11 @@ func (s *Session) ListSanctions(room string, server bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s of %s:", plural(len(list), "ban or mute"), where)
 	for _, sc := range list {
-		fmt.Fprintf(&b, "\n  %s %s (%s) by %s", sc.Kind, sc.Label, sc.Target, sc.By)
+		what := string(sc.Target)
+		if sc.Target == TargetAddress {
+			what = "ip " + sc.Value // ops see the address; the room saw the cloak
+		}
+		fmt.Fprintf(&b, "\n  %s %s (%s) by %s", sc.Kind, sc.Label, what, sc.By)
 		if !sc.Until.IsZero() {
 			fmt.Fprintf(&b, " until %s", sc.Until.UTC().Format("2006-01-02 15:04 MST"))
 		}

@@ -2,6 +2,9 @@ package chat
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -713,8 +716,75 @@ func (h *Hub) Bans(room string) []BanInfo {
 	var out []BanInfo
 	for _, sc := range h.mod.sortedSanctions(room, h.now()) {
 		if sc.Kind == SanctionBan {
-			out = append(out, BanInfo{Mask: banMask(&sc), By: sc.By, At: sc.At})
+			out = append(out, BanInfo{Mask: h.banMask(&sc), By: sc.By, At: sc.At})
 		}
 	}
 	return out
+}
+
+// Cloak returns the host a user is shown with where a protocol shows one
+// (IRC hostmasks): "account/KEY" for an account's sessions, "guest/HASH"
+// for a guest (HASH is a keyed hash of their address: the same for every
+// guest from one address, the address itself never shown), "" when no one
+// online holds name. Ban masks name users by it (CloakTarget).
+func (h *Hub) Cloak(name string) string {
+	s := h.Lookup(name)
+	if s == nil {
+		return ""
+	}
+	s.mu.Lock()
+	acct, remote := s.acct, s.info.Remote
+	s.mu.Unlock()
+	if acct != nil {
+		return "account/" + cloakSafe(acct.Key)
+	}
+	return "guest/" + h.addressCloak(remoteIP(remote))
+}
+
+// CloakTarget turns a cloak back into what /ban and /mute take: the
+// account of "account/KEY", the address behind "guest/HASH" (if a guest
+// from it is online); ok is false for anything else.
+func (h *Hub) CloakTarget(cloak string) (string, bool) {
+	if key, ok := strings.CutPrefix(cloak, "account/"); ok && key != "" {
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+		for k, a := range h.accounts {
+			if cloakSafe(k) == key {
+				return "account:" + a.Key, true
+			}
+		}
+		return "", false
+	}
+	if hash, ok := strings.CutPrefix(cloak, "guest/"); ok && hash != "" {
+		for _, s := range h.allSessions() {
+			if s.accountKey() != "" {
+				continue
+			}
+			if ip := remoteIP(s.Info().Remote); h.addressCloak(ip) == hash {
+				return "ip:" + ip, true
+			}
+		}
+	}
+	return "", false
+}
+
+// addressCloak is the keyed hash of an address shown for guests: stable
+// while the server runs, meaningless without the server's key.
+func (h *Hub) addressCloak(ip string) string {
+	m := hmac.New(sha256.New, h.cloakKey[:])
+	m.Write([]byte(ip))
+	return hex.EncodeToString(m.Sum(nil)[:5])
+}
+
+// cloakSafe makes an account key usable in a hostmask (one ASCII token):
+// the key itself when it is lower-case letters, digits, '.', '-' and '_',
+// else "u" and a hash of it ("chloé" and "chloè" stay apart).
+func cloakSafe(key string) string {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			sum := sha256.Sum256([]byte(key))
+			return "u" + hex.EncodeToString(sum[:6])
+		}
+	}
+	return key
 }

@@ -176,7 +176,7 @@ func TestGuestBanFollowsTheAddress(t *testing.T) {
 		return ev.Type == "part" && ev.Name == "gus" && strings.Contains(ev.Reason, "kicked by olga")
 	})
 	olga.Send("/ban gus")
-	olga.Expect("olga banned gus (127.0.0.1) from #dev")
+	olga.Expect("olga banned gus (guest/") // his address, shown as his cloak
 	g2 := testkit.DialLine(t, line, "gus-again")
 	g2.Send("/join #dev")
 	g2.Expect("you are banned from #dev")

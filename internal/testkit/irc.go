@@ -87,7 +87,9 @@ func (c *IRC) Expect(substr string) string {
 }
 
 // Until reads lines until one contains any of the substrings and returns
-// all of them, that one last. A server PING is answered on the way.
+// all of them, that one last. A substring with {*} (a run of non-space
+// characters, as in MatchIRC) matches as a pattern: "bob!u@{*} JOIN".
+// A server PING is answered on the way.
 func (c *IRC) Until(substrs ...string) []string {
 	c.t.Helper()
 	var seen []string
@@ -97,7 +99,7 @@ func (c *IRC) Until(substrs ...string) []string {
 			c.t.Fatalf("%s waiting for %q: %v; seen %q", c.Nick, substrs, err, seen)
 		}
 		for _, sub := range substrs {
-			if strings.Contains(s, sub) {
+			if strings.Contains(s, sub) || strings.Contains(sub, "{*}") && MatchIRC("{**}"+sub+"{**}", s) {
 				return append(seen, s)
 			}
 		}

@@ -122,31 +122,33 @@ func TestKickBanAndModesOverIRC(t *testing.T) {
 	b.Send("MODE #dev +m")
 	b.Expect(" 482 bob #dev :You're not channel operator")
 	o.Send("MODE #dev +mt")
-	o.Expect(":olga!u@parley MODE #dev +mt")
+	o.Expect(":olga!u@{*} MODE #dev +mt")
 	o.Send("MODE #dev")
 	o.Expect(" 324 olga #dev +nmt")
 	b.Send("PRIVMSG #dev :hello?")
 	b.Expect(" 404 bob #dev :Cannot send to channel: #dev is moderated")
 	o.Send("MODE #dev +v bob")
-	b.Expect(":olga!u@parley MODE #dev +v bob")
+	b.Expect(":olga!u@{*} MODE #dev +v bob")
 	b.Send("PRIVMSG #dev :thanks")
-	o.Expect(":bob!u@parley PRIVMSG #dev :thanks")
+	o.Expect(":bob!u@{*} PRIVMSG #dev :thanks")
 	o.Send("KICK #dev bob :enough")
-	b.Expect(":olga!u@parley KICK #dev bob :enough")
-	o.Expect(":olga!u@parley KICK #dev bob :enough")
+	b.Expect(":olga!u@{*} KICK #dev bob :enough")
+	o.Expect(":olga!u@{*} KICK #dev bob :enough")
 	o.Send("MODE #dev +b bob!*@*")
-	o.Expect(":olga!u@parley MODE #dev +b *!*@127.0.0.1")
+	o.Expect(":olga!u@account/olga MODE #dev +b *!*@guest/{*}") // bob is a guest: his address, shown as his cloak
 	o.Send("MODE #dev b")
-	if l := o.Expect(" 367 "); !strings.Contains(l, " #dev *!*@127.0.0.1 olga ") {
+	l := o.Expect(" 367 ")
+	if !testkit.MatchIRC("{**} #dev *!*@guest/{*} olga {*}", l) {
 		t.Fatalf("ban list: %s", l)
 	}
+	mask := strings.Fields(l)[4]
 	o.Expect(" 368 ")
 	b.Send("JOIN #dev")
 	b.Expect(" 474 bob #dev :Cannot join channel (+b)")
-	o.Send("MODE #dev -b *!*@127.0.0.1")
-	o.Expect("MODE #dev -b *!*@127.0.0.1")
+	o.Send("MODE #dev -b " + mask)
+	o.Expect("MODE #dev -b " + mask)
 	b.Send("JOIN #dev")
-	b.Expect(":bob!u@parley JOIN #dev")
+	b.Expect(":bob!u@{*} JOIN #dev")
 	// parley's own commands as IRC verbs.
 	o.Send("SLOW 30") // the room is olga's current one: #dev
 	o.Expect("olga set slow mode in #dev: one message every 30s per member")
@@ -202,8 +204,47 @@ func TestNickServ(t *testing.T) {
 	d.Send("PRIVMSG nickserv :IDENTIFY carol wrong-one")
 	d.Expect(":NickServ!services@irc.test NOTICE guest5 :error: wrong account name or password")
 	d.Send("PRIVMSG NickServ :IDENTIFY carol carol-secret")
-	d.Expect(":guest5!u@parley NICK :carol")
+	d.Expect(":guest5!u@{*} NICK :carol")
 	d.Expect("NOTICE carol :done")
 	d.Send("PRIVMSG NickServ :HELP")
 	d.Expect("IDENTIFY [account] password")
+}
+
+// TestClientBanMasks: the masks IRC clients build from a user's hostmask
+// (irssi's /ban sends "*!*u@HOST") ban that user: a guest by address, an
+// account by account; a mask naming nobody is refused.
+func TestClientBanMasks(t *testing.T) {
+	n, addr := start(t, false, cheapHashes)
+	registerOver(t, n, "olga", "olga-secret")
+	registerOver(t, n, "carol", "carol-secret")
+	o := raw(t, addr)
+	o.Send("PASS olga:olga-secret")
+	o.Register("olga")
+	o.Send("JOIN #dev")
+	o.Expect("you own #dev now")
+	b := testkit.DialIRC(t, addr, "bob", true)
+	b.Send("JOIN #dev")
+	join := o.Expect(" JOIN #dev")
+	host := join[strings.Index(join, "@")+1 : strings.Index(join, " ")]
+	if !strings.HasPrefix(host, "guest/") || strings.Contains(join, "127.0.0.1") {
+		t.Fatalf("a guest's hostmask: %s", join)
+	}
+	c := raw(t, addr)
+	c.Send("PASS carol:carol-secret")
+	c.Register("carol")
+	c.Send("JOIN #dev")
+	if l := o.Expect(":carol!u@"); !strings.HasPrefix(l, ":carol!u@account/carol JOIN") {
+		t.Fatalf("an account's hostmask: %s", l)
+	}
+
+	o.Send("MODE #dev +b *!*u@" + host) // irssi's /ban bob
+	b.Expect(":olga!u@account/olga KICK #dev bob")
+	o.Send("MODE #dev +b *!*@account/carol")
+	c.Expect(":olga!u@account/olga KICK #dev carol")
+	b.Send("JOIN #dev")
+	b.Expect(" 474 bob #dev ")
+	c.Send("JOIN #dev")
+	c.Expect(" 474 carol #dev ")
+	o.Send("MODE #dev +b *!*@nowhere.example")
+	o.Expect("names nobody here")
 }

@@ -48,8 +48,8 @@ func TestTagsEchoAndLabels(t *testing.T) {
 	a.Sync()
 
 	a.Send("PRIVMSG #lobby :tagged")
-	got := a.ExpectLines("@msgid={*};time={*} :alice!u@parley PRIVMSG #lobby :tagged")
-	b.ExpectLines(":alice!u@parley PRIVMSG #lobby :tagged") // no caps: no tags
+	got := a.ExpectLines("@msgid={*};time={*} :alice!u@{*} PRIVMSG #lobby :tagged")
+	b.ExpectLines(":alice!u@{*} PRIVMSG #lobby :tagged") // no caps: no tags
 	id := strings.TrimPrefix(strings.SplitN(got[0], ";", 2)[0], "@msgid=")
 	if _, err := strconv.ParseUint(id, 10, 64); err != nil {
 		t.Fatalf("msgid %q", id)
@@ -62,24 +62,24 @@ func TestTagsEchoAndLabels(t *testing.T) {
 	a.Send("@label=five NONEXISTENT")
 	a.Send("@label=six JOIN #dev")
 	a.ExpectLines(
-		"@label=one;msgid={*};time={*} :alice!u@parley PRIVMSG #lobby :labeled",
+		"@label=one;msgid={*};time={*} :alice!u@{*} PRIVMSG #lobby :labeled",
 		"@label=two :irc.test BATCH +{*} labeled-response",
-		"@batch={*};msgid={*};time={*} :alice!u@parley PRIVMSG bob :to both",
-		"@batch={*};msgid={*};time={*} :alice!u@parley PRIVMSG #lobby :to both",
+		"@batch={*};msgid={*};time={*} :alice!u@{*} PRIVMSG bob :to both",
+		"@batch={*};msgid={*};time={*} :alice!u@{*} PRIVMSG #lobby :to both",
 		":irc.test BATCH -{*}",
 		"@label=three :irc.test PONG irc.test :x",
 		"@label=four :irc.test ACK",
 		"@label=five :irc.test 421 alice NONEXISTENT :Unknown command",
 		"@label=six :irc.test BATCH +{*} labeled-response",
-		"@batch={*};time={*} :alice!u@parley JOIN #dev",
+		"@batch={*};time={*} :alice!u@{*} JOIN #dev",
 		"@batch={*} :irc.test 353 alice = #dev :alice",
 		"@batch={*} :irc.test 366 alice #dev :End of /NAMES list",
 		":irc.test BATCH -{*}",
 	)
 	b.ExpectLines(
-		":alice!u@parley PRIVMSG #lobby :labeled",
-		":alice!u@parley PRIVMSG bob :to both",
-		":alice!u@parley PRIVMSG #lobby :to both",
+		":alice!u@{*} PRIVMSG #lobby :labeled",
+		":alice!u@{*} PRIVMSG bob :to both",
+		":alice!u@{*} PRIVMSG #lobby :to both",
 	)
 
 	// Without echo-message a labeled message is acknowledged.
@@ -101,11 +101,11 @@ func TestJoinPlayback(t *testing.T) {
 	// the original times.
 	a := testkit.DialIRC(t, addr, "alice", true, "batch", "server-time", "message-tags")
 	want := []string{
-		"@time={*} :alice!u@parley JOIN #lobby",
+		"@time={*} :alice!u@{*} JOIN #lobby",
 		":irc.test BATCH +{*} chathistory #lobby",
-		"@batch={*};msgid=1;time={*} :writer!u@parley PRIVMSG #lobby :m0",
-		"@batch={*};msgid=2;time={*} :writer!u@parley PRIVMSG #lobby :m1",
-		"@batch={*};msgid=3;time={*} :writer!u@parley PRIVMSG #lobby :m2",
+		"@batch={*};msgid=1;time={*} :writer!u@{*} PRIVMSG #lobby :m0",
+		"@batch={*};msgid=2;time={*} :writer!u@{*} PRIVMSG #lobby :m1",
+		"@batch={*};msgid=3;time={*} :writer!u@{*} PRIVMSG #lobby :m2",
 		":irc.test BATCH -{*}",
 		":irc.test 353 alice = #lobby :alice writer",
 		":irc.test 366 alice #lobby :End of /NAMES list",
@@ -115,10 +115,10 @@ func TestJoinPlayback(t *testing.T) {
 	// A plain client gets the lines with their time in front.
 	b := testkit.DialIRC(t, addr, "bob", true)
 	checkTail(t, b.Welcome, []string{
-		":bob!u@parley JOIN #lobby",
-		":writer!u@parley PRIVMSG #lobby :[{*}] m0",
-		":writer!u@parley PRIVMSG #lobby :[{*}] m1",
-		":writer!u@parley PRIVMSG #lobby :[{*}] m2",
+		":bob!u@{*} JOIN #lobby",
+		":writer!u@{*} PRIVMSG #lobby :[{*}] m0",
+		":writer!u@{*} PRIVMSG #lobby :[{*}] m1",
+		":writer!u@{*} PRIVMSG #lobby :[{*}] m2",
 		":irc.test 353 bob = #lobby :alice bob writer",
 		":irc.test 366 bob #lobby :End of /NAMES list",
 	})
@@ -126,7 +126,7 @@ func TestJoinPlayback(t *testing.T) {
 	// A client that fetches history itself gets none on join.
 	c := testkit.DialIRC(t, addr, "carol", true, "draft/chathistory", "batch", "server-time", "message-tags")
 	checkTail(t, c.Welcome, []string{
-		"@time={*} :carol!u@parley JOIN #lobby",
+		"@time={*} :carol!u@{*} JOIN #lobby",
 		":irc.test 353 carol = #lobby :alice bob carol writer",
 		":irc.test 366 carol #lobby :End of /NAMES list",
 	})
@@ -155,10 +155,10 @@ func TestCapChangeAfterRegistration(t *testing.T) {
 	a.Sync()
 	b.Send("PRIVMSG #lobby :with a time")
 	b.Sync()
-	a.ExpectLines("@time={*} :bob!u@parley PRIVMSG #lobby :with a time")
+	a.ExpectLines("@time={*} :bob!u@{*} PRIVMSG #lobby :with a time")
 	a.Send("CAP REQ :-server-time")
 	a.ExpectLines(":irc.test CAP alice ACK -server-time")
 	b.Send("PRIVMSG #lobby :without")
 	b.Sync()
-	a.ExpectLines(":bob!u@parley PRIVMSG #lobby :without")
+	a.ExpectLines(":bob!u@{*} PRIVMSG #lobby :without")
 }

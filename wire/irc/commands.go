@@ -243,7 +243,7 @@ func (c *Client) sendNames(room string) {
 	if err != nil {
 		names = nil
 	}
-	c.out(namesReply(c.server, c.target(), room, names, c.has(capUserhostInNames), c.hub.Roles(room, names))...)
+	c.out(namesReply(c.hub, c.server, c.target(), room, names, c.has(capUserhostInNames), c.hub.Roles(room, names))...)
 }
 
 func (c *Client) namesCmd(s *chat.Session, m *Message) {
@@ -387,7 +387,7 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 			continue
 		}
 		if isNotice && c.has(capEchoMessage) {
-			echo := &Message{Source: source(s.Name()), Command: "NOTICE", Params: []string{t, chat.StripKeepFormatting(m.Params[1])}, Trailing: true}
+			echo := &Message{Source: source(c.hub, s.Name()), Command: "NOTICE", Params: []string{t, chat.StripKeepFormatting(m.Params[1])}, Trailing: true}
 			if c.has(capServerTime) {
 				echo.Tags = []Tag{{"time", s.Hub().Now().UTC().Format(timeFormat)}}
 			}
@@ -422,7 +422,7 @@ func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
 		default:
 			answer = "ERRMSG " + verb + " :unsupported; parley answers CLIENTINFO, PING, TIME and VERSION"
 		}
-		c.out(&Message{Source: source(target.Name()), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
+		c.out(&Message{Source: source(c.hub, target.Name()), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
 	}
 }
 
@@ -520,7 +520,7 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 		mask = "*"
 	}
 	reply := func(ch string, u *chat.Session) {
-		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, userOf(u.Info()), host, c.server, u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
+		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, userOf(u.Info()), hostOf(c.hub, u.Name()), c.server, u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
 	}
 	switch {
 	case isChannel(mask):
@@ -576,7 +576,7 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 		return
 	}
 	name := u.Name()
-	out := []*Message{c.numeric(RplWhoisUser, name, userOf(u.Info()), host, "*", c.realnameOf(u))}
+	out := []*Message{c.numeric(RplWhoisUser, name, userOf(u.Info()), hostOf(c.hub, name), "*", c.realnameOf(u))}
 	// The channels, in as many lines as they need.
 	line := ""
 	for _, r := range u.Joined() {
@@ -696,7 +696,7 @@ func (c *Client) setUserModes(s *chat.Session, spec string) {
 		}
 	}
 	if changed != "" {
-		c.out(&Message{Source: source(s.Name()), Command: "MODE", Params: []string{s.Name(), changed}, Trailing: true})
+		c.out(&Message{Source: source(c.hub, s.Name()), Command: "MODE", Params: []string{s.Name(), changed}, Trailing: true})
 	}
 	if unknown {
 		c.out(c.numeric(ErrUModeUnknownFlag, "Unknown MODE flag"))
@@ -729,7 +729,7 @@ func (c *Client) userhostCmd(s *chat.Session, m *Message) {
 		if u.Away() != "" {
 			flag = "-"
 		}
-		out = append(out, u.Name()+"="+flag+userOf(u.Info())+"@"+host)
+		out = append(out, u.Name()+"="+flag+userOf(u.Info())+"@"+hostOf(c.hub, u.Name()))
 	}
 	c.out(&Message{Source: c.server, Command: RplUserHost, Params: []string{c.target(), strings.Join(out, " ")}, Trailing: true})
 }

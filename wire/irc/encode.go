@@ -93,7 +93,7 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 			if away := u.Away(); away != "" {
 				// b may be an encoding shared with other readers: append
 				// to a copy.
-				b = (&Message{Source: source(ev.Name), Command: "AWAY", Params: []string{oneLine(away)}, Trailing: true}).Append(slices.Clip(b))
+				b = (&Message{Source: source(e.c.hub, ev.Name), Command: "AWAY", Params: []string{oneLine(away)}, Trailing: true}).Append(slices.Clip(b))
 			}
 		}
 	}
@@ -277,15 +277,15 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		if ev.Room != "" {
 			target = channel(ev.Room)
 		}
-		return e.lines(ev, source(ev.From), "NOTICE", token(target), ev.Text, "", false)
+		return e.lines(ev, source(e.c.hub, ev.From), "NOTICE", token(target), ev.Text, "", false)
 	case chat.KindJoin:
-		return []*Message{e.stamp(&Message{Source: source(ev.Name), Command: "JOIN", Params: []string{channel(ev.Room)}}, ev)}
+		return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.Name), Command: "JOIN", Params: []string{channel(ev.Room)}}, ev)}
 	case chat.KindPart:
 		if ev.Quit {
 			if ev.Session == e.self || e.quitSent(ev.Session) {
 				return nil
 			}
-			return []*Message{e.stamp(&Message{Source: source(ev.Name), Command: "QUIT", Params: []string{quitReason(oneLine(ev.Reason))}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.Name), Command: "QUIT", Params: []string{quitReason(oneLine(ev.Reason))}, Trailing: true}, ev)}
 		}
 		if ev.By != "" {
 			// A KICK names its kicker: the reason is what they said.
@@ -293,23 +293,23 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			if why == "" {
 				why = ev.By
 			}
-			return []*Message{e.stamp(&Message{Source: source(ev.By), Command: "KICK", Params: []string{channel(ev.Room), token(ev.Name), oneLine(why)}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.By), Command: "KICK", Params: []string{channel(ev.Room), token(ev.Name), oneLine(why)}, Trailing: true}, ev)}
 		}
-		m := &Message{Source: source(ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
+		m := &Message{Source: source(e.c.hub, ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
 		if ev.Reason != "" {
 			m.Params = append(m.Params, oneLine(ev.Reason))
 			m.Trailing = true
 		}
 		return []*Message{e.stamp(m, ev)}
 	case chat.KindNick:
-		return []*Message{e.stamp(&Message{Source: source(ev.OldName), Command: "NICK", Params: []string{token(ev.Name)}, Trailing: true}, ev)}
+		return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.OldName), Command: "NICK", Params: []string{token(ev.Name)}, Trailing: true}, ev)}
 	case chat.KindTopic:
 		if ev.Session != 0 {
-			return []*Message{e.stamp(&Message{Source: source(ev.From), Command: "TOPIC", Params: []string{channel(ev.Room), oneLine(ev.Text)}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.From), Command: "TOPIC", Params: []string{channel(ev.Room), oneLine(ev.Text)}, Trailing: true}, ev)}
 		}
 		return topicReply(srv, me, ev.Room, oneLine(ev.Text), token(ev.From), ev.Time)
 	case chat.KindAway:
-		m := &Message{Source: source(ev.Name), Command: "AWAY"}
+		m := &Message{Source: source(e.c.hub, ev.Name), Command: "AWAY"}
 		if ev.Text != "" {
 			m.Params, m.Trailing = []string{oneLine(ev.Text)}, true
 		}
@@ -325,7 +325,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			for _, f := range strings.Fields(ev.Mode) {
 				params = append(params, maskParam(f))
 			}
-			out := []*Message{e.stamp(&Message{Source: source(ev.From), Command: "MODE", Params: params}, ev)}
+			out := []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.From), Command: "MODE", Params: params}, ev)}
 			if strings.HasPrefix(ev.Mode, "+b") {
 				out = append(out, e.lines(ev, srv, "NOTICE", channel(ev.Room), ev.Text, "", false)...)
 			}
@@ -356,7 +356,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		}
 		return nil
 	case chat.KindMembers:
-		return namesReply(srv, me, ev.Room, ev.Members, e.has(capUserhostInNames), e.c.hub.Roles(ev.Room, ev.Members))
+		return namesReply(e.c.hub, srv, me, ev.Room, ev.Members, e.has(capUserhostInNames), e.c.hub.Roles(ev.Room, ev.Members))
 	case chat.KindRooms:
 		out := []*Message{{Source: srv, Command: RplListStart, Params: []string{me, "Channel", "Users  Name"}}}
 		for _, r := range ev.Rooms {
@@ -416,7 +416,7 @@ func (e *encoder) message(ev *chat.Event, me string) []*Message {
 	if ev.History && !e.has(capServerTime) {
 		prefix = "[" + e.when(ev.Time) + "] "
 	}
-	msgs := e.lines(ev, source(from), "PRIVMSG", target, text, prefix, action)
+	msgs := e.lines(ev, source(e.c.hub, from), "PRIVMSG", target, text, prefix, action)
 	if ev.Ref == refChatHistory && len(e.open) > 0 {
 		for _, m := range msgs {
 			tagBatch(m, e.open[len(e.open)-1])
@@ -547,7 +547,7 @@ func topicReply(srv, me, room, topic, by string, at time.Time) []*Message {
 }
 
 // namesReply is RPL_NAMREPLY lines (as many as fit) and RPL_ENDOFNAMES.
-func namesReply(srv, me, room string, names []string, userhost bool, roles map[string]chat.Role) []*Message {
+func namesReply(h *chat.Hub, srv, me, room string, names []string, userhost bool, roles map[string]chat.Role) []*Message {
 	ch := channel(room)
 	var out []*Message
 	const budget = 400
@@ -565,7 +565,7 @@ func namesReply(srv, me, room string, names []string, userhost bool, roles map[s
 			prefix = "+"
 		}
 		if userhost {
-			n = prefix + source(n)
+			n = prefix + source(h, n)
 		} else {
 			n = prefix + token(n)
 		}

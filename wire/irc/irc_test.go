@@ -48,7 +48,7 @@ func TestRegistrationBurst(t *testing.T) {
 		":irc.test 372 alice :- be kind",
 		":irc.test 372 alice :- second line",
 		":irc.test 376 alice :End of /MOTD command.",
-		":alice!u@parley JOIN #lobby",
+		":alice!u@{*} JOIN #lobby",
 		":irc.test 353 alice = #lobby :alice",
 		":irc.test 366 alice #lobby :End of /NAMES list",
 	}
@@ -144,14 +144,14 @@ func TestChannels(t *testing.T) {
 	_, addr := start(t, false)
 	a := testkit.DialIRC(t, addr, "alice", true)
 	b := testkit.DialIRC(t, addr, "bob", true)
-	a.ExpectLines(":bob!u@parley JOIN #lobby")
+	a.ExpectLines(":bob!u@{*} JOIN #lobby")
 
 	a.Send("JOIN #dev,#Ops")
 	a.ExpectLines(
-		":alice!u@parley JOIN #dev",
+		":alice!u@{*} JOIN #dev",
 		":irc.test 353 alice = #dev :alice",
 		":irc.test 366 alice #dev :End of /NAMES list",
-		":alice!u@parley JOIN #ops",
+		":alice!u@{*} JOIN #ops",
 		":irc.test 353 alice = #ops :alice",
 		":irc.test 366 alice #ops :End of /NAMES list",
 	)
@@ -164,15 +164,15 @@ func TestChannels(t *testing.T) {
 	)
 	b.Send("JOIN #dev")
 	b.ExpectLines(
-		":bob!u@parley JOIN #dev",
+		":bob!u@{*} JOIN #dev",
 		":irc.test 353 bob = #dev :alice bob",
 		":irc.test 366 bob #dev :End of /NAMES list",
 	)
-	a.ExpectLines(":bob!u@parley JOIN #dev")
+	a.ExpectLines(":bob!u@{*} JOIN #dev")
 
 	a.Send("TOPIC #dev :release on friday")
-	a.ExpectLines(":alice!u@parley TOPIC #dev :release on friday")
-	b.ExpectLines(":alice!u@parley TOPIC #dev :release on friday")
+	a.ExpectLines(":alice!u@{*} TOPIC #dev :release on friday")
+	b.ExpectLines(":alice!u@{*} TOPIC #dev :release on friday")
 	b.Send("TOPIC #dev")
 	b.ExpectLines(":irc.test 332 bob #dev :release on friday", ":irc.test 333 bob #dev alice {*}")
 	b.Send("TOPIC #ops")
@@ -218,28 +218,28 @@ func TestChannels(t *testing.T) {
 	b.Send("PART #ops")
 	b.Send("PART #nowhere")
 	b.ExpectLines(
-		":bob!u@parley PART #dev :see you",
+		":bob!u@{*} PART #dev :see you",
 		":irc.test 442 bob #ops :You're not on that channel",
 		":irc.test 403 bob #nowhere :No such channel",
 	)
-	a.ExpectLines(":bob!u@parley PART #dev :see you")
+	a.ExpectLines(":bob!u@{*} PART #dev :see you")
 	b.Send("INVITE alice #lobby")
 	b.Send("INVITE nobody #lobby")
 	b.Send("JOIN #dev")
 	b.ExpectLines(
 		":irc.test 443 bob alice #lobby :is already on channel",
 		":irc.test 401 bob nobody :No such nick/channel",
-		":bob!u@parley JOIN #dev",
+		":bob!u@{*} JOIN #dev",
 		":irc.test 332 bob #dev :release on friday",
 		":irc.test 333 bob #dev alice {*}",
 		":irc.test 353 bob = #dev :alice bob",
 		":irc.test 366 bob #dev :End of /NAMES list",
 	)
 	a.Send("INVITE bob #ops")
-	a.ExpectLines(":bob!u@parley JOIN #dev", ":irc.test 341 alice bob #ops")
+	a.ExpectLines(":bob!u@{*} JOIN #dev", ":irc.test 341 alice bob #ops")
 	b.ExpectLines(":irc.test NOTICE bob :alice invites you to #ops (/join #ops)")
 	a.Send("JOIN 0")
-	a.ExpectLines(":alice!u@parley PART #dev", ":alice!u@parley PART #lobby", ":alice!u@parley PART #ops")
+	a.ExpectLines(":alice!u@{*} PART #dev", ":alice!u@{*} PART #lobby", ":alice!u@{*} PART #ops")
 }
 
 func TestMessagesAcrossProtocols(t *testing.T) {
@@ -256,7 +256,7 @@ func TestMessagesAcrossProtocols(t *testing.T) {
 
 	a.Send("PRIVMSG #lobby :hello, everyone")
 	a.ExpectLines() // no echo without echo-message; and now it has been read
-	b.ExpectLines(":alice!u@parley PRIVMSG #lobby :hello, everyone")
+	b.ExpectLines(":alice!u@{*} PRIVMSG #lobby :hello, everyone")
 	tut.Expect("alice", "hello, everyone")
 	nat.Expect("alice's message", func(ev native.Event) bool {
 		return ev.Type == "say" && ev.From == "alice" && ev.Text == "hello, everyone"
@@ -265,7 +265,7 @@ func TestMessagesAcrossProtocols(t *testing.T) {
 
 	a.Send("PRIVMSG #lobby :\x01ACTION waves\x01")
 	a.Sync()
-	b.ExpectLines(":alice!u@parley PRIVMSG #lobby :\x01ACTION waves\x01")
+	b.ExpectLines(":alice!u@{*} PRIVMSG #lobby :\x01ACTION waves\x01")
 	ln.Expect("* alice waves")
 	tut.Expect("alice", "* alice waves")
 
@@ -278,9 +278,9 @@ func TestMessagesAcrossProtocols(t *testing.T) {
 	ln.Send("hi from nc \x1b[31mred\x1b[0m")
 	tut.Expect("Chloé🌸", "hi from nc red")
 	three := []string{
-		":tut!u@parley PRIVMSG #lobby :hi from the tutorial",
-		":王芳!u@parley PRIVMSG #lobby :\x01ACTION bows\x01",
-		":Chloé🌸!u@parley PRIVMSG #lobby :hi from nc red",
+		":tut!u@{*} PRIVMSG #lobby :hi from the tutorial",
+		":王芳!u@{*} PRIVMSG #lobby :\x01ACTION bows\x01",
+		":Chloé🌸!u@{*} PRIVMSG #lobby :hi from nc red",
 	}
 	b.ExpectLines(three...)
 	a.ExpectLines(three...)
@@ -290,7 +290,7 @@ func TestMessagesAcrossProtocols(t *testing.T) {
 	nat.Expect("the DM", func(ev native.Event) bool { return ev.Type == "dm" && ev.From == "alice" && ev.Text == "你好" })
 	nat.Send(native.Request{Type: "dm", To: "alice", Text: ptr("hello back")})
 	nat.Expect("its echo", func(ev native.Event) bool { return ev.Type == "dm" && ev.Text == "hello back" })
-	a.ExpectLines(":王芳!u@parley PRIVMSG alice :hello back")
+	a.ExpectLines(":王芳!u@{*} PRIVMSG alice :hello back")
 
 	// A long and a multi-line message from the native user reach IRC in
 	// lines of at most 512 bytes, cut between characters.
@@ -303,14 +303,15 @@ func TestMessagesAcrossProtocols(t *testing.T) {
 		if len(l)+2 > 512 {
 			t.Fatalf("line of %d bytes", len(l)+2)
 		}
-		joined.WriteString(strings.TrimPrefix(l, ":王芳!u@parley PRIVMSG #lobby :"))
+		_, text, _ := strings.Cut(l, " PRIVMSG #lobby :")
+		joined.WriteString(text)
 	}
 	if joined.String() != long || len(got) < 5 {
 		t.Fatalf("long message in %d lines does not join back", len(got))
 	}
 	nat.Send(native.Request{Type: "say", Text: ptr("one\ntwo")})
 	nat.Expect("its echo", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "one\ntwo" })
-	b.ExpectLines(":王芳!u@parley PRIVMSG #lobby :one", ":王芳!u@parley PRIVMSG #lobby :two")
+	b.ExpectLines(":王芳!u@{*} PRIVMSG #lobby :one", ":王芳!u@{*} PRIVMSG #lobby :two")
 
 	// Errors.
 	a.Sync() // alice saw the long messages too
@@ -339,13 +340,13 @@ func TestMessagesAcrossProtocols(t *testing.T) {
 	// A NOTICE reaches IRC as a NOTICE and others as a notice, not stored.
 	a.Send("NOTICE #lobby :bot says hi")
 	a.ExpectLines()
-	b.ExpectLines(":alice!u@parley NOTICE #lobby :bot says hi")
+	b.ExpectLines(":alice!u@{*} NOTICE #lobby :bot says hi")
 	ln.Expect("-- notice from alice in lobby: bot says hi")
 
 	// CTCP to a user is answered by the server; to a channel, dropped.
 	a.Send("PRIVMSG 王芳 :\x01VERSION\x01")
 	a.Send("PRIVMSG #lobby :\x01PING 123\x01")
-	a.ExpectLines(":王芳!u@parley NOTICE alice :\x01VERSION parley (native client, answered by the server)\x01")
+	a.ExpectLines(":王芳!u@{*} NOTICE alice :\x01VERSION parley (native client, answered by the server)\x01")
 	b.ExpectLines()
 	nat.Send(native.Request{Type: "who"})
 	nat.Expect("no CTCP reached the native client", func(ev native.Event) bool {
@@ -373,16 +374,16 @@ func TestNickAwayQuit(t *testing.T) {
 	b.Send("NICK")
 	b.Send("NICK carol")
 	b.ExpectLines(
-		":bob!u@parley NICK :robert",
+		":bob!u@{*} NICK :robert",
 		":irc.test 431 robert :No nickname given",
 		":irc.test 433 robert carol :Nickname is already in use: the name \"carol\" is taken",
 	)
-	a.ExpectLines(":bob!u@parley NICK :robert") // once, though they share two channels
+	a.ExpectLines(":bob!u@{*} NICK :robert") // once, though they share two channels
 	ln.Expect("bob is now known as robert")
 
 	b.Send("AWAY :lunch")
 	b.ExpectLines(":irc.test 306 robert :You have been marked as being away")
-	a.ExpectLines(":robert!u@parley AWAY :lunch")
+	a.ExpectLines(":robert!u@{*} AWAY :lunch")
 	a.Send("PRIVMSG robert :are you there?")
 	a.Send("WHOIS robert")
 	a.Send("USERHOST robert alice nobody")
@@ -390,21 +391,21 @@ func TestNickAwayQuit(t *testing.T) {
 	a.Send("WHO #dev")
 	a.ExpectLines(
 		":irc.test 301 alice robert :lunch",
-		":irc.test 311 alice robert ~u parley * :Real bob",
+		":irc.test 311 alice robert ~u {*} * :Real bob",
 		":irc.test 319 alice robert :#dev #lobby",
 		":irc.test 312 alice robert irc.test :parley chat server",
 		":irc.test 301 alice robert :lunch",
 		":irc.test 317 alice robert 0 {*} :seconds idle, signon time",
 		":irc.test 318 alice robert :End of /WHOIS list",
-		":irc.test 302 alice :robert=-~u@parley alice=+~u@parley",
+		":irc.test 302 alice :robert=-~u@{*} alice=+~u@{*}",
 		":irc.test 303 alice :robert carol",
-		":irc.test 352 alice #dev ~u parley irc.test alice H :0 Real alice",
-		":irc.test 352 alice #dev ~u parley irc.test robert G :0 Real bob",
+		":irc.test 352 alice #dev ~u {*} irc.test alice H :0 Real alice",
+		":irc.test 352 alice #dev ~u {*} irc.test robert G :0 Real bob",
 		":irc.test 315 alice #dev :End of WHO list",
 	)
 	b.Send("AWAY")
-	b.ExpectLines(":alice!u@parley PRIVMSG robert :are you there?", ":irc.test 305 robert :You are no longer marked as being away")
-	a.ExpectLines(":robert!u@parley AWAY")
+	b.ExpectLines(":alice!u@{*} PRIVMSG robert :are you there?", ":irc.test 305 robert :You are no longer marked as being away")
+	a.ExpectLines(":robert!u@{*} AWAY")
 
 	a.Send("WHOIS nobody")
 	a.Send("WHOWAS bob")
@@ -412,7 +413,7 @@ func TestNickAwayQuit(t *testing.T) {
 	a.ExpectLines(
 		":irc.test 401 alice nobody :No such nick/channel",
 		":irc.test 318 alice nobody :End of /WHOIS list",
-		":irc.test 314 alice bob ~u parley * :Real bob",
+		":irc.test 314 alice bob ~u {*} * :Real bob",
 		":irc.test 312 alice bob irc.test :{*}, {*} {*} {*} {*} UTC",
 		":irc.test 369 alice bob :End of WHOWAS",
 		":irc.test 406 alice nobody :There was no such nickname",
@@ -423,7 +424,7 @@ func TestNickAwayQuit(t *testing.T) {
 	if got := b.Expect("ERROR"); got != "ERROR :Closing link: quit" {
 		t.Fatalf("quit: %q", got)
 	}
-	a.ExpectLines(":robert!u@parley QUIT :Quit: time to go") // once for two shared channels
+	a.ExpectLines(":robert!u@{*} QUIT :Quit: time to go") // once for two shared channels
 	ln.Expect("robert left lobby (quit: time to go)")
 }
 
@@ -446,7 +447,7 @@ func TestUserModesAndInfo(t *testing.T) {
 	a.Send("OPER op pass")
 	got := a.ExpectLines(
 		":irc.test 221 alice +",
-		":alice!u@parley MODE alice :+i",
+		":alice!u@{*} MODE alice :+i",
 		":irc.test 221 alice +i",
 		":irc.test 501 alice :Unknown MODE flag",
 		":irc.test 502 alice :Can't change mode for other users",
@@ -507,11 +508,11 @@ func TestHostileInput(t *testing.T) {
 	nat.Send(native.Request{Type: "part", Room: "lobby", Reason: "bye\r\nQUIT :forged"})
 	nat.Expect("the part", func(ev native.Event) bool { return ev.Type == "part" })
 	a.ExpectLines(
-		":mallory!u@parley PRIVMSG #lobby :hi",
-		":mallory!u@parley PRIVMSG #lobby :KICK #lobby alice",
-		":mallory!u@parley PRIVMSG #lobby ::srv 001 alice :owned",
-		":mallory!u@parley TOPIC #lobby :one two",
-		":mallory!u@parley PART #lobby :bye QUIT :forged",
+		":mallory!u@{*} PRIVMSG #lobby :hi",
+		":mallory!u@{*} PRIVMSG #lobby :KICK #lobby alice",
+		":mallory!u@{*} PRIVMSG #lobby ::srv 001 alice :owned",
+		":mallory!u@{*} TOPIC #lobby :one two",
+		":mallory!u@{*} PART #lobby :bye QUIT :forged",
 	)
 
 	// What an IRC client sends is cleaned the same way, and what it sends
@@ -548,8 +549,8 @@ func TestHostileInput(t *testing.T) {
 		}
 	}
 	a.ExpectLines(
-		":bob!u@parley JOIN #lobby",
-		":bob!u@parley PRIVMSG #lobby :red evil",
+		":bob!u@{*} JOIN #lobby",
+		":bob!u@{*} PRIVMSG #lobby :red evil",
 	)
 }
 
@@ -570,7 +571,7 @@ func TestBurstPenalty(t *testing.T) {
 		t.Fatalf("16 commands with a burst of 5 at 20/s took %v; the penalty should make it at least 0.5 s", took)
 	}
 	got := b.Sync()
-	if len(got) != 15 || got[14] != ":alice!u@parley PRIVMSG bob :burst 14" {
+	if len(got) != 15 || !testkit.MatchIRC(":alice!u@{*} PRIVMSG bob :burst 14", got[14]) {
 		t.Fatalf("bob got:\n%s", strings.Join(got, "\n"))
 	}
 }
@@ -592,8 +593,8 @@ func TestFormattingCodes(t *testing.T) {
 	a.Send("TOPIC #lobby :\x1ditalic\x1d topic")
 	a.Sync()
 	b.ExpectLines(
-		":alice!u@parley PRIVMSG #lobby :\x02bold\x02 and \x0304,01red\x0f",
-		":alice!u@parley TOPIC #lobby :\x1ditalic\x1d topic",
+		":alice!u@{*} PRIVMSG #lobby :\x02bold\x02 and \x0304,01red\x0f",
+		":alice!u@{*} TOPIC #lobby :\x1ditalic\x1d topic",
 	)
 	tut.Expect("alice", "bold and red")
 	nat.Expect("the message without formatting", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "bold and red" })
@@ -614,7 +615,7 @@ func TestTLS(t *testing.T) {
 	plain := testkit.DialIRC(t, n.Addr(node.ListenIRC), "plain", true)
 	secure.Send("PRIVMSG #lobby :over TLS")
 	secure.Sync()
-	plain.ExpectLines(":secure!u@parley PRIVMSG #lobby :over TLS")
+	plain.ExpectLines(":secure!u@{*} PRIVMSG #lobby :over TLS")
 }
 
 // TestAwayOnJoinAndWhoMasks: a user who is away when joining is said to
@@ -629,15 +630,15 @@ func TestAwayOnJoinAndWhoMasks(t *testing.T) {
 	b.Send("AWAY :gone fishing")
 	b.Send("JOIN #x")
 	b.Sync()
-	a.ExpectLines(":bob!u@parley JOIN #x", ":bob!u@parley AWAY :gone fishing")
+	a.ExpectLines(":bob!u@{*} JOIN #x", ":bob!u@{*} AWAY :gone fishing")
 	c.Send("WHO bob*")
 	c.Send("WHO BO?")
 	c.Send("WHO nobody*")
 	c.ExpectLines(
-		":irc.test 352 bobby * ~u parley irc.test bob G :0 Real bob",
-		":irc.test 352 bobby * ~u parley irc.test bobby H :0 Real bobby",
+		":irc.test 352 bobby * ~u {*} irc.test bob G :0 Real bob",
+		":irc.test 352 bobby * ~u {*} irc.test bobby H :0 Real bobby",
 		":irc.test 315 bobby bob* :End of WHO list",
-		":irc.test 352 bobby * ~u parley irc.test bob G :0 Real bob",
+		":irc.test 352 bobby * ~u {*} irc.test bob G :0 Real bob",
 		":irc.test 315 bobby BO? :End of WHO list",
 		":irc.test 315 bobby nobody* :End of WHO list",
 	)
@@ -687,9 +688,9 @@ func TestLaggingReaderCatchesUp(t *testing.T) {
 		if !strings.Contains(line, " PRIVMSG #lobby :") {
 			continue // the notice that it caught up
 		}
-		want := ":sender!u@parley PRIVMSG #lobby :" + strconv.Itoa(next) + " " + text
+		want := ":sender!u@{*} PRIVMSG #lobby :" + strconv.Itoa(next) + " " + text
 		seen = append(seen, strings.SplitN(strings.SplitN(line, " :", 3)[2], " ", 2)[0])
-		if !strings.HasSuffix(line, want) || !strings.HasPrefix(line, "@msgid=") {
+		if !testkit.MatchIRC("{**}"+want, line) || !strings.HasPrefix(line, "@msgid=") {
 			t.Fatalf("message %d: %.80q\nseen %v", next, line, seen)
 		}
 		next++

@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -159,7 +160,14 @@ func (c *Client) channelMode(s *chat.Session, m *Message, target, room string) {
 			args = args[1:]
 			switch r {
 			case 'b':
-				who := maskTarget(arg)
+				var who string
+				if who, err = c.maskTarget(arg); err != nil {
+					if add {
+						c.fail(err)
+						return
+					}
+					who, err = arg, nil // -b of a mask from the ban list
+				}
 				if add {
 					err = s.Sanction(chat.SanctionBan, room, who, 0, "", false)
 				} else {
@@ -186,21 +194,29 @@ func (c *Client) channelMode(s *chat.Session, m *Message, target, room string) {
 	}
 }
 
-// maskTarget turns an IRC ban mask into what /ban takes: "nick!*@*" is the
-// nick, "*!*@host" the host (an address).
-func maskTarget(mask string) string {
+// maskTarget turns an IRC ban mask into what /ban takes: "nick!*@*" is
+// the nick; "*!*@account/NAME" (the host a client copies from a user's
+// hostmask) is the account, "*!*@guest/HASH" the address of the guest
+// shown so; "*!*@192.0.2.7" an address. Masks that name no one are refused.
+func (c *Client) maskTarget(mask string) (string, error) {
 	nick, rest, ok := strings.Cut(mask, "!")
 	if !ok {
-		return mask
+		return mask, nil
 	}
 	_, host, _ := strings.Cut(rest, "@")
-	if nick != "" && nick != "*" {
-		return nick
+	if nick != "" && !strings.ContainsAny(nick, "*?") {
+		return nick, nil
 	}
-	if host != "" && host != "*" {
-		return "ip:" + host
+	if t, ok := c.hub.CloakTarget(host); ok {
+		return t, nil
 	}
-	return mask
+	if _, err := netip.ParseAddr(host); err == nil {
+		return "ip:" + host, nil
+	}
+	if _, err := netip.ParsePrefix(host); err == nil {
+		return "ip:" + host, nil
+	}
+	return "", chat.Errorf(chat.CodeInvalid, "the mask %s names nobody here: ban nick!*@*, *!*@account/NAME, *!*@guest/... as a user is shown, or an address", mask)
 }
 
 // banList answers MODE #room b: RPL_BANLIST per ban, then the end.

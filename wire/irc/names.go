@@ -98,9 +98,18 @@ func roomOf(ch string) (string, error) {
 // isChannel reports whether a target names a channel.
 func isChannel(target string) bool { return strings.HasPrefix(target, "#") }
 
-// host is the host part of every user's hostmask: addresses are never
-// shown to other users.
+// host is the host part of the hostmask of a name nobody holds now.
+// Users are shown with their cloak (chat.Hub.Cloak): "account/NAME" or
+// "guest/HASH"; addresses are never shown to other users.
 const host = "parley"
+
+// hostOf is the host nick is shown with: its holder's cloak, or host.
+func hostOf(h *chat.Hub, nick string) string {
+	if c := h.Cloak(nick); c != "" {
+		return maskParam(c)
+	}
+	return host
+}
 
 // ident is the user part of every user's hostmask in what the server
 // relays. WHOIS, WHO, USERHOST and WHOWAS show each user's own (userOf).
@@ -137,8 +146,10 @@ func userOf(info chat.ClientInfo) string {
 	return ident
 }
 
-// source returns the hostmask of a user.
-func source(nick string) string { return token(nick) + "!" + ident + "@" + host }
+// source returns the hostmask of a user on hub h.
+func source(h *chat.Hub, nick string) string {
+	return token(nick) + "!" + ident + "@" + hostOf(h, nick)
+}
 
 // glob reports whether name matches pattern, where '*' matches any run of
 // characters and '?' any one.

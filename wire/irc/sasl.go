@@ -96,7 +96,7 @@ func (c *Client) authenticate(m *Message) {
 	if nick == "" {
 		nick = cred.Account()
 	}
-	in := c.reply(RplLoggedIn, nick, source(nick), cred.Account(), "You are now logged in as "+cred.Account())
+	in := c.reply(RplLoggedIn, nick, source(c.hub, nick), cred.Account(), "You are now logged in as "+cred.Account())
 	in.Trailing = true
 	ok := c.reply(RplSASLSuccess, nick, "SASL authentication successful")
 	ok.Trailing = true
