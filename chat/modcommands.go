@@ -84,7 +84,7 @@ func (h *Hub) resolveTarget(arg string) (target, error) {
 			}
 			return target{TargetAccount, key, val}, nil
 		case TargetAddress:
-			return addressTarget(val)
+			return h.addressTarget(val)
 		case TargetName:
 			display, _, err := ValidateName(val)
 			if err != nil {
@@ -93,7 +93,7 @@ func (h *Hub) resolveTarget(arg string) (target, error) {
 			return target{TargetName, NameSkeleton(display), display}, nil
 		}
 	}
-	if t, err := addressTarget(arg); err == nil {
+	if t, err := h.addressTarget(arg); err == nil {
 		return t, nil
 	}
 	display, key, err := ValidateName(arg)
@@ -120,12 +120,16 @@ func (h *Hub) resolveTarget(arg string) (target, error) {
 	return target{TargetName, skel, display}, nil
 }
 
-func addressTarget(s string) (target, error) {
+// addressTarget reads an address or a prefix. A single address is
+// labelled by its cloak (the room is told "guest/HASH", never the
+// address); a prefix, which no cloak stands for, by itself.
+func (h *Hub) addressTarget(s string) (target, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		ip := a.Unmap().String()
+		return target{TargetAddress, ip, "guest/" + h.addressCloak(ip)}, nil
+	}
 	if p, err := netip.ParsePrefix(s); err == nil {
 		return target{TargetAddress, p.Masked().String(), p.Masked().String()}, nil
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return target{TargetAddress, a.Unmap().String(), a.Unmap().String()}, nil
 	}
 	return target{}, Errorf(CodeInvalid, "%q is not an IP address or prefix", s)
 }

@@ -238,6 +238,9 @@ func TestClientBanMasks(t *testing.T) {
 	}
 
 	o.Send("MODE #dev +b *!*u@" + host) // irssi's /ban bob
+	if l := o.Expect("NOTICE #dev :olga banned "); !strings.Contains(l, "banned "+host+" from #dev") || strings.Contains(l, "127.0.0.1") {
+		t.Fatalf("the room is told %q: the cloak, never the address", l)
+	}
 	b.Expect(":olga!u@account/olga KICK #dev bob")
 	o.Send("MODE #dev +b *!*@account/carol")
 	c.Expect(":olga!u@account/olga KICK #dev carol")
