@@ -260,7 +260,10 @@ func commandTable() []*Command {
 				if room == "" {
 					room = s.Current()
 				}
-				s.Send(&Event{Message: Message{Kind: KindNotice, Time: s.hub.now(), Text: "invited " + r.Name + " to #" + strings.TrimPrefix(room, "#")}, Ref: r.Ref})
+				room, _ = ValidateRoom(room) // Invite accepted it
+				if modes, _ := s.hub.RoomModes(room); !strings.Contains(modes, "i") { // +i: the room was told, the inviter with it
+					s.Send(&Event{Message: Message{Kind: KindNotice, Time: s.hub.now(), Text: "invited " + r.Name + " to #" + room}, Ref: r.Ref})
+				}
 				return nil
 			}},
 		{Name: "slow", Args: "[#ROOM] SECONDS", Help: "ops: slow mode, one message per member every SECONDS (0 turns it off)", MinArgs: 1,

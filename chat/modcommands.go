@@ -624,8 +624,9 @@ func (s *Session) SetSlow(room string, d time.Duration) error {
 }
 
 // Invite lets name join an invite-only room (once, within an hour) and
-// tells them, if they are online. The inviter is not told (the command
-// table confirms; IRC answers RPL_INVITING).
+// tells them, if they are online; in an invite-only room the room is told
+// too (a moderation action). The inviter is not told otherwise (the
+// command table confirms; IRC answers RPL_INVITING).
 func (s *Session) Invite(room, name string) error {
 	key, rs, have, err := s.modRoom(room)
 	if err != nil {
@@ -650,7 +651,9 @@ func (s *Session) Invite(room, name string) error {
 		}
 	}
 	if rs.InviteOnly {
-		h.modlog(&ModEntry{At: h.now(), Room: key, Actor: s.Name(), Action: "invite", Target: display})
+		// Letting someone into a +i room is a moderation action: the
+		// room is told, and it is audited.
+		s.logAndTell(key, "invite", display, "", time.Time{}, fmt.Sprintf("%s invited %s to #%s", s.Name(), display, key), "")
 	}
 	return nil
 }
