@@ -144,8 +144,8 @@ func (s *Session) Account() string {
 	return s.acct.Name
 }
 
-// accountKeyOrName returns the key of the session's name.
-func (s *Session) accountKeyOrName() string {
+// nameKey returns the key (NameKey) of the session's current name.
+func (s *Session) nameKey() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.key
@@ -505,7 +505,7 @@ func (s *Session) Register(password string) error {
 		return Errorf(CodeInvalid, "you are already logged in as %s", s.Account())
 	}
 	ip := remoteIP(s.info.Remote)
-	if h.admins[s.accountKeyOrName()] && !isLoopback(ip) {
+	if h.admins[s.nameKey()] && !isLoopback(ip) {
 		// Whoever registers an --admin name first gets the server: that
 		// must be the operator, on the server's own machine.
 		h.log.Warn("refused to register an admin name from another machine", "name", s.Name(), "remote", ip)
