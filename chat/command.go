@@ -260,8 +260,9 @@ func commandTable() []*Command {
 				if room == "" {
 					room = s.Current()
 				}
-				room, _ = ValidateRoom(room)                                          // Invite accepted it
-				if modes, _ := s.hub.RoomModes(room); !strings.Contains(modes, "i") { // +i: the room was told, the inviter with it
+				room, _ = ValidateRoom(room) // Invite accepted it
+				// In a +i room the room was told, the inviter with it.
+				if modes, _ := s.hub.RoomModes(room); !strings.Contains(modes, "i") {
 					s.Send(&Event{Message: Message{Kind: KindNotice, Time: s.hub.now(), Text: "invited " + r.Name + " to #" + room}, Ref: r.Ref})
 				}
 				return nil
