@@ -735,6 +735,11 @@ func (s *Session) Unregister(password string) error {
 	}
 	h.acctMu.Lock()
 	defer h.acctMu.Unlock()
+	// Its rooms and roles go first: whoever registers the name next must
+	// not inherit them.
+	if err := h.mod.forgetAccount(h, key); err != nil {
+		return err
+	}
 	if err := h.dir.DeleteAccount(context.Background(), key); err != nil {
 		h.log.Error("deleting an account failed", "account", key, "err", err)
 		return Errorf(CodeUnavailable, "the account could not be deleted; try again")

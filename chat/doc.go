@@ -7,8 +7,8 @@
 // bytes; persistence and multi-node fan-out plug in through the Store and
 // Broker interfaces declared here.
 //
-// Lock order (outermost first): moderation.mu and Hub.acctMu (writers of
-// moderation and accounts, held across their Directory write), Hub.mu,
+// Lock order (outermost first): Hub.acctMu, then moderation.mu (writers of
+// accounts and of moderation, held across their Directory writes), Hub.mu,
 // Room.mu, Session.mu, Session's hold lock, then whatever a Sink locks
 // inside Deliver. moderation.rw and moderation.rt are leaves. Hub.qmu is
 // read-held only to put a message on the commit queue and write-held only

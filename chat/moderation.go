@@ -474,6 +474,32 @@ func (m *moderation) change(h *Hub, room string, f func(rs *RoomSettings)) error
 	return nil
 }
 
+// forgetAccount takes a deleted account's ownerships and roles away, room
+// by room, each stored (a room it owned has no owner: an account may
+// /claim it).
+func (m *moderation) forgetAccount(h *Hub, key string) error {
+	m.rw.RLock()
+	var rooms []string
+	for room, rm := range m.rooms {
+		if _, role := rm.settings.Roles[key]; role || rm.settings.Owner == key {
+			rooms = append(rooms, room)
+		}
+	}
+	m.rw.RUnlock()
+	for _, room := range rooms {
+		err := m.change(h, room, func(rs *RoomSettings) {
+			if rs.Owner == key {
+				rs.Owner = ""
+			}
+			delete(rs.Roles, key)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // addSanction stores a sanction and puts it in force.
 func (m *moderation) addSanction(h *Hub, sc *Sanction) error {
 	if h.dir == nil {

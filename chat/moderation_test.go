@@ -327,3 +327,22 @@ func TestModerationSurvivesARestart(t *testing.T) {
 		t.Fatalf("modes %q after the restart", modes)
 	}
 }
+
+// TestDeletedAccountLeavesNoRoles: whoever registers a deleted account's
+// name afterwards owns nothing and is op of nothing.
+func TestDeletedAccountLeavesNoRoles(t *testing.T) {
+	c := newCast(t, chat.Config{})
+	c.run(t, "olga", "/op mia", "")
+	wantCode(t, "olga deletes her account", c.by["olga"].Unregister("olga-password"), "")
+	wantCode(t, "mia deletes hers", c.by["mia"].Unregister("mia-password"), "")
+	c.by["olga"].Leave("bye")
+	c.by["mia"].Leave("bye")
+	for _, name := range []string{"olga", "mia"} {
+		account(t, c.h.Hub, name, "new-"+name+"-password")
+		s, _ := mustLogin(t, c.h.Hub, name, "new-"+name+"-password", "203.0.113.40:1")
+		if r := s.Role("dev"); r != chat.RoleNone {
+			t.Fatalf("the new %s is %s of #dev", name, r)
+		}
+	}
+	c.run(t, "oscar", "/claim #dev", "") // #dev has no owner now
+}
