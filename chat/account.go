@@ -332,7 +332,7 @@ func (h *Hub) RegisterAccount(sink Sink, cred *Credential, info ClientInfo) (*Se
 		return nil, errLoginFailed // unregistered meanwhile
 	}
 	h.nextSess++
-	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, started: h.now()}
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, started: h.now(), addrCloak: h.addressCloak(remoteIP(info.Remote))}
 	h.sessions[s.id] = s
 	h.peak = max(h.peak, len(h.sessions))
 	s.awayHeld = true

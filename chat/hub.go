@@ -398,7 +398,7 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 		return nil, err
 	}
 	h.nextSess++
-	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, skel: skel, nameSince: noName, started: h.now()}
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, skel: skel, nameSince: noName, started: h.now(), addrCloak: h.addressCloak(remoteIP(info.Remote))}
 	h.sessions[s.id] = s
 	h.peak = max(h.peak, len(h.sessions))
 	h.names[key] = s

@@ -759,12 +759,12 @@ func (h *Hub) Cloak(name string) string {
 		return ""
 	}
 	s.mu.Lock()
-	acct, remote := s.acct, s.info.Remote
+	acct := s.acct
 	s.mu.Unlock()
 	if acct != nil {
 		return "account/" + cloakSafe(acct.Key)
 	}
-	return "guest/" + h.addressCloak(remoteIP(remote))
+	return "guest/" + s.addrCloak
 }
 
 // CloakTarget turns a cloak back into what /ban and /mute take: the
@@ -786,8 +786,8 @@ func (h *Hub) CloakTarget(cloak string) (string, bool) {
 			if s.accountKey() != "" {
 				continue
 			}
-			if ip := remoteIP(s.Info().Remote); h.addressCloak(ip) == hash {
-				return "ip:" + ip, true
+			if s.addrCloak == hash {
+				return "ip:" + remoteIP(s.Info().Remote), true
 			}
 		}
 	}

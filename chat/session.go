@@ -34,6 +34,9 @@ type Session struct {
 	away    string    // away message; "" when here
 	started time.Time // when registered; set once
 	acct    *account  // the account logged in to; nil for a guest. Changed only under Hub.mu too
+	// addrCloak is the keyed hash of the session's address it is shown
+	// with as a guest (Hub.Cloak); set once.
+	addrCloak string
 	// The away replay of a login: direct messages in (awayFrom, awayTo],
 	// delivered by replayAway while live events are held (awayHeld).
 	awayFrom, awayTo uint64
