@@ -471,15 +471,16 @@ func accountSessions(s *Session) []*Session {
 	if s == nil {
 		return nil
 	}
-	if a := s.acctUnlocked(); a != nil {
+	if a := s.accountOf(); a != nil {
 		return a.sessions
 	}
 	return []*Session{s}
 }
 
-// acctUnlocked returns s.acct, which changes only under Hub.mu (held by
-// the caller).
-func (s *Session) acctUnlocked() *account {
+// accountOf returns the session's account (nil for a guest), under s.mu;
+// it changes only under Hub.mu too, so a caller holding Hub.mu sees it
+// stay.
+func (s *Session) accountOf() *account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.acct

@@ -419,7 +419,7 @@ func registeredError(name, account string) *Error {
 // nameFreeLocked refuses a name held by another session than self, or one
 // that looks like it. Caller holds h.mu.
 func (h *Hub) nameFreeLocked(display, key, skel string, self *Session) error {
-	if a := h.registeredLocked(key, skel); a != nil && (self == nil || self.acctUnlocked() != a) {
+	if a := h.registeredLocked(key, skel); a != nil && (self == nil || self.accountOf() != a) {
 		return registeredError(display, a.Name)
 	}
 	if other := h.names[key]; other != nil && other != self {
@@ -897,7 +897,7 @@ func (h *Hub) deliver(ev *Event) {
 		r.mu.Unlock()
 		return
 	}
-	if p.toAcct != nil || (p.to != nil && p.to.acctUnlocked() != nil) || (p.from != nil && p.from.acctUnlocked() != nil) {
+	if p.toAcct != nil || (p.to != nil && p.to.accountOf() != nil) || (p.from != nil && p.from.accountOf() != nil) {
 		h.deliverToAccounts(p, ev)
 		return
 	}
@@ -928,7 +928,7 @@ func (h *Hub) deliverToAccounts(p *pending, ev *Event) {
 	}
 	to := p.toAcct
 	if to == nil && p.to != nil {
-		to = p.to.acctUnlocked()
+		to = p.to.accountOf()
 	}
 	if to != nil {
 		reach(to.sessions)
@@ -942,7 +942,7 @@ func (h *Hub) deliverToAccounts(p *pending, ev *Event) {
 		reach([]*Session{p.to})
 	}
 	if p.from != nil {
-		if from := p.from.acctUnlocked(); from != nil {
+		if from := p.from.accountOf(); from != nil {
 			reach(from.sessions)
 			bumpTo(&from.delivered, ev.ID)
 		} else {

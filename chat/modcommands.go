@@ -374,13 +374,6 @@ func (s *Session) Sanction(kind SanctionKind, room, who string, d time.Duration,
 	if d > 0 {
 		sc.Until = now.Add(d)
 	}
-	id := ident{}
-	switch t.kind {
-	case TargetAccount:
-		id.account = t.value
-	case TargetName:
-		id.skel = t.value
-	}
 	if sc.matches(s.ident()) || (t.kind == TargetAccount && h.admins[t.value]) {
 		return Errorf(CodeForbidden, "that would %s yourself or a server operator", kind)
 	}

@@ -227,8 +227,8 @@ func (m *moderation) checkServer(h *Hub, acct, ip, skel string) error {
 	return nil
 }
 
-// roleLocked returns a session's role in a room with settings rs. Caller
-// holds rw (read) or has a snapshot.
+// roleOf returns a session's role in a room with settings rs (a snapshot,
+// or read under rw).
 func (h *Hub) roleOf(s *Session, rs *RoomSettings) Role {
 	id := s.ident()
 	if id.account != "" && h.admins[id.account] {
@@ -267,7 +267,7 @@ func (s *Session) Role(room string) Role {
 	return s.hub.roleOf(s, &rs)
 }
 
-// raidOn reports whether a room is accounts-only right now.
+// accountsOnly reports whether a room is accounts-only (+r) right now.
 func (rs *RoomSettings) accountsOnly(now time.Time) bool {
 	return rs.Accounts && (rs.Until.IsZero() || now.Before(rs.Until))
 }
