@@ -1,6 +1,8 @@
 // Package bench is parley's load generator, behind `parley bench`. It opens
-// N clients of the framed protocol (tutorial or native mode) or of the
-// WebSocket endpoint (the native protocol over /ws) against one address, all in one room; S of them send M messages each at a given rate
+// N clients of the framed protocol (tutorial or native mode), of the
+// WebSocket endpoint (the native protocol over /ws), of IRC, of the line
+// protocol, or of a NATS server (for comparison) against one address, all
+// in one room; S of them send M messages each at a given rate
 // and size; every message carries its sender, a sequence number and its send
 // time, so the bench reports throughput, end-to-end latency (HDR histogram)
 // and, per sender, lost, duplicated and reordered deliveries. Given the
@@ -29,12 +31,23 @@ const (
 	ModeNative   = "native"   // framed: JSON hello, then JSON events
 	ModeWS       = "ws"       // WebSocket /ws: the native protocol, one JSON event per text message
 	ModeIRC      = "irc"      // IRC: NICK and USER, then PRIVMSG #lobby; PRIVMSG lines back (no echo)
+	ModeLine     = "line"     // line protocol (nc): a name line, then text lines; "[hh:mm] <name> text" lines back (no echo)
+	ModeNats     = "nats"     // a NATS server (nats.go): every client subscribes to NatsSubject, senders publish to it (no echo)
 )
+
+// noEcho reports whether a sender in mode does not receive its own messages.
+func noEcho(mode string) bool {
+	return mode == ModeTutorial || mode == ModeIRC || mode == ModeLine || mode == ModeNats
+}
+
+// DefaultIdleRoomSize is how many idle-mode IRC and line clients share a
+// room by default.
+const DefaultIdleRoomSize = 100
 
 // Config describes one bench run. Zero values take the defaults noted.
 type Config struct {
-	Addr     string  // server address: host:port of the framed protocol, of the HTTP port in ModeWS, of the IRC port in ModeIRC; required
-	Mode     string  // ModeTutorial (default), ModeNative, ModeWS or ModeIRC
+	Addr     string  // server address: host:port of the framed protocol, of the HTTP port in ModeWS, of the IRC port in ModeIRC, of the line protocol in ModeLine, of the NATS server in ModeNats; required
+	Mode     string  // ModeTutorial (default), ModeNative, ModeWS, ModeIRC, ModeLine or ModeNats
 	Clients  int     // N connections, all in the lobby; default 100
 	Senders  int     // S of the N that send; default 10
 	Messages int     // M messages per sender; default 1000
@@ -45,7 +58,15 @@ type Config struct {
 	LagRate  float64 // the laggards' reading speed as a fraction of what is offered to each client (Senders × Rate); default 0.1
 	Idle     bool    // idle mode: connect N, hold them for Hold, measure memory
 	Hold     time.Duration
-	PID      int // server process to measure from /proc; 0 for none
+	// IdleRoomSize spreads idle-mode IRC and line clients over rooms
+	// idle-0, idle-1, ... of at most this many members, so that joining
+	// costs what it does in rooms of ordinary size (an IRC join is answered
+	// with the room's member list: N clients in one room cost O(N²)).
+	// 0 means DefaultIdleRoomSize; negative keeps them all in the lobby.
+	// IRC clients JOIN their room: the server must not also put them in
+	// #lobby (parley serve --irc-no-lobby).
+	IdleRoomSize int
+	PID          int // server process to measure from /proc; 0 for none
 
 	ConnectConcurrency int           // dials in flight at once; default 64
 	ConnectTimeout     time.Duration // bound of the connect + readiness phase; default 60 s
@@ -62,8 +83,22 @@ func (c *Config) setDefaults() error {
 	if c.Mode == "" {
 		c.Mode = ModeTutorial
 	}
-	if c.Mode != ModeTutorial && c.Mode != ModeNative && c.Mode != ModeWS && c.Mode != ModeIRC {
-		return fmt.Errorf("bench: unknown mode %q (want tutorial, native, ws or irc)", c.Mode)
+	switch c.Mode {
+	case ModeTutorial, ModeNative, ModeWS, ModeIRC, ModeLine, ModeNats:
+	default:
+		return fmt.Errorf("bench: unknown mode %q (want tutorial, native, ws, irc, line or nats)", c.Mode)
+	}
+	if c.Mode == ModeNats && (c.Slow > 0 || c.Lag > 0) && !c.Idle {
+		// nats.go reads its socket whatever its handler does: a reader
+		// that stops would stop only in the bench, never at the server.
+		return errors.New("bench: nats mode has no slow or lagging readers")
+	}
+	if !c.Idle || (c.Mode != ModeIRC && c.Mode != ModeLine) {
+		c.IdleRoomSize = 0
+	} else if c.IdleRoomSize == 0 {
+		c.IdleRoomSize = DefaultIdleRoomSize
+	} else if c.IdleRoomSize < 0 {
+		c.IdleRoomSize = 0
 	}
 	if c.Clients <= 0 {
 		c.Clients = 100
@@ -89,8 +124,8 @@ func (c *Config) setDefaults() error {
 		if c.LagRate <= 0 || c.LagRate >= 1 {
 			c.LagRate = 0.1
 		}
-		if c.Mode == ModeTutorial && c.Clients < 2 {
-			return errors.New("bench: tutorial mode needs at least 2 clients (no echo)")
+		if noEcho(c.Mode) && c.Clients < 2 {
+			return fmt.Errorf("bench: %s mode needs at least 2 clients (no echo)", c.Mode)
 		}
 	}
 	if c.Messages <= 0 {
@@ -198,7 +233,15 @@ func (r *runner) connect(ctx context.Context) error {
 	var errMu sync.Mutex
 	var d net.Dialer
 	for i := range r.clients {
-		c := &client{idx: i, name: fmt.Sprintf("%s-%d", tag, i), run: r, nativeTx: cfg.Mode == ModeNative || cfg.Mode == ModeWS, irc: cfg.Mode == ModeIRC}
+		c := &client{idx: i, name: fmt.Sprintf("%s-%d", tag, i), run: r, nativeTx: cfg.Mode == ModeNative || cfg.Mode == ModeWS,
+			irc: cfg.Mode == ModeIRC, line: cfg.Mode == ModeLine, room: "lobby", natsSubject: NatsSubject}
+		join := ""
+		if cfg.IdleRoomSize > 0 {
+			c.room = fmt.Sprintf("idle-%d", i/cfg.IdleRoomSize)
+			c.probeTag = []byte(" " + c.room + " ")
+			join = c.room
+		}
+		c.sayPrefix = []byte("PRIVMSG #" + c.room + " :")
 		c.slow = i >= cfg.Clients-cfg.Slow
 		c.lag = !c.slow && i >= cfg.Clients-cfg.Slow-cfg.Lag
 		if c.lag {
@@ -236,10 +279,20 @@ func (r *runner) connect(ctx context.Context) error {
 				go c.readLoop()
 				return
 			}
+			if cfg.Mode == ModeNats {
+				if err := c.dialNats(ctx, &d, cfg.Addr); err != nil {
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("bench: client %d: %w", c.idx, err)
+					}
+					errMu.Unlock()
+				}
+				return // nats.go reads; the subscription's handler accounts
+			}
 			conn, err := dial(ctx, &d, cfg.Addr)
 			if err == nil {
 				_ = conn.SetWriteDeadline(time.Now().Add(cfg.ConnectTimeout + cfg.Timeout))
-				_, err = conn.Write(handshake(cfg.Mode, c.name))
+				_, err = conn.Write(handshake(cfg.Mode, c.name, join))
 			}
 			if err != nil {
 				errMu.Lock()
@@ -262,13 +315,22 @@ func (r *runner) connect(ctx context.Context) error {
 }
 
 // awaitReady sends readiness probes from client 0 until every client has
-// seen one, which proves that each is registered in the room.
+// seen one, which proves that each is registered in the room. With idle
+// rooms, the first client of each room probes it.
 func (r *runner) awaitReady(ctx context.Context) error {
-	c0 := r.clients[0]
+	probers := r.clients[:1]
+	if size := r.cfg.IdleRoomSize; size > 0 {
+		probers = nil
+		for i := 0; i < len(r.clients); i += size {
+			probers = append(probers, r.clients[i])
+		}
+	}
 	want := int64(len(r.clients))
-	if r.cfg.Mode == ModeTutorial || r.cfg.Mode == ModeIRC {
-		c0.ready.Store(true) // no echo: the prober cannot see its own probe
-		r.readyCount.Add(1)
+	if noEcho(r.cfg.Mode) {
+		for _, p := range probers {
+			p.ready.Store(true) // no echo: the prober cannot see its own probe
+			r.readyCount.Add(1)
+		}
 	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -277,8 +339,12 @@ func (r *runner) awaitReady(ctx context.Context) error {
 			return nil
 		}
 		if k%4 == 0 { // a probe every 200 ms; check readiness more often
-			if err := c0.write(c0.appendSend(nil, []byte("R"+fmt.Sprint(k)+" ready?"))); err != nil {
-				return fmt.Errorf("bench: readiness probe: %w", err)
+			for _, p := range probers {
+				if !r.roomReady(p) {
+					if err := p.write(p.appendSend(nil, []byte("R"+fmt.Sprint(k)+" "+p.room+" ready?"))); err != nil {
+						return fmt.Errorf("bench: readiness probe: %w", err)
+					}
+				}
 			}
 		}
 		select {
@@ -287,6 +353,20 @@ func (r *runner) awaitReady(ctx context.Context) error {
 			return fmt.Errorf("bench: only %d of %d clients ready before the connect timeout", r.readyCount.Load(), want)
 		}
 	}
+}
+
+// roomReady reports whether every client in prober p's room is ready.
+func (r *runner) roomReady(p *client) bool {
+	size := r.cfg.IdleRoomSize
+	if size <= 0 {
+		return false // one room: readyCount tells
+	}
+	for _, c := range r.clients[p.idx:min(p.idx+size, len(r.clients))] {
+		if !c.ready.Load() {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *runner) closeAll() {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/parleychat/parley/node"
 )
 
@@ -138,6 +140,122 @@ func TestRunAgainstNode(t *testing.T) {
 			t.Fatalf("idle: %s", res.JSON())
 		}
 	})
+}
+
+func TestLineText(t *testing.T) {
+	for in, want := range map[string]string{
+		"[12:34] <b1-2> P1 2 3 xx":         "P1 2 3 xx",
+		"#idle-1 [12:34] <b1-2> R4 ready?": "R4 ready?",
+		"[12:34] <a> b> c":                 "b> c",
+	} {
+		if got, ok := lineText([]byte(in)); !ok || string(got) != want {
+			t.Errorf("lineText(%q) = %q %v, want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "-- b1-2 joined lobby", "(history) [12:34] <a> P1 2 3 x", "What is your name? -- welcome, a!", "! line too long", "[12:34] <a>"} {
+		if got, ok := lineText([]byte(in)); ok {
+			t.Errorf("lineText(%q) = %q, want none", in, got)
+		}
+	}
+}
+
+func quietNode(t *testing.T, cfg node.Config) *node.Node {
+	t.Helper()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := node.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	return n
+}
+
+// checkComplete fails unless the run delivered want messages, each once and
+// in order, with a latency for each.
+func checkComplete(t *testing.T, res *Result, want int64) {
+	t.Helper()
+	tr := res.Traffic
+	if tr == nil || !tr.Complete || tr.Lost != 0 || tr.Duplicated != 0 || tr.OutOfOrder != 0 || tr.Disconnected != 0 {
+		t.Fatalf("run: %s", res.JSON())
+	}
+	if tr.Delivered != want || tr.Expected != want || tr.Latency.Count != want {
+		t.Fatalf("delivered %d of %d, latencies %d, want %d", tr.Delivered, tr.Expected, tr.Latency.Count, want)
+	}
+}
+
+// TestRunLine runs the bench's line-protocol clients against an in-process
+// server: traffic in the lobby, and idle clients spread over rooms.
+func TestRunLine(t *testing.T) {
+	n := quietNode(t, node.Config{LineAddr: "127.0.0.1:0"})
+	addr := n.Addr("line").String()
+	res, err := Run(context.Background(), Config{Addr: addr, Mode: ModeLine, Clients: 8, Senders: 3, Messages: 50,
+		ConnectTimeout: 10 * time.Second, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, res, 3*50*7) // no echo
+	res, err = Run(context.Background(), Config{Addr: addr, Mode: ModeLine, Idle: true, Clients: 23, IdleRoomSize: 5, Hold: 50 * time.Millisecond,
+		ConnectTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Idle == nil || res.Idle.StillOpen != 23 || len(res.Errors) != 0 {
+		t.Fatalf("idle: %s", res.JSON())
+	}
+}
+
+// TestRunIRCIdleRooms spreads idle IRC clients over rooms on a server that
+// leaves them out of the lobby.
+func TestRunIRCIdleRooms(t *testing.T) {
+	cfg := node.Config{IRCAddr: "127.0.0.1:0"}
+	cfg.IRC.NoLobby = true
+	n := quietNode(t, cfg)
+	res, err := Run(context.Background(), Config{Addr: n.Addr("irc").String(), Mode: ModeIRC, Idle: true, Clients: 23, IdleRoomSize: 5,
+		Hold: 50 * time.Millisecond, ConnectTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Idle == nil || res.Idle.StillOpen != 23 || len(res.Errors) != 0 {
+		t.Fatalf("idle: %s", res.JSON())
+	}
+}
+
+// TestRunNats runs the bench's NATS clients against an in-process
+// nats-server: without echo, every message reaches the N-1 others.
+func TestRunNats(t *testing.T) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, MaxPending: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	addr := ns.Addr().String()
+	res, err := Run(context.Background(), Config{Addr: addr, Mode: ModeNats, Clients: 8, Senders: 3, Messages: 200,
+		ConnectTimeout: 10 * time.Second, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, res, 3*200*7)
+	if res.ReadyMS < res.ConnectMS {
+		t.Fatalf("ready %.1f ms before connected %.1f ms", res.ReadyMS, res.ConnectMS)
+	}
+	res, err = Run(context.Background(), Config{Addr: addr, Mode: ModeNats, Idle: true, Clients: 20, Hold: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Idle == nil || res.Idle.StillOpen != 20 || len(res.Errors) != 0 {
+		t.Fatalf("idle: %s", res.JSON())
+	}
+	if _, err := Run(context.Background(), Config{Addr: addr, Mode: ModeNats, Clients: 8, Slow: 1}); err == nil {
+		t.Fatal("slow readers accepted in nats mode")
+	}
 }
 
 // BenchmarkReceive measures the bench's own receive path (frame reading,

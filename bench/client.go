@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
 )
 
 // client is one bench connection.
@@ -37,12 +38,33 @@ type client struct {
 	sendBuf  []byte
 	nativeTx bool
 	irc      bool // ModeIRC: lines, not frames
+	line     bool // ModeLine: lines, not frames
+
+	room        string // the room it is in: "lobby", or idle mode's "idle-K"
+	probeTag    []byte // with rooms: the room's name, which its readiness probes carry
+	sayPrefix   []byte // ModeIRC: "PRIVMSG #room :"
+	nc          *nats.Conn
+	sub         *nats.Subscription
+	natsSubject string
 }
 
-// handshake returns the first frame a client sends.
-func handshake(mode, name string) []byte {
+// handshake returns the first bytes a client sends. room is the room to
+// join besides (or, for IRC on a server with --irc-no-lobby, instead of)
+// the lobby; "" for none.
+func handshake(mode, name, room string) []byte {
 	if mode == ModeIRC {
-		return []byte("NICK " + name + "\r\nUSER " + name + " 0 * :parley bench\r\n")
+		b := "NICK " + name + "\r\nUSER " + name + " 0 * :parley bench\r\n"
+		if room != "" {
+			b += "JOIN #" + room + "\r\n"
+		}
+		return []byte(b)
+	}
+	if mode == ModeLine {
+		b := name + "\r\n"
+		if room != "" {
+			b += "/join #" + room + "\r\n"
+		}
+		return []byte(b)
 	}
 	if mode == ModeNative {
 		hello, _ := json.Marshal(map[string]any{"type": "hello", "name": name, "version": 1, "client": "parley-bench"})
@@ -50,8 +72,6 @@ func handshake(mode, name string) []byte {
 	}
 	return appendFrame(nil, []byte(name))
 }
-
-var ircSayPrefix = []byte("PRIVMSG #lobby :")
 
 var (
 	nativeSayPrefix = []byte(`{"type":"say","text":"`)
@@ -62,9 +82,16 @@ var (
 // one message's payload, with no header).
 func (c *client) appendSend(dst, text []byte) []byte {
 	if c.irc {
-		dst = append(dst, ircSayPrefix...)
+		dst = append(dst, c.sayPrefix...)
 		dst = append(dst, text...)
 		return append(dst, '\r', '\n')
+	}
+	if c.line {
+		dst = append(dst, text...)
+		return append(dst, '\r', '\n')
+	}
+	if c.nc != nil { // one message's payload, published as it is
+		return append(dst, text...)
 	}
 	if !c.nativeTx {
 		return appendFrame(dst, text)
@@ -141,6 +168,19 @@ func (c *client) readOne() error {
 		c.handleText(t)
 		return nil
 	}
+	if c.line {
+		l, err := c.fr.nextLine()
+		if err != nil {
+			return err
+		}
+		t, ok := lineText(l)
+		if !ok {
+			c.notices++
+			return nil
+		}
+		c.handleText(t)
+		return nil
+	}
 	if c.nativeTx {
 		p, err := c.next()
 		if err != nil {
@@ -175,6 +215,9 @@ var probePrefix = []byte("R")
 // handleText accounts for one chat text.
 func (c *client) handleText(text []byte) {
 	if bytes.HasPrefix(text, probePrefix) {
+		if c.probeTag != nil && !bytes.Contains(text, c.probeTag) {
+			return // another room's probe (a line client's, sent before its /join took effect)
+		}
 		if !c.ready.Load() {
 			c.ready.Store(true)
 			c.run.readyCount.Add(1)
@@ -215,7 +258,7 @@ func (c *client) sendLoop(sender int, start time.Time) (sent int, err error) {
 		start = start.Add(interval * time.Duration(sender) / time.Duration(max(cfg.Senders, 1)))
 	}
 	batch := 1
-	if cfg.Rate <= 0 && c.ws == nil { // a WebSocket message is one request
+	if cfg.Rate <= 0 && c.ws == nil && c.nc == nil { // a WebSocket message is one request; so is a NATS publish
 		batch = 16
 	}
 	text := make([]byte, 0, cfg.Size+32)
@@ -292,6 +335,9 @@ func (c *client) next() ([]byte, error) {
 // write sends b: framed bytes (any number of frames), or one WebSocket
 // message.
 func (c *client) write(b []byte) error {
+	if c.nc != nil {
+		return c.nc.Publish(c.natsSubject, b)
+	}
 	if c.ws != nil {
 		return c.ws.Write(context.Background(), websocket.MessageText, b)
 	}
@@ -302,6 +348,8 @@ func (c *client) write(b []byte) error {
 // close closes the connection at once.
 func (c *client) close() {
 	switch {
+	case c.nc != nil:
+		c.nc.Close()
 	case c.ws != nil:
 		_ = c.ws.CloseNow()
 	case c.conn != nil:
@@ -310,4 +358,4 @@ func (c *client) close() {
 }
 
 // connected reports whether the client has a connection.
-func (c *client) connected() bool { return c.ws != nil || c.conn != nil }
+func (c *client) connected() bool { return c.ws != nil || c.conn != nil || c.nc != nil }

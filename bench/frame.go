@@ -216,3 +216,35 @@ func ircText(line []byte) ([]byte, bool) {
 	}
 	return rest[j+2:], true
 }
+
+var (
+	lineFrom = []byte("] <")
+	lineSay  = []byte("> ")
+)
+
+// lineText extracts the text of a live message on the line protocol,
+// "[15:04] <name> text", or "#room [15:04] <name> text" for a joined room
+// that is not the current one. Replayed history ("(history) ...") and
+// notices ("-- ...", "! ...") are not messages.
+func lineText(line []byte) ([]byte, bool) {
+	if len(line) > 0 && line[0] == '#' {
+		i := bytes.IndexByte(line, ' ')
+		if i < 0 {
+			return nil, false
+		}
+		line = line[i+1:]
+	}
+	if len(line) == 0 || line[0] != '[' {
+		return nil, false
+	}
+	i := bytes.Index(line, lineFrom)
+	if i < 0 {
+		return nil, false
+	}
+	rest := line[i+len(lineFrom):]
+	j := bytes.Index(rest, lineSay)
+	if j < 0 {
+		return nil, false
+	}
+	return rest[j+len(lineSay):], true
+}

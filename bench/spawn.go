@@ -16,6 +16,7 @@ type Server struct {
 	Addr     string // the framed protocol's address
 	HTTPAddr string // the HTTP port's (WebSocket) address, if it serves one
 	IRCAddr  string // the IRC port's address, if it serves one
+	LineAddr string // the line protocol's address, if it serves one
 	PID      int
 	cmd      *exec.Cmd
 	done     chan struct{}
@@ -40,7 +41,7 @@ func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error
 	}
 	s := &Server{PID: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
 	found := make(chan [2]string, 1)
-	var ircAddr string // written before found is sent to
+	var ircAddr, lineAddr string // written before found is sent to
 	go func() {
 		sc := bufio.NewScanner(out)
 		var framed string
@@ -48,6 +49,9 @@ func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error
 			line := sc.Text()
 			if i := strings.LastIndex(line, " on "); i >= 0 && strings.HasPrefix(line, "parley: IRC ") && ircAddr == "" {
 				ircAddr = strings.TrimSpace(line[i+4:])
+			}
+			if i := strings.LastIndex(line, " on "); i >= 0 && strings.HasPrefix(line, "parley: line protocol") && !strings.Contains(line, " over TLS ") && lineAddr == "" {
+				lineAddr = strings.TrimSpace(line[i+4:])
 			}
 			if i := strings.LastIndex(line, " on "); i >= 0 && strings.Contains(line, "framed protocol") && framed == "" {
 				framed = strings.TrimSpace(line[i+4:])
@@ -71,7 +75,7 @@ func Spawn(argv []string, logw io.Writer, timeout time.Duration) (*Server, error
 	go func() { _ = cmd.Wait(); close(s.done) }()
 	select {
 	case a := <-found:
-		s.Addr, s.HTTPAddr, s.IRCAddr = a[0], a[1], ircAddr
+		s.Addr, s.HTTPAddr, s.IRCAddr, s.LineAddr = a[0], a[1], ircAddr, lineAddr
 		return s, nil
 	case <-s.done:
 		return nil, fmt.Errorf("bench: server %q exited before listening", strings.Join(argv, " "))

@@ -30,7 +30,7 @@ func (r *runner) traffic(ctx context.Context, res *Result) {
 		}
 	}
 	perMsg := int64(len(fast))
-	if cfg.Mode == ModeTutorial || cfg.Mode == ModeIRC {
+	if noEcho(cfg.Mode) {
 		perMsg-- // the sender gets no echo
 	}
 	expected := int64(cfg.Senders) * int64(cfg.Messages) * perMsg
@@ -158,7 +158,7 @@ loop:
 	for s := 0; s < cfg.Senders; s++ {
 		ps := SenderResult{Sender: s, Sent: sentBy[s]}
 		for _, c := range fast {
-			if (cfg.Mode == ModeTutorial || cfg.Mode == ModeIRC) && c.idx == s {
+			if noEcho(cfg.Mode) && c.idx == s {
 				continue
 			}
 			ps.Lost += cfg.Messages - c.tr.distinct(s)

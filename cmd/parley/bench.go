@@ -21,8 +21,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg bench.Config
 	var spawn, jsonOnly, quiet bool
 	var serverArgs string
-	fs.StringVar(&cfg.Addr, "addr", "", "address of the server to load: its framed protocol (default 127.0.0.1:1234), its HTTP port in ws mode (default 127.0.0.1:8080), its IRC port in irc mode (default 127.0.0.1:6667)")
-	fs.StringVar(&cfg.Mode, "mode", bench.ModeTutorial, "client mode: tutorial or native (framed protocol), ws (the native protocol over the WebSocket endpoint /ws), or irc (IRC clients in #lobby)")
+	fs.StringVar(&cfg.Addr, "addr", "", "address of the server to load: its framed protocol (default 127.0.0.1:1234), its HTTP port in ws mode (default 127.0.0.1:8080), its IRC port in irc mode (default 127.0.0.1:6667), its line protocol in line mode (default 127.0.0.1:1235), a NATS server in nats mode (default 127.0.0.1:4222)")
+	fs.StringVar(&cfg.Mode, "mode", bench.ModeTutorial, "client mode: tutorial or native (framed protocol), ws (the native protocol over the WebSocket endpoint /ws), irc (IRC clients in #lobby), line (the nc line protocol), or nats (a nats-server, for comparison: one nats.go connection per client, all subscribed to "+bench.NatsSubject+", no echo)")
 	fs.IntVar(&cfg.Clients, "n", 100, "clients (N), all in the lobby")
 	fs.IntVar(&cfg.Senders, "s", 10, "senders (S) among the clients")
 	fs.IntVar(&cfg.Messages, "m", 1000, "messages per sender (M)")
@@ -33,6 +33,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&cfg.LagRate, "lag-rate", 0.1, "the lagging readers' speed, as a fraction of the rate offered to each client (S × R)")
 	fs.BoolVar(&cfg.Idle, "idle", false, "idle mode: open N connections, hold them, report server memory per connection")
 	fs.DurationVar(&cfg.Hold, "hold", 3*time.Second, "how long idle mode holds the connections")
+	fs.IntVar(&cfg.IdleRoomSize, "idle-room-size", bench.DefaultIdleRoomSize, "idle mode, irc and line: spread the clients over rooms #idle-0, #idle-1, ... of at most this many (an IRC join is answered with the room's member list, so N in one room cost O(N²)); -1 keeps them all in the lobby. irc mode needs a server started with --irc-no-lobby (-spawn passes it)")
 	fs.IntVar(&cfg.PID, "pid", 0, "server process id, to report its CPU and memory from /proc")
 	fs.BoolVar(&spawn, "spawn", false, "start a parley server (this binary: --store memory --msg-rate 0 --max-clients -1) on 127.0.0.1:0 and measure it")
 	fs.StringVar(&serverArgs, "server-args", "", "extra flags for the spawned server, space separated")
@@ -52,6 +53,15 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if cfg.Mode == bench.ModeIRC {
 			cfg.Addr = "127.0.0.1:6667"
 		}
+		if cfg.Mode == bench.ModeLine {
+			cfg.Addr = "127.0.0.1:1235"
+		}
+		if cfg.Mode == bench.ModeNats {
+			cfg.Addr = "127.0.0.1:4222"
+		}
+	}
+	if spawn && cfg.Mode == bench.ModeNats {
+		return fmt.Errorf("-spawn starts a parley server, which does not speak NATS: run a nats-server and give -addr (and -pid to measure it)")
 	}
 	if !quiet {
 		cfg.Progress = func(format string, a ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", a...) }
@@ -62,7 +72,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		argv = []string{self, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--log-level", "warn"}
+		lineListen := ""
+		if cfg.Mode == bench.ModeLine {
+			lineListen = "127.0.0.1:0"
+		}
+		argv = []string{self, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", lineListen, "--log-level", "warn"}
 		// Measure the server's capacity, not its policies: no history
 		// store, no per-client message rate, no connection cap below the
 		// descriptor limit. --server-args come last and override these.
@@ -72,6 +86,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if cfg.Mode == bench.ModeIRC {
 			ircListen = "127.0.0.1:0"
+		}
+		if cfg.Mode == bench.ModeIRC && cfg.Idle && cfg.IdleRoomSize > 0 && serveHasFlag("irc-no-lobby") {
+			argv = append(argv, "--irc-no-lobby") // the clients JOIN their idle rooms
 		}
 		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", httpListen}, {"irc-listen", ircListen}, {"irc-line-rate", "0"}, {"raid-joins", "0"}} {
 			if serveHasFlag(f[0]) {
@@ -104,6 +121,12 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return nil, fmt.Errorf("bench: the spawned server serves no IRC port for irc mode")
 			}
 			cfg.Addr = srv.IRCAddr
+		}
+		if cfg.Mode == bench.ModeLine {
+			if srv.LineAddr == "" {
+				return nil, fmt.Errorf("bench: the spawned server serves no line protocol for line mode")
+			}
+			cfg.Addr = srv.LineAddr
 		}
 		if cfg.Progress != nil {
 			cfg.Progress("spawned %s (pid %d) on %s", strings.Join(argv[1:], " "), srv.PID, srv.Addr)
