@@ -336,6 +336,12 @@ type farewellConn struct {
 	once  sync.Once
 }
 
+// Park parks the connection underneath, if it can.
+func (c *farewellConn) Park(resume func()) bool {
+	p, ok := c.Conn.(Parker)
+	return ok && p.Park(resume)
+}
+
 func (c *farewellConn) Finish(reason CloseReason) {
 	c.once.Do(func() { c.Send(c.words(reason)) })
 	c.Conn.Finish(reason)
@@ -531,21 +537,58 @@ func (h *Handler) login(c Conn, cl Client, l *Login) (*chat.Session, error) {
 	return s, nil
 }
 
-// serve is the request loop of a session.
+// Parker is implemented by connections that can wait for their next
+// message without holding a goroutine (server.Conn, for plain TCP). Park
+// arranges for resume to run on a new goroutine once input arrives or the
+// connection is closed or finished, and reports true: the caller then
+// returns at once and touches the connection no more. It reports false,
+// having done nothing, when input is already waiting or it cannot park;
+// the caller then reads as usual.
+type Parker interface {
+	Park(resume func()) bool
+}
+
+// loop is the request loop of one session. Its state lives here rather
+// than on a goroutine's stack, so that between messages the connection
+// can park (Parker) and an idle session costs no goroutine.
+type loop struct {
+	h      *Handler
+	c      Conn
+	cl     Client
+	s      *chat.Session
+	do     func(chat.Request) error
+	idle   *idleCheck
+	parker Parker
+	resume func() // run, made once
+}
+
+// serve runs the request loop of a session.
 func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
-	do := s.Do
+	lp := &loop{h: h, c: c, cl: cl, s: s, do: s.Do}
 	if r, ok := cl.(Runner); ok {
-		do = func(req chat.Request) error { return r.Run(s, req) }
+		lp.do = func(req chat.Request) error { return r.Run(s, req) }
 	}
-	var idle *idleCheck
 	if l.Pings && h.Options.IdleTimeout > 0 {
-		idle = startIdleCheck(c, s, h.Options.IdleTimeout, h.Options.PingTimeout)
-		defer idle.stop()
+		lp.idle = startIdleCheck(c, s, h.Options.IdleTimeout, h.Options.PingTimeout)
 	}
 	if st, ok := cl.(Starter); ok {
 		st.Started(s)
 	}
+	if p, ok := c.(Parker); ok {
+		lp.parker = p
+		lp.resume = lp.run
+	}
+	lp.run()
+}
+
+// run reads and runs requests until the session ends, or until the
+// connection parks (then it returns, and resumes on another goroutine).
+func (lp *loop) run() {
+	c, s := lp.c, lp.s
 	for {
+		if lp.parker != nil && lp.parker.Park(lp.resume) {
+			return
+		}
 		msg, err := c.ReadMessage()
 		if err != nil {
 			var bad *BadInput
@@ -558,21 +601,31 @@ func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
 				c.Finish(ReasonProtocolViolation)
 			}
 			s.Leave(c.Fail(err).String())
+			lp.end()
 			return
 		}
-		idle.touch()
-		req, err := cl.Parse(s, msg)
+		lp.idle.touch()
+		req, err := lp.cl.Parse(s, msg)
 		if !throttle(c, s, req.Ref) {
+			lp.end()
 			return
 		}
 		if err == nil && req.Command != "" {
-			err = do(req)
+			err = lp.do(req)
 		}
 		if err != nil {
 			s.Send(chat.ErrorEvent(err, req.Ref))
 		}
 		if s.Closed() {
+			lp.end()
 			return
 		}
+	}
+}
+
+// end stops what the loop started.
+func (lp *loop) end() {
+	if lp.idle != nil {
+		lp.idle.stop()
 	}
 }

@@ -66,6 +66,12 @@ type Conn struct {
 	lingerUntil time.Time // end of the drain after Finish
 	wdeadline   time.Time // write deadline last set; used by the one running writer only
 	writerWG    sync.WaitGroup
+
+	// Parking (park.go).
+	run       *runState // the goroutine running the handler now (reader side only)
+	parked    func()    // the handler's continuation while parked; nil otherwise
+	pollToken uint64    // the connection's token in the poller; 0 before it first parks
+	pollAdded bool      // the descriptor is registered in the poller
 }
 
 // rawFormat is the encoding slot of bytes queued by Send: they travel in
@@ -373,6 +379,9 @@ func (c *Conn) writeLoop() {
 			c.writeFailed(err)
 			return
 		}
+		if bye != nil {
+			c.wake()
+		}
 	}
 }
 
@@ -536,6 +545,7 @@ func (c *Conn) Close(reason engine.CloseReason) {
 	c.queue = nil
 	c.mu.Unlock()
 	_ = c.conn.Close()
+	c.wake() // a parked handler resumes, to read the error and leave
 }
 
 // Finish ends the connection gracefully: everything queued is written, then
@@ -550,6 +560,7 @@ func (c *Conn) Finish(reason engine.CloseReason) {
 	if idle {
 		c.shutWrite()
 	}
+	c.wake() // a parked handler resumes, to drain the input and close
 }
 
 func (c *Conn) finishLocked(reason engine.CloseReason) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleychat/parley/chat"
@@ -119,6 +120,9 @@ type Server struct {
 	wg        sync.WaitGroup // accept loops and connection goroutines
 	readBufs  *BufferPool    // connections' read buffers, held only while input is buffered
 	stats     stats
+
+	pollOnce sync.Once
+	poll     atomic.Pointer[poller] // parked connections' input; nil until the first park, or on platforms without one
 }
 
 // New returns a server with the given limits.
@@ -218,39 +222,60 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 }
 
 func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error) {
-	defer s.wg.Done()
 	c.debug("connection accepted", "protocol", name)
+	s.runHandler(c, func(st *runState) {
+		c.run = st
+		if refusal != nil {
+			c.Logger().Warn("connection refused", "protocol", name, "why", refusal.Message)
+			if r, ok := h.(Refuser); ok {
+				_ = c.SetReadDeadline(c.RefuseDeadline())
+				r.Refuse(c, refusal)
+			}
+			c.Finish(engine.ReasonServerFull)
+			return
+		}
+		if !s.handshake(c) {
+			return
+		}
+		h.ServeConn(s.ctx, c)
+	})
+}
+
+// runHandler runs (part of) a connection's handler on the calling
+// goroutine, and then ends the connection unless the handler parked it
+// (see Conn.Park), in which case the goroutine that resumes it will.
+func (s *Server) runHandler(c *Conn, run func(st *runState)) {
+	st := &runState{}
 	defer func() {
 		if p := recover(); p != nil {
-			c.Logger().Error("connection handler panicked", "protocol", name, "panic", p)
+			c.Logger().Error("connection handler panicked", "protocol", c.listener, "panic", p)
 			c.Close(engine.ReasonProtocolViolation)
 		}
-		c.wait() // the writer ends within the write deadline, or at once if closed
-		if c.finished() {
-			c.linger()
+		if !st.parked {
+			s.endConn(c)
 		}
-		c.Close(engine.ReasonClientClosed) // no-op if already closed with a reason
-		c.reader.Release()                 // the handler and linger are done reading
-		s.stats.noteClosed(c.Reason())
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.releaseLocked(c)
-		s.mu.Unlock()
-		c.debug("connection closed", "protocol", name, "reason", c.Reason().String())
 	}()
-	if refusal != nil {
-		c.Logger().Warn("connection refused", "protocol", name, "why", refusal.Message)
-		if r, ok := h.(Refuser); ok {
-			_ = c.SetReadDeadline(c.RefuseDeadline())
-			r.Refuse(c, refusal)
-		}
-		c.Finish(engine.ReasonServerFull)
-		return
+	run(st)
+}
+
+// endConn cleans up after a connection's handler has returned for good.
+func (s *Server) endConn(c *Conn) {
+	defer s.wg.Done()
+	c.wait() // the writer ends within the write deadline, or at once if closed
+	if c.finished() {
+		c.linger()
 	}
-	if !s.handshake(c) {
-		return
+	c.Close(engine.ReasonClientClosed) // no-op if already closed with a reason
+	c.reader.Release()                 // the handler and linger are done reading
+	if p := s.poll.Load(); p != nil {
+		p.forget(c)
 	}
-	h.ServeConn(s.ctx, c)
+	s.stats.noteClosed(c.Reason())
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.releaseLocked(c)
+	s.mu.Unlock()
+	c.debug("connection closed", "protocol", c.listener, "reason", c.Reason().String())
 }
 
 // Listening returns the number of open listeners.
@@ -301,6 +326,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		s.closePoller()
 		return nil
 	case <-ctx.Done():
 	}
@@ -312,5 +338,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.log.Warn("shutdown deadline passed; closed remaining connections", "count", n)
 	<-done
+	s.closePoller()
 	return ctx.Err()
+}
+
+// closePoller stops the poller, once every connection has ended.
+func (s *Server) closePoller() {
+	s.pollOnce.Do(func() {}) // no poller starts after this
+	if p := s.poll.Swap(nil); p != nil {
+		p.close()
+	}
 }

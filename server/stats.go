@@ -9,10 +9,11 @@ import (
 )
 
 // Stats is a snapshot of what the server's connections did, for
-// monitoring. Counters only grow; Lagging, Open and QueuedBytes are the
+// monitoring. Counters only grow; Lagging, Parked, Open and QueuedBytes are the
 // state at the time of the snapshot.
 type Stats struct {
 	Lagging     int64                // connections catching up from the store now
+	Parked      int64                // connections waiting for input with no goroutine (see Conn.Park) now
 	CatchUps    int64                // times a connection fell behind and started catching up
 	Dropped     int64                // connections dropped as slow consumers
 	Open        map[string]int       // open connections, by listener ("frame", "line", "ws", ...)
@@ -29,6 +30,7 @@ type Stats struct {
 // delivery.
 type stats struct {
 	lagging, catchUps, dropped atomic.Int64
+	parked                     atomic.Int64
 	bytesOut                   atomic.Uint64
 	refused                    atomic.Uint64
 	closed                     [engine.NumReasons]atomic.Uint64
@@ -81,6 +83,7 @@ func (st *stats) noteClosed(r engine.CloseReason) {
 func (s *Server) Stats() Stats {
 	st := Stats{
 		Lagging:  s.stats.lagging.Load(),
+		Parked:   s.stats.parked.Load(),
 		CatchUps: s.stats.catchUps.Load(),
 		Dropped:  s.stats.dropped.Load(),
 		BytesOut: s.stats.bytesOut.Load(),
