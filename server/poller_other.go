@@ -14,5 +14,5 @@ type poller struct{}
 func newPoller() (*poller, error) { return nil, errors.New("server: no poller on this platform") }
 
 func (p *poller) park(*Conn, syscall.RawConn) bool { return false }
-func (p *poller) forget(*Conn)                      {}
-func (p *poller) close()                            {}
+func (p *poller) forget(*Conn)                     {}
+func (p *poller) close()                           {}
