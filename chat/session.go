@@ -71,6 +71,16 @@ type hold struct {
 	others int // events other than messages dropped
 }
 
+// deliverIn is deliver from the fan-out: the write may wait for the end
+// of batch b (nil: no batching).
+func (s *Session) deliverIn(b *flushBatch, ev *Event) {
+	if b == nil || s.held.on.Load() {
+		s.deliver(ev)
+		return
+	}
+	b.add(s.sink, ev)
+}
+
 // deliver hands ev to the session's sink, or holds it during a replay.
 func (s *Session) deliver(ev *Event) {
 	if !s.held.on.Load() {

@@ -60,6 +60,7 @@ type Conn struct {
 	bufs        net.Buffers
 	queued      int // bytes estimated in queue
 	writing     bool
+	flushDue    bool // a deferred delivery waits for Flush to start the writer
 	reason      engine.CloseReason
 	closed      bool
 	finishing   bool      // Finish was called: write what is queued, then shut down
@@ -218,26 +219,48 @@ func (c *Conn) Deliver(ev *chat.Event) {
 	if ev.Kind == chat.KindError {
 		c.server.stats.noteError(ev)
 	}
-	c.enqueue(ev, ev.Size())
+	c.enqueue(ev, ev.Size(), false)
 }
+
+// DeliverDeferred queues ev as Deliver does, but leaves starting the
+// writer to Flush (chat.DeferringSink): it reports whether Flush is due,
+// which is once per batch, and not when a writer is running already.
+func (c *Conn) DeliverDeferred(ev *chat.Event) bool {
+	if ev.Kind == chat.KindError {
+		c.server.stats.noteError(ev)
+	}
+	return c.enqueue(ev, ev.Size(), true)
+}
+
+// Flush starts the writer for what DeliverDeferred queued.
+func (c *Conn) Flush() {
+	c.mu.Lock()
+	c.flushDue = false
+	c.startWriterLocked()
+	c.mu.Unlock()
+}
+
+var _ chat.DeferringSink = (*Conn)(nil)
 
 // Send queues b to be written as it is, in order with delivered events
 // (handshake prompts and replies, which no encoder renders).
 func (c *Conn) Send(b []byte) {
 	if len(b) > 0 {
-		c.enqueue(rawEvent(b), len(b))
+		c.enqueue(rawEvent(b), len(b), false)
 	}
 }
 
-func (c *Conn) enqueue(ev *chat.Event, size int) {
+// enqueue queues ev and starts the writer, or, when deferred, reports
+// whether the caller must call Flush to start it.
+func (c *Conn) enqueue(ev *chat.Event, size int, deferred bool) (flush bool) {
 	c.mu.Lock()
 	if c.closed || c.finishing {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	if c.skip != nil && !isRaw(ev) && c.skip.Skips(ev) {
 		c.mu.Unlock() // it would write nothing: it costs the queue nothing
-		return
+		return false
 	}
 	live := isLive(ev)
 	if live && ev.ID > c.liveHead {
@@ -248,7 +271,7 @@ func (c *Conn) enqueue(ev *chat.Event, size int) {
 		// which can be ahead of what the fan-out has delivered yet, and
 		// live messages come in id order.
 		c.mu.Unlock()
-		return
+		return false
 	}
 	limit := c.server.opts.MaxQueueBytes
 	if !c.lagging && c.queued+size > limit && len(c.queue) > 0 && c.backlog != nil && (live || c.othersChange(ev) || c.canShedLocked()) {
@@ -265,11 +288,11 @@ func (c *Conn) enqueue(ev *chat.Event, size int) {
 				c.ownRefs[ev.ID] = ev.Ref // its echo from the store still confirms it
 			}
 			c.mu.Unlock() // it will come from the store
-			return
+			return false
 		case c.othersChange(ev):
 			c.unshown++
 			c.mu.Unlock()
-			return
+			return false
 		}
 		limit *= 2 // what the store cannot give back is kept, up to a bound
 	}
@@ -279,12 +302,21 @@ func (c *Conn) enqueue(ev *chat.Event, size int) {
 		c.server.stats.dropped.Add(1)
 		c.Logger().Warn("disconnecting slow consumer", "queued_bytes", queued, "queued_events", events)
 		c.Close(engine.ReasonSlowConsumer)
-		return
+		return false
+	}
+	if cap(c.queue) == 0 {
+		c.queue = eventSlabs.get()
 	}
 	c.queue = append(c.queue, ev)
 	c.queued += size
-	c.startWriterLocked()
+	if deferred && !c.writing {
+		flush = !c.flushDue
+		c.flushDue = true
+	} else {
+		c.startWriterLocked()
+	}
 	c.mu.Unlock()
+	return flush
 }
 
 // startWriterLocked starts the writer if there is something it can write:
@@ -295,7 +327,7 @@ func (c *Conn) startWriterLocked() {
 	}
 	c.writing = true
 	c.writerWG.Add(1)
-	go c.writeLoop()
+	c.server.writers.start(c)
 }
 
 // writeLoop drains the queue and exits when it is empty, so an idle
@@ -342,26 +374,41 @@ func (c *Conn) writeLoop() {
 		bufs := c.bufs[:0]
 		c.bufs = nil
 		c.mu.Unlock()
+		if cap(bufs) == 0 {
+			bufs = bufSlabs.get()
+		}
 
 		var bye *chat.Event
 		var newest uint64
+		var err error
 		for _, ev := range batch {
 			if isRaw(ev) {
 				bufs = append(bufs, ev.Encoded(rawFormat, nil))
-				continue
+			} else {
+				if b := enc.Encode(ev); len(b) > 0 {
+					bufs = append(bufs, b)
+				}
+				if ev.Kind.IsMessage() {
+					newest = max(newest, ev.ID)
+				}
+				if ev.Kind == chat.KindBye {
+					bye = ev
+					break
+				}
 			}
-			if b := enc.Encode(ev); len(b) > 0 {
-				bufs = append(bufs, b)
-			}
-			if ev.Kind.IsMessage() {
-				newest = max(newest, ev.ID)
-			}
-			if ev.Kind == chat.KindBye {
-				bye = ev
-				break
+			if len(bufs) == maxWritev {
+				// A batch is written in chunks as it is encoded: the
+				// iovec slice never grows past one chunk.
+				if err = c.writeBuffers(bufs); err != nil {
+					break
+				}
+				clear(bufs)
+				bufs = bufs[:0]
 			}
 		}
-		err := c.writeBuffers(bufs)
+		if err == nil {
+			err = c.writeBuffers(bufs)
+		}
 		clear(batch)
 		clear(bufs)
 		c.mu.Lock()
@@ -505,24 +552,18 @@ const (
 	maxWritevBytes = 64 << 10
 )
 
-// keepBuffers is the largest queue capacity (in events) a connection keeps
-// between bursts; larger ones go back to the heap when the writer stops, so
-// that a connection which once received a burst (such as the joins of a
-// thousand clients) does not hold its memory while idle.
-const keepBuffers = 32
-
-// releaseBuffersLocked drops oversized queue slices. Caller holds c.mu and
-// the queue is empty.
+// releaseBuffersLocked gives the writer's slices back to their pools
+// when it stops, so that a connection with nothing to write holds none.
+// Caller holds c.mu. A queue still holding events (waiting for the
+// encoder) is kept.
 func (c *Conn) releaseBuffersLocked() {
-	if cap(c.queue) > keepBuffers {
+	if len(c.queue) == 0 {
+		eventSlabs.put(c.queue)
 		c.queue = nil
 	}
-	if cap(c.spare) > keepBuffers {
-		c.spare = nil
-	}
-	if cap(c.bufs) > keepBuffers {
-		c.bufs = nil
-	}
+	eventSlabs.put(c.spare)
+	bufSlabs.put(c.bufs)
+	c.spare, c.bufs = nil, nil
 }
 
 // Close closes the connection at once with a reason; the first reason wins.

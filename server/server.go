@@ -121,6 +121,7 @@ type Server struct {
 	readBufs  *BufferPool    // connections' read buffers, held only while input is buffered
 	stats     stats
 
+	writers  *writerPool // runs the connections' writers
 	pollOnce sync.Once
 	poll     atomic.Pointer[poller] // parked connections' input; nil until the first park, or on platforms without one
 }
@@ -130,7 +131,7 @@ func New(opts Options) *Server {
 	opts.setDefaults()
 	ctx, stop := context.WithCancel(context.Background())
 	return &Server{opts: opts, log: opts.Logger, ctx: ctx, stop: stop, conns: make(map[*Conn]struct{}), perIP: make(map[string]int),
-		readBufs: NewBufferPool(opts.ReadBufferSize)}
+		readBufs: NewBufferPool(opts.ReadBufferSize), writers: newWriterPool()}
 }
 
 // Options returns the effective limits.
@@ -342,8 +343,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// closePoller stops the poller, once every connection has ended.
+// closePoller stops the poller and the writer pool, once every
+// connection has ended.
 func (s *Server) closePoller() {
+	s.writers.close()
 	s.pollOnce.Do(func() {}) // no poller starts after this
 	if p := s.poll.Swap(nil); p != nil {
 		p.close()
