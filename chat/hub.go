@@ -116,8 +116,8 @@ type Hub struct {
 	// batch is the fan-out goroutine's flush batch (fanoutLoop); nil when
 	// the broker delivers on goroutines of its own.
 	batch *flushBatch
-	now    func() time.Time
-	sleep  func(time.Duration)
+	now   func() time.Time
+	sleep func(time.Duration)
 
 	mu       sync.RWMutex
 	sessions map[uint64]*Session
