@@ -296,6 +296,38 @@ func New(cfg Config) (*Hub, error) {
 	return h, nil
 }
 
+// deliverRoom delivers committed messages of room r (in id order) to its
+// members, each member getting them all at once.
+func (h *Hub) deliverRoom(r *Room, evs []*Event) {
+	r.mu.Lock()
+	for r.dead {
+		// Freed while the messages were on their way (their senders left
+		// and the room emptied); a room of that name made since gets them.
+		r.mu.Unlock()
+		h.mu.RLock()
+		r = h.rooms[evs[0].Room]
+		h.mu.RUnlock()
+		if r == nil {
+			return
+		}
+		r.mu.Lock()
+	}
+	b := h.batch
+	for _, m := range r.members {
+		m.deliverIn(b, evs)
+		if b.count(len(evs)) {
+			b.flush() // the first members' writes start while the others' are queued
+			h.progress.Add(1)
+		}
+	}
+	r.delivered = max(r.delivered, evs[len(evs)-1].ID)
+	h.counters.deliveries.Add(uint64(len(r.members) * len(evs)))
+	r.mu.Unlock()
+}
+
+// maxRun bounds the messages of one room delivered to each member at once.
+const maxRun = 256
+
 // flushBatch collects the sinks a fan-out batch has deferred writing to
 // (DeferringSink). It belongs to the fan-out goroutine; nil means no
 // batching (every delivery starts its write).
@@ -306,30 +338,33 @@ type flushBatch struct {
 
 // flushAfter bounds the deliveries a batch defers before it flushes, so
 // that the first members' writes do not wait for the fan-out of a whole
-// large group commit (about a millisecond of fan-out at most).
+// large group commit or a large room (well under a millisecond of
+// fan-out).
 const flushAfter = 8192
 
-// add defers ev's write on sink when it can. Safe on a nil batch.
-func (b *flushBatch) add(sink Sink, ev *Event) {
+// add defers the write of evs on sink when it can. Safe on a nil batch.
+func (b *flushBatch) add(sink Sink, evs []*Event) {
 	if b != nil {
 		if ds, ok := sink.(DeferringSink); ok {
-			if ds.DeliverDeferred(ev) {
+			if ds.DeliverDeferred(evs) {
 				b.pending = append(b.pending, ds)
 			}
 			return
 		}
 	}
-	sink.Deliver(ev)
+	for _, ev := range evs {
+		sink.Deliver(ev)
+	}
 }
 
-// flushIfFull flushes once the batch has deferred flushAfter deliveries.
-func (b *flushBatch) flushIfFull(n int) {
+// count notes n deliveries and reports whether the batch is due a flush
+// (flushAfter deliveries since the last). Safe on a nil batch.
+func (b *flushBatch) count(n int) bool {
 	if b == nil {
-		return
+		return false
 	}
-	if b.deliveries += n; b.deliveries >= flushAfter {
-		b.flush()
-	}
+	b.deliveries += n
+	return b.deliveries >= flushAfter
 }
 
 // flush starts the writes deferred so far. Safe on a nil batch.
@@ -899,19 +934,32 @@ func (h *Hub) Sync() {
 }
 
 // fanoutLoop hands committed messages to the broker, in id order. With
-// the local broker, which delivers on this goroutine, room deliveries go
-// through the loop's flush batch (see DeferringSink).
+// the local broker, which delivers on this goroutine, a run of messages to
+// the same room is delivered to each member at once, and room deliveries
+// go through the loop's flush batch (see DeferringSink).
 func (h *Hub) fanoutLoop() {
 	defer close(h.committed)
-	if _, local := h.broker.(*localBroker); local {
+	_, local := h.broker.(*localBroker)
+	if local {
 		h.batch = &flushBatch{}
 	}
 	for evs := range h.fanoutQ {
-		for _, ev := range evs {
-			h.broker.Publish(ev)
-			h.lastDelivered.Store(ev.ID)
-			h.settled.Add(1)
-			h.progress.Add(1)
+		for i := 0; i < len(evs); {
+			j := i + 1
+			if r := roomOf(evs[i]); local && r != nil {
+				for j < len(evs) && j-i < maxRun && roomOf(evs[j]) == r {
+					j++
+				}
+				h.deliverRoom(r, evs[i:j])
+			} else {
+				h.broker.Publish(evs[i])
+			}
+			for _, ev := range evs[i:j] {
+				h.lastDelivered.Store(ev.ID)
+				h.settled.Add(1)
+				h.progress.Add(1)
+			}
+			i = j
 		}
 		h.batch.flush()
 		clear(evs)
@@ -924,6 +972,15 @@ func (h *Hub) fanoutLoop() {
 	}
 }
 
+// roomOf returns the local room a committed message was published to, or
+// nil (a direct message, or an event from another node).
+func roomOf(ev *Event) *Room {
+	if ev.route == nil {
+		return nil
+	}
+	return ev.route.room
+}
+
 // deliver fans a committed message out to its local recipients: the members
 // of its room, or the two parties of a direct message. Events from another
 // node carry no route and are resolved by name.
@@ -933,29 +990,8 @@ func (h *Hub) deliver(ev *Event) {
 		p = h.resolve(ev)
 	}
 	if p.room != nil {
-		r := p.room
-		r.mu.Lock()
-		for r.dead {
-			// Freed while the message was on its way (its sender left and
-			// the room emptied); a room of that name made since gets it.
-			r.mu.Unlock()
-			h.mu.RLock()
-			r = h.rooms[ev.Room]
-			h.mu.RUnlock()
-			if r == nil {
-				return
-			}
-			r.mu.Lock()
-		}
-		b := h.batch
-		for _, m := range r.members {
-			m.deliverIn(b, ev)
-		}
-		r.delivered = max(r.delivered, ev.ID)
-		n := len(r.members)
-		h.counters.deliveries.Add(uint64(n))
-		r.mu.Unlock()
-		b.flushIfFull(n)
+		one := [1]*Event{ev}
+		h.deliverRoom(p.room, one[:])
 		return
 	}
 	if p.toAcct != nil || (p.to != nil && p.to.accountOf() != nil) || (p.from != nil && p.from.accountOf() != nil) {

@@ -16,16 +16,17 @@ type Sink interface {
 
 // A DeferringSink is a Sink whose writing can wait for the end of a batch.
 // The hub's fan-out gives each committed message to a room's members with
-// DeliverDeferred and, once the batch of messages it is fanning out is done
+// DeliverDeferred (a run of messages to one room at once) and, once the batch of messages it is fanning out is done
 // (one group commit, bounded in deliveries), calls Flush once on each sink
 // that asked for it. A member of a busy room then costs one writer wake-up
 // and one write per batch rather than per message; at a low rate a batch
 // is one message, so nothing waits.
 type DeferringSink interface {
 	Sink
-	// DeliverDeferred queues ev as Deliver does, but may leave starting
-	// the write to Flush; it reports whether Flush must be called.
-	DeliverDeferred(ev *Event) (flush bool)
+	// DeliverDeferred queues evs, in order, as Deliver would each, but
+	// may leave starting the write to Flush; it reports whether Flush must
+	// be called. It must not keep evs (the slice; the events it may).
+	DeliverDeferred(evs []*Event) (flush bool)
 	// Flush starts writing what DeliverDeferred queued.
 	Flush()
 }

@@ -71,14 +71,16 @@ type hold struct {
 	others int // events other than messages dropped
 }
 
-// deliverIn is deliver from the fan-out: the write may wait for the end
-// of batch b (nil: no batching).
-func (s *Session) deliverIn(b *flushBatch, ev *Event) {
+// deliverIn is deliver from the fan-out, of messages in id order: their
+// write may wait for the end of batch b (nil: no batching).
+func (s *Session) deliverIn(b *flushBatch, evs []*Event) {
 	if b == nil || s.held.on.Load() {
-		s.deliver(ev)
+		for _, ev := range evs {
+			s.deliver(ev)
+		}
 		return
 	}
-	b.add(s.sink, ev)
+	b.add(s.sink, evs)
 }
 
 // deliver hands ev to the session's sink, or holds it during a replay.

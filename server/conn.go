@@ -219,17 +219,33 @@ func (c *Conn) Deliver(ev *chat.Event) {
 	if ev.Kind == chat.KindError {
 		c.server.stats.noteError(ev)
 	}
-	c.enqueue(ev, ev.Size(), false)
+	c.mu.Lock()
+	if !c.enqueueLocked(ev, ev.Size()) {
+		c.closeSlow()
+		return
+	}
+	c.startWriterLocked()
+	c.mu.Unlock()
 }
 
-// DeliverDeferred queues ev as Deliver does, but leaves starting the
-// writer to Flush (chat.DeferringSink): it reports whether Flush is due,
-// which is once per batch, and not when a writer is running already.
-func (c *Conn) DeliverDeferred(ev *chat.Event) bool {
-	if ev.Kind == chat.KindError {
-		c.server.stats.noteError(ev)
+// DeliverDeferred queues evs as Deliver would each, under one lock, but
+// leaves starting the writer to Flush (chat.DeferringSink): it reports
+// whether Flush is due, which is once per batch, and not when a writer is
+// running already.
+func (c *Conn) DeliverDeferred(evs []*chat.Event) (flush bool) {
+	c.mu.Lock()
+	for _, ev := range evs {
+		if !c.enqueueLocked(ev, ev.Size()) {
+			c.closeSlow()
+			return false
+		}
 	}
-	return c.enqueue(ev, ev.Size(), true)
+	if !c.writing && len(c.queue) > 0 && !c.flushDue {
+		c.flushDue = true
+		flush = true
+	}
+	c.mu.Unlock()
+	return flush
 }
 
 // Flush starts the writer for what DeliverDeferred queued.
@@ -245,22 +261,40 @@ var _ chat.DeferringSink = (*Conn)(nil)
 // Send queues b to be written as it is, in order with delivered events
 // (handshake prompts and replies, which no encoder renders).
 func (c *Conn) Send(b []byte) {
-	if len(b) > 0 {
-		c.enqueue(rawEvent(b), len(b), false)
+	if len(b) == 0 {
+		return
 	}
+	c.mu.Lock()
+	if !c.enqueueLocked(rawEvent(b), len(b)) {
+		c.closeSlow()
+		return
+	}
+	c.startWriterLocked()
+	c.mu.Unlock()
 }
 
-// enqueue queues ev and starts the writer, or, when deferred, reports
-// whether the caller must call Flush to start it.
-func (c *Conn) enqueue(ev *chat.Event, size int, deferred bool) (flush bool) {
-	c.mu.Lock()
+// closeSlow closes the connection as a slow consumer. Caller holds c.mu,
+// which it releases.
+func (c *Conn) closeSlow() {
+	queued, events := c.queued, len(c.queue)
+	c.mu.Unlock()
+	c.server.stats.dropped.Add(1)
+	c.Logger().Warn("disconnecting slow consumer", "queued_bytes", queued, "queued_events", events)
+	c.Close(engine.ReasonSlowConsumer)
+}
+
+// enqueueLocked queues ev (size bytes), or drops it when the connection
+// is closing, would write nothing for it, has written it already from the
+// store, or is catching up and will read it from there. It reports false
+// when the queue is over its bound: the caller then closes the connection
+// as a slow consumer (closeSlow). The caller starts the writer. Caller
+// holds c.mu.
+func (c *Conn) enqueueLocked(ev *chat.Event, size int) bool {
 	if c.closed || c.finishing {
-		c.mu.Unlock()
-		return false
+		return true
 	}
 	if c.skip != nil && !isRaw(ev) && c.skip.Skips(ev) {
-		c.mu.Unlock() // it would write nothing: it costs the queue nothing
-		return false
+		return true // it would write nothing: it costs the queue nothing
 	}
 	live := isLive(ev)
 	if live && ev.ID > c.liveHead {
@@ -270,8 +304,7 @@ func (c *Conn) enqueue(ev *chat.Event, size int, deferred bool) (flush bool) {
 		// Already written from the store: a catch-up reads what is stored,
 		// which can be ahead of what the fan-out has delivered yet, and
 		// live messages come in id order.
-		c.mu.Unlock()
-		return false
+		return true
 	}
 	limit := c.server.opts.MaxQueueBytes
 	if !c.lagging && c.queued+size > limit && len(c.queue) > 0 && c.backlog != nil && (live || c.othersChange(ev) || c.canShedLocked()) {
@@ -287,21 +320,14 @@ func (c *Conn) enqueue(ev *chat.Event, size int, deferred bool) (flush bool) {
 				}
 				c.ownRefs[ev.ID] = ev.Ref // its echo from the store still confirms it
 			}
-			c.mu.Unlock() // it will come from the store
-			return false
+			return true // it will come from the store
 		case c.othersChange(ev):
 			c.unshown++
-			c.mu.Unlock()
-			return false
+			return true
 		}
 		limit *= 2 // what the store cannot give back is kept, up to a bound
 	}
 	if c.queued+size > limit && len(c.queue) > 0 {
-		queued, events := c.queued, len(c.queue)
-		c.mu.Unlock()
-		c.server.stats.dropped.Add(1)
-		c.Logger().Warn("disconnecting slow consumer", "queued_bytes", queued, "queued_events", events)
-		c.Close(engine.ReasonSlowConsumer)
 		return false
 	}
 	if cap(c.queue) == 0 {
@@ -309,14 +335,7 @@ func (c *Conn) enqueue(ev *chat.Event, size int, deferred bool) (flush bool) {
 	}
 	c.queue = append(c.queue, ev)
 	c.queued += size
-	if deferred && !c.writing {
-		flush = !c.flushDue
-		c.flushDue = true
-	} else {
-		c.startWriterLocked()
-	}
-	c.mu.Unlock()
-	return flush
+	return true
 }
 
 // startWriterLocked starts the writer if there is something it can write:
