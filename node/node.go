@@ -58,6 +58,11 @@ type Config struct {
 
 	TutorialHistory bool // replay history to tutorial clients too
 
+	// ReleaseIdleMemory returns the heap's free memory to the operating
+	// system once the node has been idle (nothing accepted or delivered)
+	// for a moment after it grew: see memoryReleaser.
+	ReleaseIdleMemory bool
+
 	Hub         chat.Config    // the hub: name, motd, history, limits, password, rate limit, clock; Store opened from StoreConfig when nil
 	StoreConfig                // which store to open when Hub.Store is nil
 	Server      server.Options // transport limits: frames, lines, queues, timeouts, connection counts
@@ -125,6 +130,7 @@ type Node struct {
 	// Skipped are the optional listeners that could not be bound.
 	Skipped []*ListenError
 	http    []*http.Server
+	memory  *memoryReleaser // nil unless Config.ReleaseIdleMemory
 }
 
 // Start builds the hub, opens every configured listener and starts serving.
@@ -219,7 +225,20 @@ func Start(cfg Config) (*Node, error) {
 		}
 		return nil, n.fail(errors.Join(errs...))
 	}
+	if cfg.ReleaseIdleMemory {
+		n.memory = startMemoryReleaser(n.activity, n.log)
+	}
 	return n, nil
+}
+
+// activity is a count that grows whenever the node accepts a connection
+// or delivers a message.
+func (n *Node) activity() uint64 {
+	a := n.Hub.Stats().Deliveries
+	for _, v := range n.Server.Stats().Accepted {
+		a += v
+	}
+	return a
 }
 
 // fail shuts down what Start began and returns err.
@@ -243,6 +262,9 @@ func (n *Node) Addr(name string) net.Addr { return n.addrs[name] }
 func (n *Node) Shutdown(ctx context.Context) error {
 	for _, h := range n.http {
 		_ = h.Close() // no new requests; WebSocket sessions are the server's to finish
+	}
+	if n.memory != nil {
+		n.memory.close()
 	}
 	n.Server.StopAccepting()
 	herr := n.Hub.Shutdown(ctx, "server shutting down")

@@ -62,6 +62,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.StringVar(&cfg.StoreSync, "sqlite-sync", "normal", "sqlite durability: normal (survives a killed server) or full (also power loss; slower)")
 	fs.IntVar(&o.announceLimit, "announce-limit", chat.DefaultAnnounceLimit, "rooms with more members than this do not announce joins, parts and quits to everyone (0: always announce)")
 	fs.BoolVar(&cfg.TutorialHistory, "tutorial-history", false, "replay history to tutorial-protocol clients too")
+	fs.BoolVar(&cfg.ReleaseIdleMemory, "release-idle-memory", true, "once the server is idle for 2 s after its heap grew (a crowd connected), return the free heap to the system")
 	fs.IntVar(&cfg.Hub.MaxRooms, "max-rooms", chat.DefaultMaxRooms, "most rooms with members at once (empty rooms are freed)")
 	fs.IntVar(&cfg.Hub.MaxSessionRooms, "max-rooms-per-session", chat.DefaultMaxSessionRooms, "most rooms one client may be in at once")
 	fs.IntVar(&cfg.Hub.MaxMessageBytes, "max-message-bytes", chat.DefaultMaxMessageBytes, "longest message text in bytes")
