@@ -313,11 +313,13 @@ func (h *Hub) deliverRoom(r *Room, evs []*Event) {
 		r.mu.Lock()
 	}
 	b := h.batch
-	for _, m := range r.members {
+	for i, m := range r.members {
 		m.deliverIn(b, evs)
 		if b.count(len(evs)) {
 			b.flush() // the first members' writes start while the others' are queued
-			h.progress.Add(1)
+		}
+		if i%256 == 255 {
+			h.progress.Add(1) // a long fan-out is progress, not a stalled store
 		}
 	}
 	r.delivered = max(r.delivered, evs[len(evs)-1].ID)

@@ -31,30 +31,47 @@ const (
 )
 
 type memoryReleaser struct {
-	activity func() uint64 // grows with accepts and deliveries
-	log      *slog.Logger
-	stop     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	activity    func() uint64                  // grows with accepts and deliveries
+	heap        func() (resident, live uint64) // heapSizes
+	release     func()                         // debug.FreeOSMemory
+	quiet, tick time.Duration
+	slack       uint64
+	log         *slog.Logger
+	stop        chan struct{}
+	done        chan struct{}
+	once        sync.Once
 }
 
-func startMemoryReleaser(activity func() uint64, log *slog.Logger) *memoryReleaser {
-	m := &memoryReleaser{activity: activity, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	go m.run()
-	return m
+func newMemoryReleaser(activity func() uint64, log *slog.Logger) *memoryReleaser {
+	return &memoryReleaser{activity: activity, heap: heapSizes, release: debug.FreeOSMemory,
+		quiet: releaseQuiet, tick: releaseTick, slack: releaseSlack, log: log,
+		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (m *memoryReleaser) run() {
-	defer close(m.done)
-	t := time.NewTicker(releaseTick)
-	defer t.Stop()
-	last, since := m.activity(), time.Now()
+// heapSizes returns the heap resident in memory (objects, live or not,
+// fragmentation and free pages not yet returned) and the live heap as of
+// the last collection.
+func heapSizes() (resident, live uint64) {
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/memory/classes/heap/unused:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/gc/heap/live:bytes"},
 	}
+	metrics.Read(samples)
+	return samples[0].Value.Uint64() + samples[1].Value.Uint64() + samples[2].Value.Uint64(), samples[3].Value.Uint64()
+}
+
+func (m *memoryReleaser) start() *memoryReleaser {
+	go m.run()
+	return m
+}
+
+func (m *memoryReleaser) run() {
+	defer close(m.done)
+	t := time.NewTicker(m.tick)
+	defer t.Stop()
+	last, since := m.activity(), time.Now()
 	for {
 		select {
 		case <-m.stop:
@@ -65,19 +82,17 @@ func (m *memoryReleaser) run() {
 			last, since = a, time.Now()
 			continue
 		}
-		if time.Since(since) < releaseQuiet {
+		if time.Since(since) < m.quiet {
 			continue
 		}
-		metrics.Read(samples)
-		resident := samples[0].Value.Uint64() + samples[1].Value.Uint64() + samples[2].Value.Uint64()
-		live := samples[3].Value.Uint64()
-		if resident < live+releaseSlack {
+		resident, live := m.heap()
+		if resident < live+m.slack {
 			continue
 		}
 		began := time.Now()
-		debug.FreeOSMemory()
-		metrics.Read(samples)
-		m.log.Debug("idle: released memory to the system", "resident_heap_before", resident, "live_heap", samples[3].Value.Uint64(),
+		m.release()
+		_, after := m.heap()
+		m.log.Debug("idle: released memory to the system", "resident_heap_before", resident, "live_heap", after,
 			"took", time.Since(began).Round(time.Millisecond))
 		since = time.Now() // at most once per quiet period
 	}

@@ -226,7 +226,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, n.fail(errors.Join(errs...))
 	}
 	if cfg.ReleaseIdleMemory {
-		n.memory = startMemoryReleaser(n.activity, n.log)
+		n.memory = newMemoryReleaser(n.activity, n.log).start()
 	}
 	return n, nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type writerPool struct {
 	quit    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	workers atomic.Int64 // alive now
 }
 
 // writerIdle is how long a worker waits for more work before it exits.
@@ -33,12 +35,14 @@ func (p *writerPool) start(c *Conn) {
 	case p.handoff <- c:
 	default:
 		p.wg.Add(1)
+		p.workers.Add(1)
 		go p.work(c)
 	}
 }
 
 func (p *writerPool) work(c *Conn) {
 	defer p.wg.Done()
+	defer p.workers.Add(-1)
 	var idle *time.Timer
 	for {
 		c.writeLoop()
