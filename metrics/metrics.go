@@ -55,6 +55,7 @@ var (
 	descSlow          = desc("slow_consumers_total", "Connections dropped as slow consumers (no write progress, or over the queue bound with no catch-up).")
 	descCatchUps      = desc("catchups_total", "Times a lagging connection switched to catching up from the store.")
 	descLagging       = desc("lagging_connections", "Connections catching up from the store now.")
+	descParked        = desc("parked_connections", "Connections waiting for input with no goroutine of their own (parked in the server's poller) now.")
 	descCommitQueue   = desc("commit_queue_messages", "Accepted messages waiting for the store.")
 	descCommits       = desc("store_commits_total", "Batches appended to the store.")
 	descCommitErrors  = desc("store_commit_errors_total", "Appends to the store that failed (their messages were refused with code unavailable).")
@@ -72,7 +73,7 @@ var (
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConns, descAccepted, descRefused, descClosed, descSessions, descRooms,
-		descMsgAccepted, descErrors, descDeliveries, descBytesOut, descQueued, descSlow, descCatchUps, descLagging,
+		descMsgAccepted, descErrors, descDeliveries, descBytesOut, descQueued, descSlow, descCatchUps, descLagging, descParked,
 		descCommitQueue, descCommits, descCommitErrors, descCommitSeconds, descCommitBatch, descStalled,
 		descRateDelays, descRateWarnings, descFlooded, descAccounts, descLogins, descModeration} {
 		ch <- d
@@ -114,6 +115,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSlow, float64(s.Dropped))
 	counter(descCatchUps, float64(s.CatchUps))
 	gauge(descLagging, float64(s.Lagging))
+	gauge(descParked, float64(s.Parked))
 	gauge(descCommitQueue, float64(h.CommitQueue))
 	counter(descCommits, float64(h.Commits))
 	counter(descCommitErrors, float64(h.CommitErrors))
