@@ -585,6 +585,12 @@ func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
 // connection parks (then it returns, and resumes on another goroutine).
 func (lp *loop) run() {
 	c, s := lp.c, lp.s
+	defer func() {
+		if p := recover(); p != nil {
+			lp.end() // the server recovers and closes the connection
+			panic(p)
+		}
+	}()
 	for {
 		if lp.parker != nil && lp.parker.Park(lp.resume) {
 			return
