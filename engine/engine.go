@@ -311,10 +311,22 @@ func (h *Handler) ServeConn(ctx context.Context, c Conn) {
 	if g := cl.Greeting(); len(g) > 0 {
 		c.Send(g)
 	}
-	s, l := h.handshake(ctx, c, cl)
-	if s == nil {
+	if al, ok := cl.(AutoLogin); ok {
+		if s, l := h.autoLogin(c, cl, al); s != nil {
+			h.start(c, cl, s, l)
+		}
 		return
 	}
+	hs := &handshake{h: h, ctx: ctx, c: c, cl: cl}
+	if p, ok := c.(Parker); ok {
+		hs.parker = p
+		hs.resume = hs.run
+	}
+	hs.run()
+}
+
+// start runs the session a handshake made.
+func (h *Handler) start(c Conn, cl Client, s *chat.Session, l *Login) {
 	if f, ok := cl.(Farewell); ok {
 		c = &farewellConn{Conn: c, words: f.Farewell}
 	}
@@ -361,14 +373,28 @@ func (h *Handler) Refuse(c Conn, why *chat.Error) {
 	c.Send(cl.HandshakeError(why, true))
 }
 
-// handshake reads until the client has a session, and returns it with its
-// login; nil if the connection is done (told why and finished).
-func (h *Handler) handshake(ctx context.Context, c Conn, cl Client) (*chat.Session, *Login) {
-	if al, ok := cl.(AutoLogin); ok {
-		return h.autoLogin(c, cl, al)
-	}
-	attempts := 0
+// handshake is the state of a connection's handshake. It lives here
+// rather than on a goroutine's stack so that the connection can park
+// (Parker) between the messages of its handshake too: a crowd connecting
+// at once costs no goroutine per client waiting to give its name.
+type handshake struct {
+	h        *Handler
+	ctx      context.Context
+	c        Conn
+	cl       Client
+	attempts int
+	parker   Parker
+	resume   func() // run, made once
+}
+
+// run reads until the client has a session, then serves it; it returns
+// when the connection is done (told why and finished), or parks.
+func (hs *handshake) run() {
+	h, c, cl := hs.h, hs.c, hs.cl
 	for {
+		if hs.parker != nil && hs.parker.Park(hs.resume) {
+			return
+		}
 		msg, err := c.ReadMessage()
 		var l *Login
 		if err == nil {
@@ -377,30 +403,31 @@ func (h *Handler) handshake(ctx context.Context, c Conn, cl Client) (*chat.Sessi
 				continue // the client has more to say
 			}
 		} else if err = h.handshakeReadFailed(c, err); err == nil {
-			return nil, nil
+			return
 		}
 		if err == nil {
 			var s *chat.Session
 			if s, err = h.login(c, cl, l); err == nil {
-				return s, l
+				h.start(c, cl, s, l)
+				return
 			}
 			if errors.Is(err, errHandled) {
-				return nil, nil
+				return
 			}
 		}
-		attempts++
-		final, reason := h.finalError(err, attempts, l)
+		hs.attempts++
+		final, reason := h.finalError(err, hs.attempts, l)
 		if chat.ErrorCode(err) == chat.CodeAuth {
 			c.Logger().Warn("wrong server password", "protocol", h.Protocol.Name())
 		}
 		c.Send(cl.HandshakeError(err, final))
 		if final {
 			c.Finish(reason)
-			return nil, nil
+			return
 		}
-		if ctx.Err() != nil {
+		if hs.ctx.Err() != nil {
 			c.Finish(ReasonServerShutdown)
-			return nil, nil
+			return
 		}
 	}
 }

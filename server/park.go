@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"time"
 
 	"github.com/parleychat/parley/engine"
 )
@@ -31,10 +32,12 @@ type runState struct{ parked bool }
 
 // Park arranges for resume to run on a new goroutine once input arrives
 // or the connection is closed or finished, and reports true: the caller
-// must then return without touching the connection. It reports false,
-// having done nothing, when input is already waiting or buffered, a read
-// deadline is set, the connection is ending, or it cannot park (TLS,
-// WebSocket, no poller on this platform); the caller then reads as usual.
+// must then return without touching the connection. A read deadline
+// (a handshake's) still holds while parked: the connection is woken at it.
+// It reports false, having done nothing, when input is already waiting or
+// buffered, the read deadline has passed, the connection is ending, or it
+// cannot park (TLS, WebSocket, no poller on this platform); the caller
+// then reads as usual.
 func (c *Conn) Park(resume func()) bool {
 	tc, ok := c.conn.(*net.TCPConn)
 	if !ok || c.reader.Buffered() > 0 {
@@ -51,12 +54,19 @@ func (c *Conn) Park(resume func()) bool {
 	c.reader.Release() // nothing is buffered: hold no buffer while parked
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.finishing || !c.effectiveDeadlineLocked().IsZero() || c.run == nil || !p.park(c, raw) {
-		return false
+	deadline := c.effectiveDeadlineLocked()
+	if c.closed || c.finishing || c.run == nil || (!deadline.IsZero() && !time.Now().Before(deadline)) || !p.park(c, raw) {
+		return false // a deadline already passed: the read fails at once
 	}
 	c.parked = resume
 	c.run.parked = true
 	c.server.stats.parked.Add(1)
+	if !deadline.IsZero() {
+		// The read deadline (a handshake's) still holds: wake at it, and
+		// the resumed read fails as it would have. A wake that finds the
+		// connection resumed already, or parked again, costs one park.
+		time.AfterFunc(time.Until(deadline), c.wake)
+	}
 	return true
 }
 

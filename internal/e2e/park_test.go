@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/node"
+	"github.com/parleychat/parley/server"
 )
 
 // TestIdleConnectionsPark: idle connections of the framed, line and IRC
@@ -56,6 +59,19 @@ func TestIdleConnectionsPark(t *testing.T) {
 	// Well under a goroutine per connection (the writers and the hub's
 	// own come and go).
 	testkit.Eventually(t, "no goroutine per connection", func() bool { return runtime.NumGoroutine()-before < each/2 })
+
+	// Clients at the name prompt wait parked too, and still get the
+	// handshake deadline (the engine's default, 10 s, is not waited for
+	// here: the e2e handshake tests cover it).
+	var prompt []net.Conn
+	for range 5 {
+		prompt = append(prompt, testkit.Dial(t, n.Addr("line")))
+	}
+	testkit.Eventually(t, "clients at the prompt parked", func() bool { return parked() == 2*each+5 })
+	for _, c := range prompt {
+		c.Close()
+	}
+	testkit.Eventually(t, "prompt clients gone", func() bool { return parked() == 2*each })
 
 	// A parked connection resumes when its client speaks, and parks again.
 	tut[0].Send("from a parked tutorial client")
@@ -123,4 +139,22 @@ func waitClosed(c *testkit.IRC, within time.Duration) error {
 		last = line
 	}
 	return fmt.Errorf("not closed within %s (last line %q)", within, last)
+}
+
+// TestParkedHandshakeTimesOut: a client that connects and never gives its
+// name waits parked, and the handshake deadline still ends it, with the
+// reason told.
+func TestParkedHandshakeTimesOut(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{Server: server.Options{HandshakeTimeout: 300 * time.Millisecond}})
+	c := testkit.Dial(t, n.Addr("line"))
+	testkit.Eventually(t, "the silent client parked", func() bool { return n.Server.Stats().Parked == 1 })
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	all, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read: %v (got %q)", err, all)
+	}
+	if !strings.Contains(string(all), "no name within the handshake deadline") {
+		t.Fatalf("closed without a reason: %q", all)
+	}
+	testkit.Eventually(t, "the connection closed", func() bool { return n.Server.Conns() == 0 })
 }
