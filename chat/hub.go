@@ -306,10 +306,15 @@ func (h *Hub) deliverRoom(r *Room, evs []*Event) {
 		r.mu.Unlock()
 		h.mu.RLock()
 		r = h.rooms[evs[0].Room]
-		h.mu.RUnlock()
 		if r == nil {
+			// Nobody to deliver to. A room of that name made from now on
+			// starts after these (newRoom reads lastDelivered under
+			// Hub.mu), so its first joiner's replay includes them.
+			h.lastDelivered.Store(evs[len(evs)-1].ID)
+			h.mu.RUnlock()
 			return
 		}
+		h.mu.RUnlock()
 		r.mu.Lock()
 	}
 	b := h.batch

@@ -92,7 +92,7 @@ func (c *Conn) canShedLocked() bool {
 // startCatchUpLocked switches to catch-up: the queued live messages and
 // others' changes go. Caller holds c.mu.
 func (c *Conn) startCatchUpLocked() {
-	c.lagging, c.lagSince = true, time.Now()
+	c.lagging, c.lagSince = true, time.Now().UnixNano()
 	kept := c.queue[:0]
 	c.queued = 0
 	for _, ev := range c.queue {
@@ -192,5 +192,5 @@ func (c *Conn) stopCatchUpLocked() time.Duration {
 			Text: fmt.Sprintf("while you were catching up, %d joins, parts or other changes were not shown; /who lists who is here", c.unshown)}})
 		c.unshown = 0
 	}
-	return time.Since(c.lagSince)
+	return time.Duration(time.Now().UnixNano() - c.lagSince)
 }

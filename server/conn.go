@@ -44,7 +44,7 @@ type Conn struct {
 	backlog     engine.Backlog // the session, to catch up from; nil: drop when full
 	self        uint64         // the session's id
 	lagging     bool           // catching up from the store: live messages are dropped
-	lagSince    time.Time
+	lagSince    int64          // when the catch-up began, Unix nanoseconds
 	lagLogged   bool
 	unshown     int               // others' changes dropped while catching up
 	liveHead    uint64            // the newest live message delivered (queued or dropped)
@@ -69,10 +69,11 @@ type Conn struct {
 	writerWG    sync.WaitGroup
 
 	// Parking (park.go).
-	run       *runState // the goroutine running the handler now (reader side only)
-	parked    func()    // the handler's continuation while parked; nil otherwise
-	pollToken uint64    // the connection's token in the poller; 0 before it first parks
-	pollAdded bool      // the descriptor is registered in the poller
+	run       *runState   // the goroutine running the handler now (reader side only)
+	parked    func()      // the handler's continuation while parked; nil otherwise
+	parkTimer *time.Timer // wakes a connection parked with a read deadline, at it
+	pollToken uint64      // the connection's token in the poller; 0 before it first parks
+	pollAdded bool        // the descriptor is registered in the poller
 }
 
 // rawFormat is the encoding slot of bytes queued by Send: they travel in

@@ -43,6 +43,9 @@ func (c *Conn) Park(resume func()) bool {
 	if !ok || c.reader.Buffered() > 0 {
 		return false
 	}
+	if pr, ok := c.framer.(PendingReader); ok && pr.Pending() {
+		return false // a message already read waits in the framing
+	}
 	p := c.server.poller()
 	if p == nil {
 		return false
@@ -63,9 +66,8 @@ func (c *Conn) Park(resume func()) bool {
 	c.server.stats.parked.Add(1)
 	if !deadline.IsZero() {
 		// The read deadline (a handshake's) still holds: wake at it, and
-		// the resumed read fails as it would have. A wake that finds the
-		// connection resumed already, or parked again, costs one park.
-		time.AfterFunc(time.Until(deadline), c.wake)
+		// the resumed read fails as it would have. wake stops the timer.
+		c.parkTimer = time.AfterFunc(time.Until(deadline), c.wake)
 	}
 	return true
 }
@@ -77,6 +79,10 @@ func (c *Conn) wake() {
 	c.mu.Lock()
 	resume := c.parked
 	c.parked = nil
+	if t := c.parkTimer; t != nil {
+		t.Stop()
+		c.parkTimer = nil
+	}
 	c.mu.Unlock()
 	if resume == nil {
 		return

@@ -81,6 +81,14 @@ type MessageReader interface {
 	ReadMessage() ([]byte, error)
 }
 
+// PendingReader is implemented by message readers that can hold whole
+// messages of their own, beyond the connection's buffered reader (the raw
+// dialects split one read into its lines): a connection does not park
+// while its reader holds one.
+type PendingReader interface {
+	Pending() bool
+}
+
 // ReadsWhole is implemented by message readers for which one read from the
 // socket is one message (raw text with no framing): the connection then
 // reads nothing ahead for them, which would split a message in two.

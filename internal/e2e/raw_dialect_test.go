@@ -215,3 +215,23 @@ func TestNameDialectHostile(t *testing.T) {
 		t.Fatal("part of the 1 MB chunk was relayed")
 	}
 }
+
+// TestNameDialectLinesInOneRead: a client whose name and first messages
+// arrive in one segment has every one of them run, though nothing more
+// arrives after: the raw framing keeps the extra lines itself, and the
+// connection does not park (wait for more input) while it holds them.
+func TestNameDialectLinesInOneRead(t *testing.T) {
+	n := testkit.StartNode(t, node.Config{})
+	tut := testkit.DialTutorial(t, n.Addr("frame"), "reader")
+	testkit.WaitMembers(t, n, "lobby", 1)
+	c := testkit.Dial(t, n.Addr(node.ListenName))
+	first := make([]byte, 64)
+	if k, _ := c.Read(first); string(first[:k]) != "NAME" {
+		t.Fatalf("first bytes %q", first[:k])
+	}
+	if _, err := c.Write([]byte("alice\nalice: one\nalice: two\n")); err != nil {
+		t.Fatal(err)
+	}
+	tut.Expect("alice", "one")
+	tut.Expect("alice", "two")
+}

@@ -51,6 +51,10 @@ const burstGap = 100 * time.Millisecond
 // ReadsWhole marks one read as one message (server.ReadsWhole).
 func (rd *reader) ReadsWhole() {}
 
+// Pending reports whether lines of an earlier read wait to be returned
+// (server.PendingReader): the connection must not park on them.
+func (rd *reader) Pending() bool { return len(rd.pending) > 0 }
+
 func (rd *reader) ReadMessage() ([]byte, error) {
 	for {
 		if len(rd.pending) > 0 {
