@@ -139,6 +139,10 @@ func (c *counters) committed(batch int, took time.Duration, err error) {
 	c.commitBatch.observe(float64(batch))
 }
 
+// Deliveries returns how many messages have been handed to sessions (one
+// per recipient): Stats().Deliveries without building the rest.
+func (h *Hub) Deliveries() uint64 { return h.counters.deliveries.Load() }
+
 // Stats returns a snapshot of the hub's counters and state.
 func (h *Hub) Stats() Stats {
 	c := h.counters

@@ -234,11 +234,7 @@ func Start(cfg Config) (*Node, error) {
 // activity is a count that grows whenever the node accepts a connection
 // or delivers a message.
 func (n *Node) activity() uint64 {
-	a := n.Hub.Stats().Deliveries
-	for _, v := range n.Server.Stats().Accepted {
-		a += v
-	}
-	return a
+	return n.Hub.Deliveries() + n.Server.Accepted()
 }
 
 // fail shuts down what Start began and returns err.

@@ -79,6 +79,18 @@ func (st *stats) noteClosed(r engine.CloseReason) {
 	}
 }
 
+// Accepted returns how many connections have been accepted on every
+// listener: the sum of Stats().Accepted without the per-connection walk.
+func (s *Server) Accepted() uint64 {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	var n uint64
+	for _, v := range s.stats.accepted {
+		n += v
+	}
+	return n
+}
+
 // Stats returns a snapshot of the connection counters and state.
 func (s *Server) Stats() Stats {
 	st := Stats{
