@@ -145,17 +145,18 @@ func TestFanoutDefersAndFlushes(t *testing.T) {
 // not refused while it runs.
 func TestLongFanoutIsNotAStall(t *testing.T) {
 	hub, err := chat.New(chat.Config{Store: memory.New(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HistoryOnJoin: -1,
-		CommitTimeout: 30 * time.Millisecond, CommitQueue: 16})
+		CommitTimeout: 100 * time.Millisecond, CommitQueue: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = hub.Shutdown(context.Background(), "test over") })
-	// 2000 members at 20 µs each: one message takes 40 ms to fan out,
-	// longer than the commit timeout.
+	// 2000 members at 60 µs each: one run takes 120 ms to fan out,
+	// longer than the commit timeout (progress every 256 members is
+	// every 15 ms, with room for a loaded machine).
 	const members = 2000
 	var sender *chat.Session
 	for i := range members {
-		s, err := hub.Connect(&deferringSink{work: 20 * time.Microsecond}, fmt.Sprintf("m%d", i), chat.ClientInfo{Protocol: "test"}, chat.JoinOptions{History: -1})
+		s, err := hub.Connect(&deferringSink{work: 60 * time.Microsecond}, fmt.Sprintf("m%d", i), chat.ClientInfo{Protocol: "test"}, chat.JoinOptions{History: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
