@@ -320,9 +320,25 @@ func (h *Hub) Authenticate(name, password, remote string) (*Credential, error) {
 // session's welcome.
 func (h *Hub) RegisterAccount(sink Sink, cred *Credential, info ClientInfo) (*Session, error) {
 	a := cred.a
-	if err := h.mod.checkServer(h, a.Key, remoteIP(info.Remote), NameSkeleton(a.Name)); err != nil {
+	skel := NameSkeleton(a.Name)
+	if err := h.mod.checkServer(h, a.Key, remoteIP(info.Remote), skel); err != nil {
 		return nil, err
 	}
+	if err := h.claimName(skel, a.Name, a.Key); err != nil {
+		return nil, err
+	}
+	s, err := h.registerAccount(sink, a, info)
+	if err != nil {
+		h.releaseName(skel)
+		return nil, err
+	}
+	h.announce(Presence{Op: PresenceHello, Session: s.id, Name: a.Name, Account: a.Key})
+	return s, nil
+}
+
+// registerAccount is RegisterAccount once the name is claimed in the
+// cluster.
+func (h *Hub) registerAccount(sink Sink, a *account, info ClientInfo) (*Session, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -636,7 +652,11 @@ func (s *Session) Login(name, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := h.mod.checkServer(h, a.Key, remoteIP(s.info.Remote), NameSkeleton(a.Name)); err != nil {
+	newSkel := NameSkeleton(a.Name)
+	if err := h.mod.checkServer(h, a.Key, remoteIP(s.info.Remote), newSkel); err != nil {
+		return err
+	}
+	if err := h.claimName(newSkel, a.Name, a.Key); err != nil {
 		return err
 	}
 	h.mu.Lock()
@@ -644,14 +664,16 @@ func (s *Session) Login(name, password string) error {
 	if s.closed {
 		s.mu.Unlock()
 		h.mu.Unlock()
+		h.releaseName(newSkel)
 		return ErrClosed
 	}
 	if h.accounts[a.Key] != a {
 		s.mu.Unlock()
 		h.mu.Unlock()
+		h.releaseName(newSkel)
 		return errLoginFailed
 	}
-	old := s.name
+	old, oldSkel := s.name, s.skel
 	if old != a.Name {
 		h.noteDepartureLocked(s, old)
 	}
@@ -672,6 +694,8 @@ func (s *Session) Login(name, password string) error {
 		r.accountIn(a)
 		r.mu.Unlock()
 	}
+	h.releaseName(oldSkel)
+	h.announce(Presence{Op: PresenceNick, Session: s.id, Name: a.Name, Account: a.Key})
 	h.log.Info("logged in", "session", s.id, "account", a.Name, "was", old)
 	if old != a.Name {
 		ev := &Event{Message: Message{Kind: KindNick, Time: h.now()}, Session: s.id, OldName: old, Name: a.Name}

@@ -45,6 +45,10 @@ type Config struct {
 	Store           Store               // where messages are kept and read back; required
 	Log             Log                 // what orders messages and assigns their ids; default Store
 	Broker          Broker              // fan-out; default delivers locally
+	// Cluster joins the hub to other nodes (a shared log, names and
+	// presence across nodes); nil for a single node. With one, Store is the
+	// node's local mirror of the shared log and Log is not used.
+	Cluster Cluster
 	Logger          *slog.Logger        // default slog.Default()
 	Now             func() time.Time    // clock; default time.Now
 	Sleep           func(time.Duration) // waits on that clock (rate limiting); default time.Sleep
@@ -154,6 +158,8 @@ type Hub struct {
 
 	counters *counters // for Stats
 
+	cluster *clusterState // nil for a single node
+
 	dir       Directory           // nil: no accounts or moderation
 	accounts  map[string]*account // name key -> account; guarded by mu
 	acctLooks map[string]*account // NameSkeleton -> account: no guest takes a look-alike; guarded by mu
@@ -180,6 +186,9 @@ type pending struct {
 	// session when it was sent (it is kept for the account; sessions that
 	// logged in meanwhile get it live).
 	toAcct *account
+	// remote says the message came from another node of a cluster (its
+	// recipients were resolved by name).
+	remote bool
 }
 
 // lateName is a name fence that could not be queued (the queue was full):
@@ -291,8 +300,17 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h.broker.Subscribe(h.deliver)
 	h.rooms[DefaultRoom] = newRoom(DefaultRoom, last)
+	if cfg.Cluster != nil {
+		h.cluster = &clusterState{c: cfg.Cluster, routes: make(map[uint64]pending)}
+	}
 	go h.commitLoop()
 	go h.fanoutLoop()
+	if h.cluster != nil {
+		if err := cfg.Cluster.Attach(h, last); err != nil {
+			h.Shutdown(context.Background(), "cluster unavailable")
+			return nil, err
+		}
+	}
 	return h, nil
 }
 
@@ -428,6 +446,11 @@ func (h *Hub) Ready() error {
 	if stalled {
 		return errors.New("the store is stalled: the commit queue is full")
 	}
+	if h.cluster != nil {
+		if err := h.cluster.c.Ready(); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -476,12 +499,32 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 	if err != nil {
 		return nil, err
 	}
+	skel := NameSkeleton(display)
+	h.mu.RLock()
+	err = h.nameFreeLocked(display, key, skel, nil)
+	h.mu.RUnlock()
+	if err != nil {
+		return nil, err // taken here: no need to ask the cluster
+	}
+	if err := h.claimName(skel, display, ""); err != nil {
+		return nil, err
+	}
+	s, err := h.registerGuest(sink, display, key, skel, info)
+	if err != nil {
+		h.releaseName(skel)
+		return nil, err
+	}
+	h.announce(Presence{Op: PresenceHello, Session: s.id, Name: display})
+	return s, nil
+}
+
+// registerGuest is Register once the name is claimed in the cluster.
+func (h *Hub) registerGuest(sink Sink, display, key, skel string, info ClientInfo) (*Session, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrHubClosed
 	}
-	skel := NameSkeleton(display)
 	if a := h.registeredLocked(key, skel); a != nil {
 		return nil, registeredError(display, a.Name)
 	}
@@ -849,7 +892,11 @@ func (h *Hub) noteProgress() {
 // the fan-out goroutine, so that delivering one batch overlaps storing the
 // next.
 func (h *Hub) commitLoop() {
-	defer close(h.fanoutQ)
+	if h.cluster != nil {
+		defer h.closeIngest()
+	} else {
+		defer close(h.fanoutQ)
+	}
 	batch := make([]pending, 0, maxCommitBatch)
 	msgs := make([]Message, 0, maxCommitBatch)
 	for p := range h.commitQ {
@@ -868,6 +915,18 @@ func (h *Hub) commitLoop() {
 		}
 		h.processed.Add(uint64(len(batch)))
 		h.progress.Add(1)
+		if h.cluster != nil {
+			h.clusterAppend(batch)
+			for _, q := range batch {
+				if q.name != nil {
+					q.name.setNameSince(h.lastCommitted.Load())
+				}
+			}
+			clear(batch)
+			h.placeLateNames()
+			h.noteProgress()
+			continue
+		}
 		msgs = msgs[:0]
 		for _, q := range batch {
 			if q.ev != nil {
@@ -963,7 +1022,9 @@ func (h *Hub) fanoutLoop() {
 			}
 			for _, ev := range evs[i:j] {
 				h.lastDelivered.Store(ev.ID)
-				h.settled.Add(1)
+				if ev.route == nil || !ev.route.remote {
+					h.settled.Add(1) // Sync counts this node's messages
+				}
 				h.progress.Add(1)
 			}
 			i = j

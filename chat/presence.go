@@ -33,6 +33,7 @@ func (s *Session) SetAway(text string) error {
 	}
 	ev := &Event{Message: Message{Kind: KindAway, Time: s.hub.now(), Text: text}, Session: s.id, Name: name}
 	s.tellPeers(rooms, ev)
+	s.hub.announce(Presence{Op: PresenceAway, Session: s.id, Name: name, Text: text})
 	return nil
 }
 

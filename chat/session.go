@@ -421,6 +421,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 				}
 			}
 			s.sink.Deliver(joined)
+			h.announce(Presence{Op: PresenceJoin, Session: s.id, Name: name, Room: key})
 			if len(r.members) == 1 {
 				defer h.mod.claimNew(s, key) // an account making a room owns it
 			}
@@ -538,6 +539,7 @@ func (s *Session) part(room, reason, by string) error {
 	if empty {
 		s.hub.freeIfEmpty(r)
 	}
+	s.hub.announce(Presence{Op: PresencePart, Session: s.id, Name: name, Room: key, Reason: reason, By: by})
 	s.mu.Lock()
 	if len(s.parted) == maxParted {
 		s.parted = slices.Delete(s.parted, 0, 1)
@@ -625,7 +627,11 @@ func (s *Session) DM(to, text, ref string) error {
 	case away != nil:
 		toName = away.Name
 	default:
-		return Errorf(CodeNoSuchUser, "no one called %q is online", to)
+		remote, ok := h.remoteUser(to) // online on another node: delivered there
+		if !ok {
+			return Errorf(CodeNoSuchUser, "no one called %q is online", to)
+		}
+		toName = remote
 	}
 	ev := &Event{Message: Message{Kind: KindDM, From: s.Name(), To: toName, Text: text}, Session: s.id, Ref: ref}
 	s.spoke.Store(h.now().UnixNano())
@@ -647,16 +653,45 @@ func (s *Session) Nick(name string) error {
 		}
 		return Errorf(CodeInvalid, "you are logged in as %s, and an account keeps its name; connect as a guest to use another", a)
 	}
+	s.mu.Lock()
+	oldSkel := s.skel
+	s.mu.Unlock()
+	if skel != oldSkel {
+		h.mu.RLock()
+		err := h.nameFreeLocked(display, key, skel, s)
+		h.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		if err := h.claimName(skel, display, ""); err != nil {
+			return err
+		}
+	}
+	renamed, err := s.rename(display, key, skel)
+	if skel != oldSkel {
+		if err != nil || !renamed {
+			h.releaseName(skel)
+		} else {
+			h.releaseName(oldSkel)
+		}
+	}
+	return err
+}
+
+// rename is Nick once the new name is claimed in the cluster; it reports
+// whether the session took it.
+func (s *Session) rename(display, key, skel string) (bool, error) {
+	h := s.hub
 	h.mu.Lock()
 	if err := h.nameFreeLocked(display, key, skel, s); err != nil {
 		h.mu.Unlock()
-		return err
+		return false, err
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		h.mu.Unlock()
-		return ErrClosed
+		return false, ErrClosed
 	}
 	old := s.name
 	if old != display {
@@ -676,14 +711,15 @@ func (s *Session) Nick(name string) error {
 	s.mu.Unlock()
 	h.mu.Unlock()
 	if old == display {
-		return nil
+		return true, nil
 	}
 	h.log.Info("nick changed", "session", s.id, "old", old, "name", display)
+	h.announce(Presence{Op: PresenceNick, Session: s.id, Name: display})
 
 	ev := &Event{Message: Message{Kind: KindNick, Time: h.now()}, Session: s.id, OldName: old, Name: display}
 	s.deliver(ev)
 	s.tellPeers(rooms, ev)
-	return nil
+	return true, nil
 }
 
 // SetTopic sets the topic of a room ("" for the current one), stores it
@@ -716,6 +752,7 @@ func (s *Session) SetTopic(room, topic string) error {
 	r.topic, r.topicBy, r.topicAt, r.topicLoaded = topic, name, now, true
 	r.broadcast(&Event{Message: Message{Kind: KindTopic, Room: key, From: name, Time: now, Text: topic}, Session: s.id})
 	r.mu.Unlock()
+	h.announce(Presence{Op: PresenceTopic, Session: s.id, Name: name, Room: key, Text: topic, Time: now})
 	return nil
 }
 
@@ -760,13 +797,18 @@ func (s *Session) Who(room string) (string, []string, error) {
 	if key == "" {
 		return "", nil, Errorf(CodeNotMember, "you are not in any room; name one")
 	}
-	r, _ := s.hub.room(key, false)
-	if r == nil {
-		return key, nil, nil // nobody is in it
+	var names []string
+	if r, _ := s.hub.room(key, false); r != nil {
+		r.mu.Lock()
+		names = r.names()
+		r.mu.Unlock()
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return key, r.names(), nil
+	if remote := s.hub.remoteMembers(key); len(remote) > 0 {
+		names = append(names, remote...)
+		sort.Strings(names)
+		names = slices.Compact(names) // an account on several nodes is one user
+	}
+	return key, names, nil
 }
 
 // Rooms lists the rooms with members or a topic (see Hub.Rooms).
@@ -824,7 +866,7 @@ func (s *Session) Leave(reason string) {
 		return
 	}
 	s.closed = true
-	name, acct := s.name, s.acct
+	name, acct, skel := s.name, s.acct, s.skel
 	h.noteDepartureLocked(s, name)
 	lastOfAccount := h.detachLocked(s)
 	if h.names[s.key] == s {
@@ -857,5 +899,7 @@ func (s *Session) Leave(reason string) {
 	if lastOfAccount != nil && h.dir != nil {
 		h.saveSeen(lastOfAccount)
 	}
+	h.releaseName(skel)
+	h.announce(Presence{Op: PresenceQuit, Session: s.id, Name: name, Reason: reason})
 	h.log.Info("session ended", "session", s.id, "name", name, "protocol", s.info.Protocol, "remote", s.info.Remote, "reason", reason, "sessions", n)
 }

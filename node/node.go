@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/cluster"
 	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/server"
 	"github.com/parleychat/parley/wire/framed"
@@ -62,6 +64,12 @@ type Config struct {
 	// system once the node has been idle (nothing accepted or delivered)
 	// for a moment after it grew: see memoryReleaser.
 	ReleaseIdleMemory bool
+
+	// Cluster, if set, joins this node to others through NATS JetStream
+	// (package cluster): the shared log gives the ids, the store is its
+	// local mirror. An embedded server's JetStream data defaults to
+	// DataDir/nats.
+	Cluster *cluster.Config
 
 	Hub         chat.Config    // the hub: name, motd, history, limits, password, rate limit, clock; Store opened from StoreConfig when nil
 	StoreConfig                // which store to open when Hub.Store is nil
@@ -131,6 +139,9 @@ type Node struct {
 	Skipped []*ListenError
 	http    []*http.Server
 	memory  *memoryReleaser // nil unless Config.ReleaseIdleMemory
+	// Cluster is the node's connection to its cluster; nil for a single
+	// node.
+	Cluster *cluster.Cluster
 }
 
 // Start builds the hub, opens every configured listener and starts serving.
@@ -157,14 +168,47 @@ func Start(cfg Config) (*Node, error) {
 	}
 	cfg.Hub.Logger = cfg.Logger
 	cfg.Server.Logger = cfg.Logger
+	var cl *cluster.Cluster
+	if cfg.Cluster != nil {
+		cc := *cfg.Cluster
+		if cc.Logger == nil {
+			cc.Logger = cfg.Logger
+		}
+		if cc.RetainMessages == 0 {
+			cc.RetainMessages = cfg.RetainMessages
+		}
+		if cc.RetainAge == 0 {
+			cc.RetainAge = cfg.RetainAge
+		}
+		if e := cc.Embedded; e != nil && e.StoreDir == "" {
+			dir := cfg.DataDir
+			if dir == "" {
+				dir = DefaultDataDir
+			}
+			emb := *e
+			emb.StoreDir = filepath.Join(dir, "nats")
+			cc.Embedded = &emb
+		}
+		var err error
+		if cl, err = cluster.Start(cc); err != nil {
+			if c, ok := cfg.Hub.Store.(io.Closer); ok {
+				_ = c.Close()
+			}
+			return nil, err
+		}
+		cfg.Hub.Cluster = cl
+	}
 	hub, err := chat.New(cfg.Hub)
 	if err != nil {
+		if cl != nil {
+			cl.Close()
+		}
 		if c, ok := cfg.Hub.Store.(io.Closer); ok {
 			_ = c.Close()
 		}
 		return nil, err
 	}
-	n := &Node{Hub: hub, Server: server.New(cfg.Server), log: cfg.Logger, addrs: map[string]net.Addr{}, tls: map[string]bool{}, store: cfg.Hub.Store}
+	n := &Node{Hub: hub, Server: server.New(cfg.Server), log: cfg.Logger, addrs: map[string]net.Addr{}, tls: map[string]bool{}, store: cfg.Hub.Store, Cluster: cl}
 	framedH := engine.NewHandler(hub, framed.New(cfg.TutorialHistory), cfg.Session)
 	lineH := engine.NewHandler(hub, &line.Protocol{}, cfg.Session)
 	ircH := engine.NewHandler(hub, &irc.Protocol{Created: time.Now(), NoLobby: cfg.IRC.NoLobby, Description: cfg.IRC.Description, LineRate: cfg.IRC.LineRate, LineBurst: cfg.IRC.LineBurst}, cfg.Session)
@@ -265,6 +309,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.Server.StopAccepting()
 	herr := n.Hub.Shutdown(ctx, "server shutting down")
 	serr := n.Server.Shutdown(ctx)
+	if n.Cluster != nil {
+		n.Cluster.Close()
+	}
 	var cerr error
 	if c, ok := n.store.(io.Closer); ok {
 		cerr = c.Close()

@@ -1,0 +1,364 @@
+package chat
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Cluster joins a hub to the other nodes of a cluster: a shared log
+// orders and keeps every node's messages (its sequence is their id), names
+// are unique across the nodes, and every node learns who is in which room
+// elsewhere. Package cluster implements it on NATS JetStream.
+//
+// With a Cluster, the hub's Store is a local mirror of the shared log:
+// the committer hands local messages to Append, and every committed
+// message of the cluster, this node's included, comes back through
+// Hub.Ingest in id order, is written to the mirror and only then fanned
+// out. History, resume and catch-up read the mirror, so every node gives
+// the same answer for the same ids.
+//
+// The hub calls the methods with no hub lock held.
+type Cluster interface {
+	// Attach is called once, by New, with the hub and the id of the last
+	// message in the local mirror. From then on the cluster calls
+	// Hub.Ingest with every committed message after it, in id order, and
+	// Hub.Remote with the other nodes' presence changes.
+	Attach(h *Hub, after uint64) error
+	// Append publishes msgs, in order, to the shared log; tokens[i] is
+	// msgs[i]'s origin token, which Ingest hands back with it. It returns
+	// nil once every message is stored (replicated). On error some may
+	// still have been stored: they arrive through Ingest like any other.
+	Append(ctx context.Context, msgs []Message, tokens []uint64) error
+	// ClaimName takes a name, by its skeleton (NameSkeleton), for a
+	// session of this node: an *Error with CodeNameTaken if a session on
+	// another node holds it, CodeUnavailable if the cluster cannot be
+	// reached. account is the account key of a logged-in session ("" for
+	// a guest): the sessions of one account share its name.
+	ClaimName(skel, display, account string) error
+	// ReleaseName gives up a name this node claimed.
+	ReleaseName(skel string)
+	// Announce tells the other nodes about a change of a local session.
+	// It never blocks for long: changes are sent in order, in the
+	// background.
+	Announce(p Presence)
+	// Members returns the names of the members of room on other nodes.
+	Members(room string) []string
+	// Lookup returns the display name of the user called name (compared by
+	// NameSkeleton) if one is online on another node.
+	Lookup(name string) (display string, ok bool)
+	// Ready is nil while the node is connected to the cluster.
+	Ready() error
+}
+
+// PresenceOp is what a Presence change is.
+type PresenceOp uint8
+
+// Presence operations.
+const (
+	PresenceHello PresenceOp = iota + 1 // a session began (Name)
+	PresenceJoin                        // the session joined Room
+	PresencePart                        // the session left Room (Reason)
+	PresenceNick                        // the session is now called Name
+	PresenceAway                        // the session is away (Text), or back (Text empty)
+	PresenceQuit                        // the session ended (Reason)
+	PresenceTopic                       // Room's topic is now Text, set by Name at Time
+)
+
+// Presence is a change of one local session (or of a room's topic) that
+// the other nodes of a cluster are told.
+type Presence struct {
+	Op      PresenceOp
+	Session uint64 // the local session's id
+	Name    string // its display name (the new one for PresenceNick; the setter for PresenceTopic)
+	Account string // its account key, "" for a guest
+	Room    string // room key for PresenceJoin, PresencePart and PresenceTopic
+	Reason  string // why it left, for PresencePart and PresenceQuit
+	By      string // the moderator who kicked it, for PresencePart
+	Text    string // away message, or topic
+	Time    time.Time
+}
+
+// Committed is one message of a cluster's shared log, as Ingest receives
+// it: the message with its id (its sequence in the log) and the origin
+// token its node's committer gave it (0 if another node published it).
+type Committed struct {
+	Message
+	Token uint64
+}
+
+// clusterState is the hub's side of a cluster: the committed messages this
+// node is waiting to see come back through Ingest.
+type clusterState struct {
+	c Cluster
+
+	mu        sync.Mutex
+	routes    map[uint64]pending // origin token -> the local message it is
+	nextToken uint64
+
+	ingestMu     sync.RWMutex // read-held while Ingest hands a batch on; write-held to close fanoutQ
+	ingestClosed bool
+}
+
+// route remembers p under a new origin token, which it returns.
+func (cs *clusterState) route(p pending) uint64 {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.nextToken++
+	cs.routes[cs.nextToken] = p
+	return cs.nextToken
+}
+
+// take removes and returns the local message of token; ok is false if it
+// was taken already (it failed, or came back).
+func (cs *clusterState) take(token uint64) (p pending, ok bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	p, ok = cs.routes[token]
+	if ok {
+		delete(cs.routes, token)
+	}
+	return p, ok
+}
+
+// waiting counts the local messages stored but not yet back.
+func (cs *clusterState) waiting() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return len(cs.routes)
+}
+
+// clusterAppend is the committer's step in cluster mode: the batch's
+// messages are published to the shared log, and delivered when they come
+// back through Ingest; those the log refused are refused to their senders.
+func (h *Hub) clusterAppend(batch []pending) error {
+	cs := h.cluster
+	var msgs []Message
+	var tokens []uint64
+	for _, q := range batch {
+		if q.ev == nil {
+			continue
+		}
+		m := q.ev.Message
+		m.ID = 0
+		msgs = append(msgs, m)
+		tokens = append(tokens, cs.route(q))
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	began := time.Now()
+	h.appendStart.Store(began.UnixNano())
+	err := cs.c.Append(context.Background(), msgs, tokens)
+	h.appendStart.Store(0)
+	h.appendErr.Store(err != nil)
+	h.counters.committed(len(msgs), time.Since(began), err)
+	if err == nil {
+		return nil
+	}
+	h.log.Error("cluster append failed; messages refused", "count", len(msgs), "err", err)
+	for _, t := range tokens {
+		q, ok := cs.take(t)
+		if !ok {
+			continue // it was stored after all and has been delivered
+		}
+		if q.from != nil {
+			q.from.deliver(errorEvent(Errorf(CodeUnavailable, "message not stored: the server has lost its cluster; try again"), q.ev.Ref))
+		}
+		h.settled.Add(1)
+	}
+	return err
+}
+
+// Ingest takes committed messages of the cluster's shared log, in id order
+// (a Cluster calls it, from one goroutine): each is written to the local
+// mirror and then fanned out to this node's sessions. Messages at or below
+// the last one ingested are skipped. It blocks while the fan-out is behind
+// (backpressure on the log's consumer), and returns false once the hub has
+// shut down.
+func (h *Hub) Ingest(batch []Committed) bool {
+	cs := h.cluster
+	if cs == nil {
+		return false
+	}
+	last := h.lastCommitted.Load()
+	msgs := make([]Message, 0, len(batch))
+	keep := batch[:0:0]
+	for _, c := range batch {
+		if c.ID <= last {
+			continue
+		}
+		last = c.ID
+		msgs = append(msgs, c.Message)
+		keep = append(keep, c)
+	}
+	if len(msgs) == 0 {
+		return true
+	}
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := h.store.Append(context.Background(), msgs)
+		if err == nil {
+			break
+		}
+		h.log.Error("writing the cluster's messages to the local store failed; retrying", "count", len(msgs), "err", err)
+		h.mu.RLock()
+		closed := h.closed
+		h.mu.RUnlock()
+		if closed {
+			return false
+		}
+		time.Sleep(wait)
+	}
+	out := make([]*Event, 0, len(keep))
+	for _, c := range keep {
+		var ev *Event
+		if c.Token != 0 {
+			if q, ok := cs.take(c.Token); ok {
+				ev = q.ev
+				ev.ID = c.ID
+			}
+		}
+		if ev == nil {
+			ev = &Event{Message: c.Message}
+			p := h.resolve(ev)
+			p.remote = true
+			ev.route = p
+		}
+		h.lastCommitted.Store(c.ID)
+		out = append(out, ev)
+	}
+	cs.ingestMu.RLock()
+	defer cs.ingestMu.RUnlock()
+	if cs.ingestClosed {
+		return false
+	}
+	h.fanoutQ <- out
+	return true
+}
+
+// closeIngest ends the fan-out once the committer is done and the local
+// messages it stored have come back (or after a bound).
+func (h *Hub) closeIngest() {
+	cs := h.cluster
+	deadline := time.Now().Add(5 * time.Second)
+	for cs.waiting() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cs.ingestMu.Lock()
+	cs.ingestClosed = true
+	close(h.fanoutQ)
+	cs.ingestMu.Unlock()
+}
+
+// announce tells the cluster, if there is one, about a change of s.
+func (h *Hub) announce(p Presence) {
+	if h.cluster == nil {
+		return
+	}
+	if p.Time.IsZero() {
+		p.Time = h.now()
+	}
+	h.cluster.c.Announce(p)
+}
+
+// claimName takes a name cluster-wide before the hub registers it
+// locally; without a cluster it does nothing.
+func (h *Hub) claimName(skel, display, account string) error {
+	if h.cluster == nil {
+		return nil
+	}
+	return h.cluster.c.ClaimName(skel, display, account)
+}
+
+// releaseName gives up a name claimed with claimName.
+func (h *Hub) releaseName(skel string) {
+	if h.cluster != nil {
+		h.cluster.c.ReleaseName(skel)
+	}
+}
+
+// remoteMembers returns room's members on other nodes, or nil.
+func (h *Hub) remoteMembers(room string) []string {
+	if h.cluster == nil {
+		return nil
+	}
+	return h.cluster.c.Members(room)
+}
+
+// remoteUser returns the display name of a user online on another node.
+func (h *Hub) remoteUser(name string) (string, bool) {
+	if h.cluster == nil {
+		return "", false
+	}
+	return h.cluster.c.Lookup(name)
+}
+
+// Remote delivers a change that happened on another node to this node's
+// sessions: a join or part (ev.Room set), a nick change, an away message or
+// a quit (to the members of rooms, each session once), or a topic (stored
+// in the local mirror, then shown to the room). A Cluster calls it, in the
+// order the changes happened.
+func (h *Hub) Remote(ev *Event, rooms []string) {
+	if ev.Kind == KindTopic {
+		h.remoteTopic(ev)
+		return
+	}
+	told := map[uint64]bool{}
+	for _, key := range rooms {
+		r, _ := h.room(key, false)
+		if r == nil {
+			continue
+		}
+		remote := 0
+		if ev.Kind == KindJoin || ev.Kind == KindPart {
+			remote = len(h.remoteMembers(key))
+		}
+		r.mu.Lock()
+		if remote > 0 && h.cfg.AnnounceLimit > 0 && len(r.members)+remote > h.cfg.AnnounceLimit {
+			r.mu.Unlock()
+			continue
+		}
+		for _, m := range r.members {
+			if !told[m.id] {
+				told[m.id] = true
+				m.deliver(ev)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// remoteTopic stores a topic set on another node and tells the room.
+func (h *Hub) remoteTopic(ev *Event) {
+	t := Topic{Room: ev.Room, Text: ev.Text, By: ev.From, At: ev.Time}
+	if err := h.store.SetTopic(context.Background(), t); err != nil {
+		h.log.Error("storing a topic from the cluster failed", "room", ev.Room, "err", err)
+	}
+	r, _ := h.room(ev.Room, false)
+	if r == nil {
+		return
+	}
+	r.topicMu.Lock()
+	defer r.topicMu.Unlock()
+	r.mu.Lock()
+	r.topic, r.topicBy, r.topicAt, r.topicLoaded = t.Text, t.By, t.At, true
+	r.broadcast(ev)
+	r.mu.Unlock()
+}
+
+// LocalNames returns the skeleton, display name and account key of every
+// local session's name, for a node that reclaims them after losing the
+// cluster.
+func (h *Hub) LocalNames() [][3]string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([][3]string, 0, len(h.looks))
+	for skel, s := range h.looks {
+		acct := ""
+		if a := s.accountOf(); a != nil {
+			acct = a.Key
+		}
+		out = append(out, [3]string{skel, s.Name(), acct})
+	}
+	return out
+}

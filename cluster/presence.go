@@ -1,0 +1,572 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/parleychat/parley/chat"
+)
+
+// The presence bucket's keys:
+//
+//	n.<node>                  the node's heartbeat
+//	s.<node>.<session>        a session: its name, account, away message (or that it quit, and why)
+//	m.<room>.<node>.<session> the session is in the room (or just left it, and why)
+//	t.<room>                  the room's topic
+//
+// Every node watches the whole bucket, so each knows who is where; one
+// watcher keeps the changes in the order they were written.
+
+// sessionValue is the value of an s. key.
+type sessionValue struct {
+	Name    string `json:"n"`
+	Account string `json:"a,omitempty"`
+	Away    string `json:"w,omitempty"`
+	Gone    bool   `json:"g,omitempty"`
+	Reason  string `json:"r,omitempty"`
+}
+
+// memberValue is the value of an m. key.
+type memberValue struct {
+	Left   bool   `json:"l,omitempty"`
+	Reason string `json:"r,omitempty"`
+	By     string `json:"b,omitempty"`
+}
+
+// topicValue is the value of a t. key.
+type topicValue struct {
+	Text string `json:"x"`
+	By   string `json:"b"`
+	At   int64  `json:"at"`
+	Node string `json:"node"`
+}
+
+// skey names a session of some node.
+type skey struct {
+	node string
+	id   uint64
+}
+
+// rsess is a session on another node.
+type rsess struct {
+	skey
+	name, account, away string
+	rooms               map[string]bool
+}
+
+// index is what a node knows of the others: guarded by Cluster.mu.
+type index struct {
+	nodes    map[string]time.Time // node -> when it was last heard of
+	sessions map[skey]*rsess
+	rooms    map[string]map[skey]*rsess
+	names    map[string]map[skey]bool // name skeleton -> sessions using it
+}
+
+func newIndex() index {
+	return index{nodes: map[string]time.Time{}, sessions: map[skey]*rsess{}, rooms: map[string]map[skey]*rsess{}, names: map[string]map[skey]bool{}}
+}
+
+// counts returns the nodes alive (me included) and the remote sessions.
+func (x *index) counts(me string) (nodes, sessions int) {
+	n := 1
+	for node := range x.nodes {
+		if node != me {
+			n++
+		}
+	}
+	return n, len(x.sessions)
+}
+
+// session returns (making it) the remote session k.
+func (x *index) session(k skey) *rsess {
+	s := x.sessions[k]
+	if s == nil {
+		s = &rsess{skey: k, rooms: map[string]bool{}}
+		x.sessions[k] = s
+		if _, ok := x.nodes[k.node]; !ok {
+			x.nodes[k.node] = time.Now()
+		}
+	}
+	return s
+}
+
+// rename moves s to name in the names index.
+func (x *index) rename(s *rsess, name string) {
+	if s.name != "" {
+		skel := chat.NameSkeleton(s.name)
+		delete(x.names[skel], s.skey)
+		if len(x.names[skel]) == 0 {
+			delete(x.names, skel)
+		}
+	}
+	s.name = name
+	if name != "" {
+		skel := chat.NameSkeleton(name)
+		if x.names[skel] == nil {
+			x.names[skel] = map[skey]bool{}
+		}
+		x.names[skel][s.skey] = true
+	}
+}
+
+// join and part change s's rooms; they report whether anything changed.
+func (x *index) join(s *rsess, room string) bool {
+	if s.rooms[room] {
+		return false
+	}
+	s.rooms[room] = true
+	if x.rooms[room] == nil {
+		x.rooms[room] = map[skey]*rsess{}
+	}
+	x.rooms[room][s.skey] = s
+	return true
+}
+
+func (x *index) part(s *rsess, room string) bool {
+	if !s.rooms[room] {
+		return false
+	}
+	delete(s.rooms, room)
+	delete(x.rooms[room], s.skey)
+	if len(x.rooms[room]) == 0 {
+		delete(x.rooms, room)
+	}
+	return true
+}
+
+// drop forgets s and returns its rooms, sorted.
+func (x *index) drop(s *rsess) []string {
+	rooms := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		rooms = append(rooms, r)
+		x.part(s, r)
+	}
+	sort.Strings(rooms)
+	x.rename(s, "")
+	delete(x.sessions, s.skey)
+	return rooms
+}
+
+// remote is a change to hand the hub, outside the lock.
+type remote struct {
+	ev    *chat.Event
+	rooms []string
+}
+
+// Members implements chat.Cluster.
+func (c *Cluster) Members(room string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.idx.rooms[room]
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for _, s := range m {
+		if s.name != "" {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
+
+// Lookup implements chat.Cluster.
+func (c *Cluster) Lookup(name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.idx.names[chat.NameSkeleton(name)] {
+		if s := c.idx.sessions[k]; s != nil {
+			return s.name, true
+		}
+	}
+	return "", false
+}
+
+// Announce implements chat.Cluster.
+func (c *Cluster) Announce(p chat.Presence) {
+	select {
+	case c.announce <- p:
+		return
+	default:
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case c.announce <- p:
+	case <-t.C:
+		c.log.Error("the presence queue is full; a change is not told to the other nodes", "op", p.Op, "name", p.Name)
+	case <-c.ctx.Done():
+	}
+}
+
+// own is what this node has told the cluster about one of its sessions.
+type own struct {
+	v     sessionValue
+	rooms map[string]bool
+}
+
+// startPresence loads the bucket, then keeps watching it, and starts the
+// writer of this node's changes and the heartbeat.
+func (c *Cluster) startPresence() error {
+	w, err := c.presence.WatchAll(c.ctx)
+	if err != nil {
+		return err
+	}
+	for e := range w.Updates() {
+		if e == nil {
+			break // the initial values are in
+		}
+		for _, r := range c.apply(e, true) {
+			c.hub.Remote(r.ev, r.rooms)
+		}
+	}
+	c.wg.Add(3)
+	go c.watch(w)
+	go c.write()
+	go c.heartbeat()
+	return nil
+}
+
+// watch applies the other nodes' changes as they come.
+func (c *Cluster) watch(w jetstream.KeyWatcher) {
+	defer c.wg.Done()
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e == nil {
+				continue
+			}
+			for _, r := range c.apply(e, false) {
+				c.hub.Remote(r.ev, r.rooms)
+			}
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// apply updates the index with one bucket entry and returns what to tell
+// this node's sessions (nothing for the initial load, but topics).
+func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
+	parts := strings.Split(e.Key(), ".")
+	del := e.Operation() != jetstream.KeyValuePut
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []remote
+	tell := func(ev *chat.Event, rooms ...string) {
+		if !initial && len(rooms) > 0 {
+			out = append(out, remote{ev: ev, rooms: rooms})
+		}
+	}
+	switch {
+	case parts[0] == "n" && len(parts) == 2:
+		node := parts[1]
+		if node == c.id {
+			return nil
+		}
+		if del {
+			delete(c.idx.nodes, node)
+		} else {
+			c.idx.nodes[node] = now
+		}
+	case parts[0] == "s" && len(parts) == 3:
+		k, ok := parseSkey(parts[1], parts[2])
+		if !ok || k.node == c.id {
+			return nil
+		}
+		s := c.idx.sessions[k]
+		var v sessionValue
+		if !del {
+			_ = json.Unmarshal(e.Value(), &v)
+		}
+		if del || v.Gone {
+			if s == nil {
+				return nil
+			}
+			name := s.name
+			for _, room := range c.idx.drop(s) {
+				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: name, Reason: v.Reason, Quit: true}, room)
+			}
+			return out
+		}
+		if s == nil {
+			s = c.idx.session(k)
+		}
+		c.idx.nodes[k.node] = now
+		rooms := sortedRooms(s)
+		if s.name != "" && s.name != v.Name {
+			tell(&chat.Event{Message: chat.Message{Kind: chat.KindNick, Time: now}, OldName: s.name, Name: v.Name}, rooms...)
+		}
+		if s.name != "" && s.away != v.Away {
+			tell(&chat.Event{Message: chat.Message{Kind: chat.KindAway, Time: now, Text: v.Away}, Name: v.Name}, rooms...)
+		}
+		c.idx.rename(s, v.Name)
+		s.account, s.away = v.Account, v.Away
+	case parts[0] == "m" && len(parts) == 4:
+		room, err := untoken(parts[1])
+		k, ok := parseSkey(parts[2], parts[3])
+		if err != nil || !ok || k.node == c.id {
+			return nil
+		}
+		var v memberValue
+		if !del {
+			_ = json.Unmarshal(e.Value(), &v)
+		}
+		if del || v.Left {
+			s := c.idx.sessions[k]
+			if s != nil && c.idx.part(s, room) {
+				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: s.name, Reason: v.Reason, By: v.By}, room)
+			}
+			return out
+		}
+		s := c.idx.session(k)
+		if c.idx.join(s, room) && s.name != "" {
+			tell(&chat.Event{Message: chat.Message{Kind: chat.KindJoin, Room: room, Time: now}, Name: s.name}, room)
+		}
+	case parts[0] == "t" && len(parts) == 2:
+		room, err := untoken(parts[1])
+		if err != nil || del {
+			return nil
+		}
+		var v topicValue
+		if json.Unmarshal(e.Value(), &v) != nil || v.Node == c.id {
+			return nil
+		}
+		// Topics are stored even from the initial load: a new node learns them.
+		out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindTopic, Room: room, From: v.By, Time: time.Unix(0, v.At), Text: v.Text}}})
+	}
+	return out
+}
+
+func sortedRooms(s *rsess) []string {
+	rooms := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	sort.Strings(rooms)
+	return rooms
+}
+
+func parseSkey(node, id string) (skey, bool) {
+	n, err := strconv.ParseUint(id, 10, 64)
+	return skey{node: node, id: n}, err == nil && node != ""
+}
+
+func sessionKey(node string, id uint64) string {
+	return "s." + node + "." + strconv.FormatUint(id, 10)
+}
+
+func memberKey(room, node string, id uint64) string {
+	return "m." + token(room) + "." + node + "." + strconv.FormatUint(id, 10)
+}
+
+// write sends this node's changes to the bucket, in order. What it has
+// told is kept (mine), so that after being cut off the node can say it
+// all again.
+func (c *Cluster) write() {
+	defer c.wg.Done()
+	mine := map[uint64]*own{}
+	for {
+		select {
+		case p := <-c.announce:
+			c.put(mine, p)
+		case <-c.kick:
+		case <-c.ctx.Done():
+			return
+		}
+		if c.resync.Load() && c.up.Load() {
+			c.resync.Store(false)
+			c.describe(mine)
+		}
+	}
+}
+
+// put records one change and writes it.
+func (c *Cluster) put(mine map[uint64]*own, p chat.Presence) {
+	ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
+	defer cancel()
+	o := mine[p.Session]
+	if o == nil && p.Op != chat.PresenceTopic {
+		o = &own{rooms: map[string]bool{}}
+		mine[p.Session] = o
+	}
+	var err error
+	switch p.Op {
+	case chat.PresenceHello, chat.PresenceNick, chat.PresenceAway:
+		o.v.Name = p.Name
+		if p.Op != chat.PresenceAway {
+			o.v.Account = p.Account
+		} else {
+			o.v.Away = p.Text
+		}
+		err = c.putJSON(ctx, sessionKey(c.id, p.Session), o.v)
+	case chat.PresenceJoin:
+		o.rooms[p.Room] = true
+		err = c.putJSON(ctx, memberKey(p.Room, c.id, p.Session), memberValue{})
+	case chat.PresencePart:
+		delete(o.rooms, p.Room)
+		key := memberKey(p.Room, c.id, p.Session)
+		if err = c.putJSON(ctx, key, memberValue{Left: true, Reason: p.Reason, By: p.By}); err == nil {
+			err = c.presence.Delete(ctx, key)
+		}
+	case chat.PresenceQuit:
+		delete(mine, p.Session)
+		key := sessionKey(c.id, p.Session)
+		if err = c.putJSON(ctx, key, sessionValue{Name: p.Name, Gone: true, Reason: p.Reason}); err == nil {
+			for room := range o.rooms {
+				_ = c.presence.Delete(ctx, memberKey(room, c.id, p.Session))
+			}
+			err = c.presence.Delete(ctx, key)
+		}
+	case chat.PresenceTopic:
+		err = c.putJSON(ctx, "t."+token(p.Room), topicValue{Text: p.Text, By: p.Name, At: p.Time.UnixNano(), Node: c.id})
+	}
+	if err != nil && c.ctx.Err() == nil {
+		c.log.Warn("telling the cluster about a change failed; it is told again once the connection is back", "op", p.Op, "err", err)
+		c.resync.Store(true)
+	}
+}
+
+func (c *Cluster) putJSON(ctx context.Context, key string, v any) error {
+	b, _ := json.Marshal(v)
+	_, err := c.presence.Put(ctx, key, b)
+	return err
+}
+
+// describe writes all of this node's sessions again, and reclaims their
+// names, after the node was cut off (the others may have taken it for
+// dead and removed them).
+func (c *Cluster) describe(mine map[uint64]*own) {
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	c.log.Info("describing this node's sessions to the cluster again", "sessions", len(mine))
+	_ = c.putJSON(ctx, "n."+c.id, map[string]int64{"at": time.Now().UnixNano()})
+	c.reclaimNames(ctx)
+	for id, o := range mine {
+		if err := c.putJSON(ctx, sessionKey(c.id, id), o.v); err != nil {
+			c.resync.Store(true)
+			return
+		}
+		for room := range o.rooms {
+			if err := c.putJSON(ctx, memberKey(room, c.id, id), memberValue{}); err != nil {
+				c.resync.Store(true)
+				return
+			}
+		}
+	}
+}
+
+// heartbeat says this node is alive, and takes silent nodes that do not
+// answer a probe for dead.
+func (c *Cluster) heartbeat() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		if c.up.Load() {
+			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Heartbeat*2)
+			_ = c.putJSON(ctx, "n."+c.id, map[string]int64{"at": time.Now().UnixNano()})
+			c.sweep(ctx)
+			cancel()
+			if c.resync.Load() {
+				select { // wake the writer to describe the node again
+				case c.kick <- struct{}{}:
+				default:
+				}
+			}
+		}
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// sweep probes the nodes not heard of for DeadAfter; those that do not
+// answer are gone: their users part here at once, and the first node
+// alive removes their entries from the bucket.
+func (c *Cluster) sweep(ctx context.Context) {
+	c.mu.Lock()
+	var silent []string
+	alive := []string{c.id}
+	for node, seen := range c.idx.nodes {
+		if time.Since(seen) > c.cfg.DeadAfter {
+			silent = append(silent, node)
+		} else {
+			alive = append(alive, node)
+		}
+	}
+	c.mu.Unlock()
+	for _, node := range silent {
+		if c.alive(ctx, node) {
+			c.mu.Lock()
+			if _, ok := c.idx.nodes[node]; ok {
+				c.idx.nodes[node] = time.Now()
+			}
+			c.mu.Unlock()
+			continue
+		}
+		c.log.Warn("a node is gone: its users leave", "node", node)
+		keys, out := c.nodeGone(node)
+		for _, r := range out {
+			c.hub.Remote(r.ev, r.rooms)
+		}
+		sort.Strings(alive)
+		if alive[0] == c.id {
+			c.deleteKeys(ctx, keys)
+		}
+	}
+}
+
+// nodeGone forgets a node and returns its keys and the parts to tell.
+func (c *Cluster) nodeGone(node string) ([]string, []remote) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.idx.nodes, node)
+	keys := []string{"n." + node}
+	var out []remote
+	for k, s := range c.idx.sessions {
+		if k.node != node {
+			continue
+		}
+		keys = append(keys, sessionKey(node, k.id))
+		name := s.name
+		for _, room := range c.idx.drop(s) {
+			keys = append(keys, memberKey(room, node, k.id))
+			out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: time.Now()}, Name: name, Reason: "lost contact with its server", Quit: true}, rooms: []string{room}})
+		}
+	}
+	return keys, out
+}
+
+// forgetNode removes a node's entries from the bucket (its own, at a
+// clean shutdown; those the sessions' quits left behind otherwise).
+func (c *Cluster) forgetNode(ctx context.Context, node string) {
+	keys := []string{"n." + node}
+	if lister, err := c.presence.ListKeysFiltered(ctx, "s."+node+".*", "m.*."+node+".*"); err == nil {
+		for k := range lister.Keys() {
+			keys = append(keys, k)
+		}
+	}
+	c.deleteKeys(ctx, keys)
+}
+
+func (c *Cluster) deleteKeys(ctx context.Context, keys []string) {
+	for _, k := range keys {
+		if err := c.presence.Delete(ctx, k); err != nil && ctx.Err() == nil {
+			c.log.Debug("deleting a presence entry failed", "key", k, "err", err)
+		}
+	}
+}
