@@ -44,7 +44,8 @@ func (c *Cluster) ClaimName(skel, display, account string) error {
 	if !c.up.Load() {
 		return errUnavailable
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
+	// Long enough to ride out a leader election after a server is lost.
+	ctx, cancel := context.WithTimeout(c.ctx, 8*time.Second)
 	defer cancel()
 	val, _ := json.Marshal(nameEntry{Name: display, Node: c.id, Account: account})
 	key := token(skel)

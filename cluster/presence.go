@@ -392,12 +392,40 @@ func (c *Cluster) write() {
 	}
 }
 
-// put records one change and writes it.
+// put records one change and writes it, trying again for a while (a
+// cluster electing a new leader after losing a server answers nothing
+// for a few seconds); past that, the node describes itself again once it
+// can.
 func (c *Cluster) put(mine map[uint64]*own, p chat.Presence) {
+	var rooms []string // a quitting session's, forgotten here at once
+	if p.Op == chat.PresenceQuit {
+		if o := mine[p.Session]; o != nil {
+			for r := range o.rooms {
+				rooms = append(rooms, r)
+			}
+		}
+		delete(mine, p.Session)
+	}
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := c.putOnce(mine, p, rooms)
+		if err == nil || c.ctx.Err() != nil {
+			return
+		}
+		if wait >= time.Second || !c.up.Load() {
+			c.log.Warn("telling the cluster about a change failed; it is told again once the connection is back", "op", p.Op, "err", err)
+			c.resync.Store(true)
+			return
+		}
+		time.Sleep(wait)
+	}
+}
+
+// putOnce writes one change (idempotently: it may be tried again).
+func (c *Cluster) putOnce(mine map[uint64]*own, p chat.Presence, quitRooms []string) error {
 	ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
 	defer cancel()
 	o := mine[p.Session]
-	if o == nil && p.Op != chat.PresenceTopic {
+	if o == nil && p.Op != chat.PresenceTopic && p.Op != chat.PresenceQuit {
 		o = &own{rooms: map[string]bool{}}
 		mine[p.Session] = o
 	}
@@ -421,21 +449,19 @@ func (c *Cluster) put(mine map[uint64]*own, p chat.Presence) {
 			err = c.presence.Delete(ctx, key)
 		}
 	case chat.PresenceQuit:
-		delete(mine, p.Session)
 		key := sessionKey(c.id, p.Session)
 		if err = c.putJSON(ctx, key, sessionValue{Name: p.Name, Gone: true, Reason: p.Reason}); err == nil {
-			for room := range o.rooms {
-				_ = c.presence.Delete(ctx, memberKey(room, c.id, p.Session))
+			for _, room := range quitRooms {
+				if err = c.presence.Delete(ctx, memberKey(room, c.id, p.Session)); err != nil {
+					return err
+				}
 			}
 			err = c.presence.Delete(ctx, key)
 		}
 	case chat.PresenceTopic:
 		err = c.putJSON(ctx, "t."+token(p.Room), topicValue{Text: p.Text, By: p.Name, At: p.Time.UnixNano(), Node: c.id})
 	}
-	if err != nil && c.ctx.Err() == nil {
-		c.log.Warn("telling the cluster about a change failed; it is told again once the connection is back", "op", p.Op, "err", err)
-		c.resync.Store(true)
-	}
+	return err
 }
 
 func (c *Cluster) putJSON(ctx context.Context, key string, v any) error {
@@ -453,6 +479,21 @@ func (c *Cluster) describe(mine map[uint64]*own) {
 	c.log.Info("describing this node's sessions to the cluster again", "sessions", len(mine))
 	_ = c.putJSON(ctx, "n."+c.id, map[string]int64{"at": time.Now().UnixNano()})
 	c.reclaimNames(ctx)
+	// Entries of sessions that left while the node was cut off go.
+	if lister, err := c.presence.ListKeysFiltered(ctx, "s."+c.id+".*", "m.*."+c.id+".*"); err == nil {
+		var stale []string
+		for k := range lister.Keys() {
+			parts := strings.Split(k, ".")
+			if id, err := strconv.ParseUint(parts[len(parts)-1], 10, 64); err == nil && mine[id] == nil {
+				stale = append(stale, k)
+			} else if len(parts) == 4 && mine[id] != nil {
+				if room, err := untoken(parts[1]); err == nil && !mine[id].rooms[room] {
+					stale = append(stale, k)
+				}
+			}
+		}
+		c.deleteKeys(ctx, stale)
+	}
 	for id, o := range mine {
 		if err := c.putJSON(ctx, sessionKey(c.id, id), o.v); err != nil {
 			c.resync.Store(true)

@@ -16,6 +16,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/cluster"
 	"github.com/parleychat/parley/engine"
 	"github.com/parleychat/parley/node"
 	"github.com/parleychat/parley/server"
@@ -102,6 +103,36 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.IntVar(&cfg.Hub.Raid.Joins, "raid-joins", 20, "raid protection: more new guests than this joining one room (not the lobby) within -raid-window make it accounts-only for -raid-for (0: off)")
 	fs.DurationVar(&cfg.Hub.Raid.Window, "raid-window", chat.DefaultRaidWindow, "raid protection's window")
 	fs.DurationVar(&cfg.Hub.Raid.For, "raid-for", chat.DefaultRaidFor, "how long raid protection keeps a room accounts-only")
+	fs.Func("nats", "join a cluster through these NATS servers (comma-separated nats:// URLs, JetStream enabled): the room log, names and presence are shared with every parley node on them", func(v string) error {
+		for _, u := range strings.Split(v, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				o.nats.URLs = append(o.nats.URLs, u)
+			}
+		}
+		return nil
+	})
+	fs.BoolVar(&o.natsEmbedded, "nats-embedded", false, "run a NATS server with JetStream inside this process (its data in -data-dir/nats); route several with -nats-cluster-listen and -nats-routes")
+	fs.StringVar(&o.embedded.Listen, "nats-listen", "", "-nats-embedded: address NATS clients (the nats CLI, other programs) may connect to (default: none)")
+	fs.StringVar(&o.embedded.ClusterListen, "nats-cluster-listen", "", "-nats-embedded: address the other nodes' routes connect to, e.g. 0.0.0.0:6222")
+	fs.Func("nats-routes", "-nats-embedded: the cluster addresses of every node (comma-separated host:port; this node's own may be listed too), e.g. 10.0.0.1:6222,10.0.0.2:6222,10.0.0.3:6222", func(v string) error {
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				o.embedded.Routes = append(o.embedded.Routes, r)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&o.embedded.ClusterName, "nats-cluster-name", "parley", "-nats-embedded: the NATS cluster's name (the same on every node)")
+	fs.StringVar(&o.embedded.ServerName, "nats-server-name", "", "-nats-embedded: this node's unique NATS server name (default: from the host name and -nats-cluster-listen)")
+	fs.StringVar(&o.nats.CredsFile, "nats-creds", "", "-nats: a NATS credentials file (JWT and seed)")
+	fs.StringVar(&o.nats.NKeyFile, "nats-nkey", "", "-nats: an NKey seed file")
+	fs.StringVar(&o.nats.User, "nats-user", "", "-nats: user name")
+	fs.StringVar(&o.nats.Password, "nats-password", "", "-nats: password (prefer PARLEY_NATS_PASSWORD)")
+	fs.StringVar(&o.nats.Token, "nats-token", "", "-nats: authentication token (prefer PARLEY_NATS_TOKEN)")
+	fs.StringVar(&o.nats.CAFile, "nats-ca", "", "-nats: CA certificate (PEM) to verify the NATS servers with")
+	fs.StringVar(&o.nats.CertFile, "nats-cert", "", "-nats: client certificate (PEM) for TLS to NATS")
+	fs.StringVar(&o.nats.KeyFile, "nats-key", "", "-nats: the client certificate's key")
+	fs.IntVar(&o.nats.Replicas, "nats-replicas", 0, "replicas of the room log and buckets when this node creates them (0: min(3, the cluster's servers))")
 	fs.StringVar(&o.config, "config", "", "read flags from this file: one 'flag value' per line, # for comments (flags on the command line and PARLEY_* variables win)")
 	return cfg, o
 }
@@ -117,6 +148,9 @@ var listenFlags = map[string]string{
 }
 
 type serveOptions struct {
+	nats            cluster.Config
+	natsEmbedded    bool
+	embedded        cluster.Embedded
 	announceLimit   int
 	registration    string
 	shutdownTimeout time.Duration
@@ -255,6 +289,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return errors.New("-tls-cert and -tls-key go together")
 	}
+	switch {
+	case o.natsEmbedded && len(o.nats.URLs) > 0:
+		return errors.New("-nats and -nats-embedded are exclusive: join an existing NATS deployment, or run one inside each node")
+	case o.natsEmbedded:
+		o.nats.Embedded = &o.embedded
+		cfg.Cluster = &o.nats
+	case len(o.nats.URLs) > 0:
+		cfg.Cluster = &o.nats
+	case o.embedded.ClusterListen != "" || len(o.embedded.Routes) > 0 || o.embedded.Listen != "":
+		return errors.New("-nats-listen, -nats-cluster-listen and -nats-routes need -nats-embedded")
+	}
 	cfg.Hub.Version = Version()
 	log.Info("starting parley", "version", cfg.Hub.Version)
 	n, err := node.Start(*cfg)
@@ -311,6 +356,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "parley: history kept in %s\n", filepath.Join(cfg.DataDir, sqlite.FileName))
 	} else {
 		fmt.Fprintln(stdout, "parley: history kept in memory only")
+	}
+	if n.Cluster != nil {
+		st := n.Cluster.Stats()
+		fmt.Fprintf(stdout, "parley: cluster node %s, %d node(s) up; the room log is the JetStream stream %s\n", st.Node, st.Nodes, cluster.DefaultStream)
 	}
 	fmt.Fprintf(stdout, "parley: version %s, pid %d; press Ctrl-C to stop\n", cfg.Hub.Version, os.Getpid())
 	<-ctx.Done()
