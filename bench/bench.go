@@ -1,15 +1,17 @@
 // Package bench is parley's load generator, behind `parley bench`. It opens
 // N clients of the framed protocol (tutorial or native mode), of the
 // WebSocket endpoint (the native protocol over /ws), of IRC, of the line
-// protocol, or of a NATS server (for comparison) against one address, all
-// in one room; S of them send M messages each at a given rate
-// and size; every message carries its sender, a sequence number and its send
-// time, so the bench reports throughput, end-to-end latency (HDR histogram)
-// and, per sender, lost, duplicated and reordered deliveries. Given the
-// server's pid it also reports the server's CPU time and memory from /proc.
+// protocol, or of a NATS server (for comparison) against one address, or
+// spread over several (the nodes of a cluster), all in one room; S of them
+// send M messages each at a given rate and size; every message carries its
+// sender, a sequence number and its send time, so the bench reports
+// throughput, end-to-end latency (HDR histogram) and, per sender, lost,
+// duplicated and reordered deliveries. Given the server's pid (or the pids
+// of a cluster's nodes) it also reports the server's CPU time and memory
+// from /proc, summed over the processes.
 //
-// Every phase is bounded in time. The bench only connects to the address it
-// is given.
+// Every phase is bounded in time. The bench only connects to the addresses
+// it is given.
 package bench
 
 import (
@@ -19,6 +21,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,7 +49,12 @@ const DefaultIdleRoomSize = 100
 
 // Config describes one bench run. Zero values take the defaults noted.
 type Config struct {
-	Addr     string  // server address: host:port of the framed protocol, of the HTTP port in ModeWS, of the IRC port in ModeIRC, of the line protocol in ModeLine, of the NATS server in ModeNats; required
+	Addr string // server address: host:port of the framed protocol, of the HTTP port in ModeWS, of the IRC port in ModeIRC, of the line protocol in ModeLine, of the NATS server in ModeNats; required unless Addrs is given
+	// Addrs spreads the clients over several servers of the same kind as
+	// Addr (the nodes of a cluster): client i connects to
+	// Addrs[i % len(Addrs)], so client 0, the readiness prober, is on
+	// the first. Empty means Addr alone; given, it replaces Addr.
+	Addrs    []string
 	Mode     string  // ModeTutorial (default), ModeNative, ModeWS, ModeIRC, ModeLine or ModeNats
 	Clients  int     // N connections, all in the lobby; default 100
 	Senders  int     // S of the N that send; default 10
@@ -67,6 +75,10 @@ type Config struct {
 	// #lobby (parley serve --irc-no-lobby).
 	IdleRoomSize int
 	PID          int // server process to measure from /proc; 0 for none
+	// PIDs are several server processes (a cluster's nodes) to measure:
+	// their CPU times and resident sizes are summed. PID, if set, is
+	// counted too.
+	PIDs []int
 
 	ConnectConcurrency int           // dials in flight at once; default 64
 	ConnectTimeout     time.Duration // bound of the connect + readiness phase; default 60 s
@@ -77,8 +89,18 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() error {
-	if c.Addr == "" {
+	if len(c.Addrs) == 0 && c.Addr != "" {
+		c.Addrs = []string{c.Addr}
+	}
+	if len(c.Addrs) == 0 || slices.Contains(c.Addrs, "") {
 		return errors.New("bench: no address")
+	}
+	c.Addr = c.Addrs[0]
+	if c.PID > 0 && !slices.Contains(c.PIDs, c.PID) {
+		c.PIDs = append([]int{c.PID}, c.PIDs...)
+	}
+	if len(c.PIDs) > 0 {
+		c.PID = c.PIDs[0]
 	}
 	if c.Mode == "" {
 		c.Mode = ModeTutorial
@@ -162,6 +184,9 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
+// measured reports whether the run measures server processes.
+func (c *Config) measured() bool { return len(c.PIDs) > 0 }
+
 // runner holds one run's state.
 type runner struct {
 	cfg        Config
@@ -192,12 +217,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Config: summary(cfg), Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU()}
 	defer r.closeAll()
 
-	if cfg.PID > 0 {
-		res.Server.RSSBeforeBytes, _, _ = procMem(cfg.PID)
+	if cfg.measured() {
+		res.Server.RSSBeforeBytes, _ = procsMem(cfg.PIDs)
 	}
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
-	cpu0, _ := procCPU(cfg.PID)
+	cpu0 := sum(procsCPU(cfg.PIDs))
 	t0 := time.Now()
 	if err := r.connect(cctx); err != nil {
 		return nil, err
@@ -207,9 +232,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Errors = append(res.Errors, err.Error())
 	}
 	res.ReadyMS = ms(time.Since(t0))
-	if cfg.PID > 0 {
-		cpu1, _ := procCPU(cfg.PID)
-		res.Server.ConnectCPUSec = (cpu1 - cpu0).Seconds()
+	if cfg.measured() {
+		res.Server.ConnectCPUSec = (sum(procsCPU(cfg.PIDs)) - cpu0).Seconds()
 	}
 	cfg.Progress("%d clients connected in %.0f ms, ready in %.0f ms", cfg.Clients, res.ConnectMS, res.ReadyMS)
 
@@ -264,11 +288,12 @@ func (r *runner) connect(ctx context.Context) error {
 			break
 		}
 		wg.Add(1)
+		addr := cfg.Addrs[i%len(cfg.Addrs)]
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			if cfg.Mode == ModeWS {
-				if err := c.dialWS(ctx, cfg.Addr); err != nil {
+				if err := c.dialWS(ctx, addr); err != nil {
 					errMu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("bench: client %d: %w", c.idx, err)
@@ -280,7 +305,7 @@ func (r *runner) connect(ctx context.Context) error {
 				return
 			}
 			if cfg.Mode == ModeNats {
-				if err := c.dialNats(ctx, &d, cfg.Addr); err != nil {
+				if err := c.dialNats(ctx, &d, addr); err != nil {
 					errMu.Lock()
 					if firstErr == nil {
 						firstErr = fmt.Errorf("bench: client %d: %w", c.idx, err)
@@ -289,7 +314,7 @@ func (r *runner) connect(ctx context.Context) error {
 				}
 				return // nats.go reads; the subscription's handler accounts
 			}
-			conn, err := dial(ctx, &d, cfg.Addr)
+			conn, err := dial(ctx, &d, addr)
 			if err == nil {
 				_ = conn.SetWriteDeadline(time.Now().Add(cfg.ConnectTimeout + cfg.Timeout))
 				_, err = conn.Write(handshake(cfg.Mode, c.name, join))
@@ -392,8 +417,8 @@ func (r *runner) idle(ctx context.Context, res *Result) {
 		}
 	}
 	res.Idle = &IdleResult{Connections: cfg.Clients, StillOpen: open, HeldMS: ms(cfg.Hold)}
-	if cfg.PID > 0 {
-		rss, peak, _ := procMem(cfg.PID)
+	if cfg.measured() {
+		rss, peak := procsMem(cfg.PIDs)
 		res.Server.RSSBytes, res.Server.PeakRSSBytes = rss, peak
 		res.Idle.RSSPerConnBytes = float64(rss-res.Server.RSSBeforeBytes) / float64(cfg.Clients)
 	}

@@ -2,13 +2,19 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/parleychat/parley/cluster"
 	"github.com/parleychat/parley/node"
 )
 
@@ -296,4 +302,105 @@ func (l *loop) Read(p []byte) (int, error) {
 	n := copy(p[:min(len(p), 4096)], l.data[l.off:])
 	l.off = (l.off + n) % len(l.data)
 	return n, nil
+}
+
+// TestRunAcrossClusterNodes spreads the clients over the nodes of an
+// in-process cluster (embedded NATS servers routed together): every
+// message reaches the clients of every node, the cluster's readiness
+// check passes, and several pids are summed and broken down.
+func TestRunAcrossClusterNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a two-node JetStream cluster")
+	}
+	routes, err := freePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	nodes := make([]*node.Node, len(routes))
+	var wg sync.WaitGroup
+	for i := range routes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := node.Start(node.Config{FrameAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+				StoreConfig: node.StoreConfig{StoreKind: node.StoreMemory, DataDir: filepath.Join(dir, fmt.Sprint(i))},
+				Cluster:     &cluster.Config{Embedded: &cluster.Embedded{ClusterListen: routes[i], Routes: routes, ServerName: fmt.Sprint("n", i)}},
+				Logger:      slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Error(err)
+			}
+			nodes[i] = n
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(func() { shutdownAll(nodes) })
+	if t.Failed() {
+		return
+	}
+	var addrs []string
+	c := &Cluster{}
+	for _, n := range nodes {
+		addrs = append(addrs, n.Addr("frame").String())
+		c.Nodes = append(c.Nodes, &Server{Addr: n.Addr("frame").String(), HTTPAddr: n.Addr("http").String(), PID: os.Getpid()})
+	}
+	if err := c.awaitReady(context.Background(), time.Now().Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), Config{Addrs: addrs, Clients: 9, Senders: 3, Messages: 50, PIDs: c.PIDs(),
+		ConnectTimeout: 10 * time.Second, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, res, 3*50*8) // no echo
+	if got := res.Config.Addrs; !slices.Equal(got, addrs) {
+		t.Errorf("addrs %v, want %v", got, addrs)
+	}
+	// Both "processes" are this one: the sum is about twice each.
+	if s := res.Server; len(s.Processes) != 2 || s.PeakRSSBytes < s.Processes[0].PeakRSSBytes*3/2 {
+		t.Errorf("server %+v: want two processes, summed", s)
+	}
+}
+
+// shutdownAll shuts the nodes down at once: one after the other, each
+// would wait for the peers already gone.
+func shutdownAll(nodes []*node.Node) {
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		if n != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = n.Shutdown(ctx)
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+func TestNodeArgv(t *testing.T) {
+	base := []string{"parley", "serve", "--store", "sqlite"}
+	ports := []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}
+	a0, a2 := nodeArgv(base, 0, ports, "/d"), nodeArgv(base, 2, ports, "/d")
+	if !slices.Equal(a0[:4], base) || len(base) != 4 {
+		t.Fatalf("argv %v does not start with %v (or changed it)", a0, base)
+	}
+	flag := func(argv []string, name string) string {
+		i := slices.Index(argv, name)
+		if i < 0 || i+1 >= len(argv) {
+			t.Fatalf("%v: no %s", argv, name)
+		}
+		return argv[i+1]
+	}
+	if flag(a2, "--nats-cluster-listen") != "127.0.0.1:3" || flag(a2, "--nats-routes") != "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3" {
+		t.Errorf("node 2's routes: %v", a2)
+	}
+	if flag(a0, "--data-dir") == flag(a2, "--data-dir") || flag(a0, "--nats-server-name") == flag(a2, "--nats-server-name") {
+		t.Errorf("nodes share a data dir or a name: %v %v", a0, a2)
+	}
+	if !slices.Contains(a0, "--nats-embedded") || flag(a0, "--http-listen") != "127.0.0.1:0" {
+		t.Errorf("argv %v", a0)
+	}
 }

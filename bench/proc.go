@@ -69,6 +69,36 @@ func procMem(pid int) (rss, peak int64, err error) {
 	return rss, peak, sc.Err()
 }
 
+// procsCPU returns the CPU time used so far by each process in pids (0 for
+// one that cannot be read: it has exited).
+func procsCPU(pids []int) []time.Duration {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		out[i], _ = procCPU(pid)
+	}
+	return out
+}
+
+// procsMem returns the current and peak resident set sizes of the processes
+// in pids, each summed over them.
+func procsMem(pids []int) (rss, peak int64) {
+	for _, pid := range pids {
+		r, p, _ := procMem(pid)
+		rss += r
+		peak += p
+	}
+	return rss, peak
+}
+
+// sum adds up durations.
+func sum(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
+}
+
 func kbField(line string) int64 {
 	f := strings.Fields(line)
 	if len(f) < 2 {

@@ -24,23 +24,32 @@ type Result struct {
 
 // ConfigSummary is the run's shape.
 type ConfigSummary struct {
-	Addr     string  `json:"addr"`
-	Mode     string  `json:"mode"`
-	Clients  int     `json:"clients"`
-	Senders  int     `json:"senders"`
-	Messages int     `json:"messages"`
-	Rate     float64 `json:"rate"`
-	Size     int     `json:"size"`
-	Slow     int     `json:"slow,omitempty"`
-	Lag      int     `json:"lag,omitempty"`
-	LagRate  float64 `json:"lag_rate,omitempty"`
-	Idle     bool    `json:"idle,omitempty"`
-	PID      int     `json:"pid,omitempty"`
+	Addr     string   `json:"addr"`
+	Addrs    []string `json:"addrs,omitempty"` // with several servers: every address, Addr first
+	Mode     string   `json:"mode"`
+	Clients  int      `json:"clients"`
+	Senders  int      `json:"senders"`
+	Messages int      `json:"messages"`
+	Rate     float64  `json:"rate"`
+	Size     int      `json:"size"`
+	Slow     int      `json:"slow,omitempty"`
+	Lag      int      `json:"lag,omitempty"`
+	LagRate  float64  `json:"lag_rate,omitempty"`
+	Idle     bool     `json:"idle,omitempty"`
+	PID      int      `json:"pid,omitempty"`
+	PIDs     []int    `json:"pids,omitempty"` // with several server processes: every pid, PID first
 }
 
 func summary(c Config) ConfigSummary {
-	return ConfigSummary{Addr: c.Addr, Mode: c.Mode, Clients: c.Clients, Senders: c.Senders, Messages: c.Messages,
+	s := ConfigSummary{Addr: c.Addr, Mode: c.Mode, Clients: c.Clients, Senders: c.Senders, Messages: c.Messages,
 		Rate: c.Rate, Size: c.Size, Slow: c.Slow, Lag: c.Lag, LagRate: c.LagRate, Idle: c.Idle, PID: c.PID}
+	if len(c.Addrs) > 1 {
+		s.Addrs = c.Addrs
+	}
+	if len(c.PIDs) > 1 {
+		s.PIDs = c.PIDs
+	}
+	return s
 }
 
 // TrafficResult is what the send phase measured.
@@ -111,7 +120,8 @@ type IdleResult struct {
 	RSSPerConnBytes float64 `json:"rss_per_conn_bytes,omitempty"`
 }
 
-// ServerResult is the server process's cost, read from /proc (with a pid).
+// ServerResult is the server process's cost, read from /proc (with a pid);
+// with several processes, summed over them.
 type ServerResult struct {
 	CPUSec               float64 `json:"cpu_sec,omitempty"` // during the traffic phase
 	Cores                float64 `json:"cores,omitempty"`
@@ -119,7 +129,17 @@ type ServerResult struct {
 	ConnectCPUSec        float64 `json:"connect_cpu_sec,omitempty"`
 	RSSBeforeBytes       int64   `json:"rss_before_bytes,omitempty"`
 	RSSBytes             int64   `json:"rss_bytes,omitempty"`
-	PeakRSSBytes         int64   `json:"peak_rss_bytes,omitempty"`
+	PeakRSSBytes         int64   `json:"peak_rss_bytes,omitempty"` // the sum of each process's peak
+	// Processes breaks the traffic phase's cost down by process, when
+	// there are several.
+	Processes []ProcessResult `json:"processes,omitempty"`
+}
+
+// ProcessResult is one server process's share of a ServerResult.
+type ProcessResult struct {
+	PID          int     `json:"pid"`
+	CPUSec       float64 `json:"cpu_sec"`
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
 }
 
 // BenchCPU is the bench's own CPU use during the traffic phase, to tell
@@ -157,7 +177,11 @@ func (r *Result) WriteTable(w io.Writer) {
 	} else {
 		shape += " idle"
 	}
-	fmt.Fprintf(w, "parley bench %s against %s\n", shape, c.Addr)
+	against := c.Addr
+	if len(c.Addrs) > 1 {
+		against = fmt.Sprintf("%d servers: %s", len(c.Addrs), strings.Join(c.Addrs, ", "))
+	}
+	fmt.Fprintf(w, "parley bench %s against %s\n", shape, against)
 	row("connect (all N)", "%.0f ms (ready in room: %.0f ms)", r.ConnectMS, r.ReadyMS)
 	if t := r.Traffic; t != nil {
 		row("deliveries", "%d of %d (%s)", t.Delivered, t.Expected, yes(t.Complete, "complete", "INCOMPLETE"))
@@ -194,10 +218,17 @@ func (r *Result) WriteTable(w io.Writer) {
 	}
 	s := r.Server
 	if c.PID > 0 {
-		if r.Traffic != nil {
-			row("server CPU", "%.2f s (%.2f cores), %.3f µs per delivery", s.CPUSec, s.Cores, s.CPUMicrosPerDelivery)
+		of := ""
+		if len(c.PIDs) > 1 {
+			of = fmt.Sprintf("; summed over %d processes", len(c.PIDs))
 		}
-		row("server RSS", "%s now, %s peak (%s before)", mib(s.RSSBytes), mib(s.PeakRSSBytes), mib(s.RSSBeforeBytes))
+		if r.Traffic != nil {
+			row("server CPU", "%.2f s (%.2f cores), %.3f µs per delivery%s", s.CPUSec, s.Cores, s.CPUMicrosPerDelivery, of)
+		}
+		row("server RSS", "%s now, %s peak (%s before)%s", mib(s.RSSBytes), mib(s.PeakRSSBytes), mib(s.RSSBeforeBytes), of)
+		for _, p := range s.Processes {
+			row(fmt.Sprintf("  pid %d", p.PID), "CPU %.2f s, peak RSS %s", p.CPUSec, mib(p.PeakRSSBytes))
+		}
 	}
 	if r.Traffic != nil {
 		b := r.Bench

@@ -43,7 +43,7 @@ func (r *runner) traffic(ctx context.Context, res *Result) {
 	}
 	base := total() // 0 unless a stray message was counted during readiness
 
-	srv0, _ := procCPU(cfg.PID)
+	srv0 := procsCPU(cfg.PIDs)
 	self0, _ := procCPU(0)
 	hb0, ht0 := hostCPU()
 	start := time.Now()
@@ -108,7 +108,7 @@ loop:
 	}
 	tick.Stop()
 	wall := time.Since(start)
-	srv1, _ := procCPU(cfg.PID)
+	srv1 := procsCPU(cfg.PIDs)
 	self1, _ := procCPU(0)
 	hb1, ht1 := hostCPU()
 	var lag *LagResult
@@ -211,15 +211,31 @@ loop:
 	}
 	ncpu := float64(runtime.NumCPU())
 	res.Bench.Saturated = res.Bench.Cores >= 0.9*ncpu || res.Bench.HostBusy >= 0.95
-	if cfg.PID > 0 {
+	if cfg.measured() {
 		s := &res.Server
-		s.CPUSec = (srv1 - srv0).Seconds()
+		s.CPUSec = (sum(srv1) - sum(srv0)).Seconds()
 		s.Cores = s.CPUSec / wall.Seconds()
 		if tr.Delivered > 0 {
 			s.CPUMicrosPerDelivery = s.CPUSec * 1e6 / float64(tr.Delivered)
 		}
-		s.RSSBytes, s.PeakRSSBytes, _ = procMem(cfg.PID)
+		s.RSSBytes, s.PeakRSSBytes = procsMem(cfg.PIDs)
+		s.Processes = perProcess(cfg.PIDs, srv0, srv1)
 	}
+}
+
+// perProcess breaks the server's cost down by process when there are
+// several (a cluster's nodes): CPU seconds between the samples cpu0 and
+// cpu1, and peak RSS. It returns nil for one process.
+func perProcess(pids []int, cpu0, cpu1 []time.Duration) []ProcessResult {
+	if len(pids) < 2 {
+		return nil
+	}
+	out := make([]ProcessResult, len(pids))
+	for i, pid := range pids {
+		_, peak := procsMem(pids[i : i+1])
+		out[i] = ProcessResult{PID: pid, CPUSec: (cpu1[i] - cpu0[i]).Seconds(), PeakRSSBytes: peak}
+	}
+	return out
 }
 
 // steadyRate is the delivery rate between 10% and 90% of the deliveries,

@@ -434,7 +434,7 @@ func (h *Hub) Ready() error {
 	switch {
 	case closed:
 		return errors.New("shutting down")
-	case h.appendErr.Load():
+	case h.appendErr.Load() && h.cluster == nil: // a cluster tells by itself
 		return errors.New("the last store append failed")
 	}
 	if t := h.appendStart.Load(); t != 0 && time.Since(time.Unix(0, t)) > stallReady {

@@ -53,6 +53,10 @@ type Config struct {
 	CredsFile, NKeyFile, User, Password, Token string
 	// CAFile, CertFile and KeyFile configure TLS to the NATS servers.
 	CAFile, CertFile, KeyFile string
+	// OnlyGivenURLs connects to URLs alone, never to the servers they
+	// advertise (for servers behind NAT or a proxy, whose own addresses
+	// the node cannot reach).
+	OnlyGivenURLs bool
 	// Stream names the JetStream stream of the room log; default PARLEY.
 	Stream string
 	// Replicas is the stream's and buckets' replica count; 0 picks
@@ -102,6 +106,7 @@ type Cluster struct {
 	wg     sync.WaitGroup
 	feed   jetstream.ConsumeContext
 	up     atomic.Bool // connected to NATS
+	logErr atomic.Pointer[string] // why the last append failed, until the log answers again
 	last   atomic.Uint64
 }
 
@@ -182,6 +187,9 @@ func (c *Cluster) connect() error {
 		opts = append(opts, nats.InProcessServer(ns))
 		url = ""
 	} else {
+		if c.cfg.OnlyGivenURLs {
+			opts = append(opts, nats.IgnoreDiscoveredServers())
+		}
 		if c.cfg.CredsFile != "" {
 			opts = append(opts, nats.UserCredentials(c.cfg.CredsFile))
 		}
@@ -451,6 +459,18 @@ func (c *Cluster) Append(ctx context.Context, msgs []chat.Message, tokens []uint
 	if !c.up.Load() {
 		return errUnavailable
 	}
+	err := c.append(ctx, msgs, tokens)
+	if err != nil {
+		why := err.Error()
+		c.logErr.Store(&why)
+	} else {
+		c.logErr.Store(nil)
+	}
+	return err
+}
+
+// append is Append once connected.
+func (c *Cluster) append(ctx context.Context, msgs []chat.Message, tokens []uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	todo := make([]int, len(msgs))
@@ -507,7 +527,22 @@ func (c *Cluster) Ready() error {
 	if !c.up.Load() {
 		return errors.New("not connected to NATS")
 	}
+	if why := c.logErr.Load(); why != nil {
+		return fmt.Errorf("the room log refused the last messages: %s", *why)
+	}
 	return nil
+}
+
+// checkLog clears a failed append once the stream answers again (the
+// heartbeat calls it), so that a quiet node becomes ready by itself.
+func (c *Cluster) checkLog(ctx context.Context) {
+	if c.logErr.Load() == nil {
+		return
+	}
+	if _, err := c.js.Stream(ctx, c.cfg.Stream); err == nil {
+		c.logErr.Store(nil)
+		c.log.Info("the room log answers again")
+	}
 }
 
 // ID returns this node's incarnation id (new at every start).

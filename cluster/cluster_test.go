@@ -1,20 +1,28 @@
 package cluster_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/parleychat/parley/cluster"
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/node"
+	"github.com/parleychat/parley/wire/frame"
+	"github.com/parleychat/parley/wire/native"
 )
 
 // freePorts returns n free 127.0.0.1 ports (for routes that must be known
@@ -99,4 +107,379 @@ func TestThreeNodesOneRoom(t *testing.T) {
 	for _, l := range lines[:2] {
 		l.Expect("hello from 2")
 	}
+}
+
+// msg is a message as a client saw it.
+type msg struct {
+	ID         uint64
+	From, Text string
+}
+
+// collect reads say events of room until n have arrived.
+func collect(t *testing.T, c *testkit.Native, room string, n int) []msg {
+	t.Helper()
+	var got []msg
+	for len(got) < n {
+		ev, err := c.Next()
+		if err != nil {
+			t.Fatalf("after %d of %d messages: %v", len(got), n, err)
+		}
+		if ev.Type == "say" && ev.Room == room && !ev.History {
+			got = append(got, msg{ev.ID, ev.From, ev.Text})
+		}
+	}
+	return got
+}
+
+// history reads a room's history through c.
+func history(t *testing.T, c *testkit.Native, room string, limit int) []msg {
+	t.Helper()
+	c.Send(native.Request{Type: "history", Room: room, Limit: limit})
+	var got []msg
+	for {
+		ev, err := c.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case ev.Type == "say" && ev.History && ev.Room == room:
+			got = append(got, msg{ev.ID, ev.From, ev.Text})
+		case ev.Type == "history_end" && ev.Room == room:
+			return got
+		}
+	}
+}
+
+// joinDev connects a native client called name to nd, in room dev, and
+// waits until it is in.
+func joinDev(t *testing.T, nd *node.Node, name string, extra native.Request) *testkit.Native {
+	t.Helper()
+	hello := extra
+	hello.Type, hello.Name, hello.Version = "hello", name, native.Version
+	hello.Rooms = []string{"dev"}
+	c := testkit.NativeOnWith(t, testkit.Dial(t, nd.Addr(node.ListenFrame)), hello)
+	c.Expect("welcome", func(ev native.Event) bool { return ev.Type == "welcome" })
+	c.Expect("join dev", func(ev native.Event) bool { return ev.Type == "join" && ev.Room == "dev" && ev.Name == name })
+	return c
+}
+
+// waitMembers waits until every node lists want members of room.
+func waitMembers(t *testing.T, c *testkit.Native, room string, want int) {
+	t.Helper()
+	testkit.Eventually(t, fmt.Sprintf("%d members of %s", want, room), func() bool {
+		c.Send(native.Request{Type: "who", Room: room})
+		ev := c.ExpectType("members")
+		return len(ev.Members) == want
+	})
+}
+
+// TestOneSequenceOnEveryNode: clients on three nodes speak at once in one
+// room; every client sees the same messages in the same order, ids rising,
+// and every node's history gives the same answer.
+func TestOneSequenceOnEveryNode(t *testing.T) {
+	nodes := startCluster(t, 3)
+	const perSender = 60
+	var clients []*testkit.Native
+	for i, nd := range nodes {
+		for j := range 2 {
+			clients = append(clients, joinDev(t, nd, fmt.Sprintf("u%d%d", i, j), native.Request{}))
+		}
+	}
+	waitMembers(t, clients[0], "dev", len(clients))
+	waitMembers(t, clients[len(clients)-1], "dev", len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range perSender {
+				text := fmt.Sprintf("m%d-%d", i, k)
+				b, _ := json.Marshal(native.Request{Type: "say", Room: "dev", Text: &text})
+				if _, err := c.Conn.Write(frame.AppendFrame(nil, b)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	total := perSender * len(clients)
+	seqs := make([][]msg, len(clients))
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seqs[i] = collect(t, c, "dev", total)
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i := range seqs {
+		if !slices.Equal(seqs[i], seqs[0]) {
+			t.Fatalf("client %d saw another sequence than client 0:\n%v\n%v", i, seqs[i][:10], seqs[0][:10])
+		}
+	}
+	for i := 1; i < len(seqs[0]); i++ {
+		if seqs[0][i].ID <= seqs[0][i-1].ID {
+			t.Fatalf("ids not rising at %d: %v", i, seqs[0][i-1:i+1])
+		}
+	}
+	// Each sender's messages arrive in the order sent.
+	next := map[string]int{}
+	for _, m := range seqs[0] {
+		var i, k int
+		fmt.Sscanf(m.Text, "m%d-%d", &i, &k)
+		if k != next[m.From] {
+			t.Fatalf("%s's message %d arrived when %d was due", m.From, k, next[m.From])
+		}
+		next[m.From]++
+	}
+	for i := 0; i < len(clients); i += 2 {
+		if h := history(t, clients[i], "dev", total); !slices.Equal(h, seqs[0]) {
+			t.Fatalf("node %d's history differs from what was delivered (%d vs %d messages)", i/2, len(h), len(seqs[0]))
+		}
+	}
+}
+
+// TestNameUniqueAcrossNodes: one name asked for on three nodes at once is
+// given once; when its holder leaves, another node may give it.
+func TestNameUniqueAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 3)
+	for round := range 5 {
+		name := fmt.Sprint("dup", round)
+		type result struct {
+			c  *testkit.Native
+			ok bool
+		}
+		results := make([]result, len(nodes))
+		var wg sync.WaitGroup
+		for i, nd := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := testkit.DialNative(t, nd.Addr(node.ListenFrame), name)
+				ev := c.Expect("welcome or error", func(ev native.Event) bool { return ev.Type == "welcome" || ev.Type == "error" })
+				results[i] = result{c, ev.Type == "welcome"}
+				if ev.Type == "error" && ev.Code != "name_taken" {
+					t.Errorf("node %d: %s %s", i, ev.Code, ev.Message)
+				}
+			}()
+		}
+		wg.Wait()
+		winners := 0
+		for _, r := range results {
+			if r.ok {
+				winners++
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("round %d: %d sessions got the name %s", round, winners, name)
+		}
+		for _, r := range results {
+			r.c.Conn.Close()
+		}
+	}
+	// Freed: another node may give it now.
+	testkit.Eventually(t, "the name free again", func() bool {
+		c := testkit.DialNative(t, nodes[2].Addr(node.ListenFrame), "dup0")
+		defer c.Conn.Close()
+		ev := c.Expect("welcome or error", func(ev native.Event) bool { return ev.Type == "welcome" || ev.Type == "error" })
+		return ev.Type == "welcome"
+	})
+}
+
+// TestResumeOnAnotherNode: a client that read up to some id on one node
+// and comes back on another gets exactly the messages after it.
+func TestResumeOnAnotherNode(t *testing.T) {
+	nodes := startCluster(t, 3)
+	speaker := joinDev(t, nodes[0], "speaker", native.Request{})
+	reader := joinDev(t, nodes[1], "reader", native.Request{})
+	waitMembers(t, speaker, "dev", 2)
+	say := func(text string) {
+		speaker.Send(native.Request{Type: "say", Room: "dev", Text: &text, Ref: speaker.Ref()})
+	}
+	for k := range 10 {
+		say(fmt.Sprint("before ", k))
+	}
+	seen := collect(t, reader, "dev", 10)
+	reader.Conn.Close()
+	for k := range 15 {
+		say(fmt.Sprint("after ", k))
+	}
+	collect(t, speaker, "dev", 25) // own copies: all stored
+	back := joinDev(t, nodes[2], "reader", native.Request{Since: map[string]uint64{"dev": seen[len(seen)-1].ID}})
+	var got []msg
+	for {
+		ev := back.Expect("replay", func(ev native.Event) bool {
+			return ev.Room == "dev" && (ev.Type == "say" || ev.Type == "history_end")
+		})
+		if ev.Type == "history_end" {
+			break
+		}
+		got = append(got, msg{ev.ID, ev.From, ev.Text})
+	}
+	if len(got) != 15 || got[0].Text != "after 0" || got[14].Text != "after 14" {
+		t.Fatalf("resumed on another node: %v", got)
+	}
+	if got[0].ID <= seen[len(seen)-1].ID {
+		t.Fatalf("ids: resumed %d after %d", got[0].ID, seen[len(seen)-1].ID)
+	}
+}
+
+// TestPresenceAcrossNodes: joins, parts, nick changes, away messages,
+// topics, direct messages and member lists cross nodes.
+func TestPresenceAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	alice := joinDev(t, nodes[0], "alice", native.Request{})
+	bob := joinDev(t, nodes[1], "bob", native.Request{})
+	alice.Expect("bob joins dev", func(ev native.Event) bool { return ev.Type == "join" && ev.Room == "dev" && ev.Name == "bob" })
+	waitMembers(t, alice, "dev", 2)
+
+	bob.Send(native.Request{Type: "command", Text: ptr("/nick robert")})
+	alice.Expect("nick", func(ev native.Event) bool { return ev.Type == "nick" && ev.Old == "bob" && ev.Name == "robert" })
+	// IRC's AWAY, seen by an IRC client on the other node (away-notify).
+	dave := testkit.DialIRC(t, nodes[0].Addr(node.ListenIRC), "dave", true, "away-notify")
+	erin := testkit.DialIRC(t, nodes[1].Addr(node.ListenIRC), "erin", true)
+	dave.Expect("JOIN")
+	erin.Send("AWAY :lunch")
+	dave.Expect(":erin!")
+	dave.Sync()
+	erin.Send("AWAY :lunch break")
+	if line := dave.Expect("AWAY"); !strings.Contains(line, "lunch break") {
+		t.Fatalf("away-notify across nodes: %q", line)
+	}
+	alice.Send(native.Request{Type: "topic", Room: "dev", Text: ptr("release day")})
+	bob.Expect("topic", func(ev native.Event) bool { return ev.Type == "topic" && ev.Text == "release day" && ev.From == "alice" })
+	alice.Send(native.Request{Type: "dm", To: "robert", Text: ptr("psst")})
+	bob.Expect("dm", func(ev native.Event) bool { return ev.Type == "dm" && ev.From == "alice" && ev.Text == "psst" })
+	alice.Expect("own dm", func(ev native.Event) bool { return ev.Type == "dm" && ev.To == "robert" })
+	alice.Send(native.Request{Type: "dm", To: "nobody", Text: ptr("hello?")})
+	alice.Expect("no such user", func(ev native.Event) bool { return ev.Type == "error" && ev.Code == "no_such_user" })
+	bob.Send(native.Request{Type: "part", Room: "dev", Reason: "bye now"})
+	alice.Expect("part", func(ev native.Event) bool { return ev.Type == "part" && ev.Name == "robert" && ev.Reason == "bye now" })
+	waitMembers(t, alice, "dev", 1)
+	bob.Conn.Close()
+	alice.Expect("quit", func(ev native.Event) bool { return ev.Type == "part" && ev.Room == "lobby" && ev.Name == "robert" })
+
+	// A node started later learns the topic.
+	carol := joinDev(t, nodes[1], "carol", native.Request{})
+	carol.Send(native.Request{Type: "topic", Room: "dev"})
+	carol.Expect("topic", func(ev native.Event) bool { return ev.Type == "topic" && ev.Text == "release day" })
+}
+
+func ptr(s string) *string { return &s }
+
+// natsCluster starts n NATS servers with JetStream, routed together, as an
+// existing deployment would be; restart brings server i back on its port
+// and store.
+type natsCluster struct {
+	t       *testing.T
+	opts    []*server.Options
+	servers []*server.Server
+}
+
+func startNATS(t *testing.T, n int) *natsCluster {
+	t.Helper()
+	clients, routes := freePorts(t, n), freePorts(t, n)
+	dir := t.TempDir()
+	nc := &natsCluster{t: t}
+	for i := range n {
+		_, cport, _ := net.SplitHostPort(clients[i])
+		_, rport, _ := net.SplitHostPort(routes[i])
+		o := &server.Options{ServerName: fmt.Sprint("s", i), Host: "127.0.0.1", Port: atoi(cport), JetStream: true,
+			StoreDir: filepath.Join(dir, fmt.Sprint("s", i)), NoSigs: true, NoLog: true,
+			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: atoi(rport)}}
+		for _, r := range routes {
+			o.Routes = append(o.Routes, &url.URL{Scheme: "nats-route", Host: r})
+		}
+		nc.opts = append(nc.opts, o)
+		nc.servers = append(nc.servers, nil)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); nc.restart(i) }()
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, s := range nc.servers {
+			if s != nil {
+				s.Shutdown()
+				s.WaitForShutdown()
+			}
+		}
+	})
+	return nc
+}
+
+func (nc *natsCluster) url(i int) string {
+	return fmt.Sprintf("nats://127.0.0.1:%d", nc.opts[i].Port)
+}
+
+func (nc *natsCluster) restart(i int) {
+	s, err := server.NewServer(nc.opts[i])
+	if err != nil {
+		nc.t.Error(err)
+		return
+	}
+	s.Start()
+	if !s.ReadyForConnections(30 * time.Second) {
+		nc.t.Error("NATS server did not start")
+	}
+	nc.servers[i] = s
+}
+
+func (nc *natsCluster) stop(i int) {
+	nc.servers[i].Shutdown()
+	nc.servers[i].WaitForShutdown()
+	nc.servers[i] = nil
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// TestNodeCutOffFromNATS: nodes joined to an existing NATS deployment; the
+// NATS server one node uses goes away. That node refuses messages with
+// unavailable instead of diverging, the other sees its users part; when
+// the server is back, the node recovers by itself.
+func TestNodeCutOffFromNATS(t *testing.T) {
+	nats := startNATS(t, 3)
+	var nodes []*node.Node
+	for i := range 2 {
+		cfg := node.Config{
+			StoreConfig: node.StoreConfig{StoreKind: node.StoreSQLite, DataDir: filepath.Join(t.TempDir(), fmt.Sprint("n", i))},
+			Logger:      logger(t, fmt.Sprint("n", i)),
+			Cluster:     &cluster.Config{URLs: []string{nats.url(i)}, OnlyGivenURLs: true, Heartbeat: 200 * time.Millisecond, DeadAfter: 600 * time.Millisecond},
+		}
+		nodes = append(nodes, testkit.StartNode(t, cfg))
+	}
+	alice := joinDev(t, nodes[0], "alice", native.Request{})
+	bob := joinDev(t, nodes[1], "bob", native.Request{})
+	waitMembers(t, bob, "dev", 2)
+	alice.Send(native.Request{Type: "say", Room: "dev", Text: ptr("before")})
+	bob.Expect("before", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "before" })
+
+	nats.stop(0)
+	testkit.Eventually(t, "node 0 not ready", func() bool { return nodes[0].Hub.Ready() != nil })
+	alice.Send(native.Request{Type: "say", Room: "dev", Text: ptr("while cut off"), Ref: "r1"})
+	alice.Expect("unavailable", func(ev native.Event) bool { return ev.Type == "error" && ev.Code == "unavailable" && ev.Ref == "r1" })
+	bob.Expect("alice parts", func(ev native.Event) bool { return ev.Type == "part" && ev.Name == "alice" && ev.Room == "dev" })
+	c := testkit.DialNative(t, nodes[0].Addr(node.ListenFrame), "carol")
+	if ev := c.Expect("welcome or error", func(ev native.Event) bool { return ev.Type == "welcome" || ev.Type == "error" }); ev.Code != "unavailable" {
+		t.Fatalf("a login on a node cut off: %+v", ev)
+	}
+
+	nats.restart(0)
+	testkit.Eventually(t, "node 0 ready again", func() bool { return nodes[0].Hub.Ready() == nil })
+	bob.Expect("alice back", func(ev native.Event) bool { return ev.Type == "join" && ev.Name == "alice" && ev.Room == "dev" })
+	testkit.Eventually(t, "messages accepted again", func() bool {
+		alice.Send(native.Request{Type: "say", Room: "dev", Text: ptr("back"), Ref: "r2"})
+		ev := alice.Expect("own copy or error", func(ev native.Event) bool { return ev.Ref == "r2" })
+		return ev.Type == "say"
+	})
+	bob.Expect("back", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "back" })
+	waitMembers(t, bob, "dev", 2)
 }

@@ -518,6 +518,7 @@ func (c *Cluster) heartbeat() {
 		if c.up.Load() {
 			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Heartbeat*2)
 			_ = c.putJSON(ctx, "n."+c.id, map[string]int64{"at": time.Now().UnixNano()})
+			c.checkLog(ctx)
 			c.sweep(ctx)
 			cancel()
 			if c.resync.Load() {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parleychat/parley/chat"
+	"github.com/parleychat/parley/cluster"
 	"github.com/parleychat/parley/server"
 )
 
@@ -148,9 +149,46 @@ func sortedKeys[K ~string, V any](m map[K]V) []K {
 }
 
 // Handler serves the node's metrics, with the Go runtime's and the
-// process's (CPU, memory, descriptors), in the Prometheus text format.
-func Handler(hub HubStats, srv ServerStats) http.Handler {
+// process's (CPU, memory, descriptors) and any extra collectors' (the
+// cluster's), in the Prometheus text format.
+func Handler(hub HubStats, srv ServerStats, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(New(hub, srv), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil})
+}
+
+// ClusterStats gives a cluster node's snapshot (*cluster.Cluster).
+type ClusterStats interface{ Stats() cluster.Stats }
+
+var (
+	descClusterUp     = desc("cluster_connected", "1 while the node is connected to its cluster's NATS servers (messages are refused otherwise).")
+	descClusterNodes  = desc("cluster_nodes", "Nodes of the cluster known to be alive, this one included.")
+	descClusterRemote = desc("cluster_remote_sessions", "Sessions on the cluster's other nodes.")
+	descClusterLast   = desc("cluster_last_id", "Id (stream sequence) of the last message of the room log this node has taken in.")
+)
+
+// clusterCollector is a prometheus.Collector over a cluster node.
+type clusterCollector struct{ c ClusterStats }
+
+// NewClusterCollector returns a collector of a cluster node's state.
+func NewClusterCollector(c ClusterStats) prometheus.Collector { return clusterCollector{c} }
+
+// Describe sends every metric's description.
+func (cc clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descClusterUp, descClusterNodes, descClusterRemote, descClusterLast} {
+		ch <- d
+	}
+}
+
+// Collect sends the cluster's state.
+func (cc clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	st := cc.c.Stats()
+	up := 0.0
+	if st.Connected {
+		up = 1
+	}
+	for d, v := range map[*prometheus.Desc]float64{descClusterUp: up, descClusterNodes: float64(st.Nodes), descClusterRemote: float64(st.Remote), descClusterLast: float64(st.LastID)} {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
 }

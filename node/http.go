@@ -44,10 +44,15 @@ func (n *Node) listenHTTP(cfg Config, plainTLS, tlsConfig *tls.Config) error {
 			fmt.Fprintln(w, "not ready:", err)
 			return
 		}
+		if n.Cluster != nil {
+			st := n.Cluster.Stats()
+			fmt.Fprintf(w, "ready (cluster node %s: %d nodes up, %d sessions elsewhere, log at %d)\n", st.Node, st.Nodes, st.Remote, st.LastID)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	if cfg.MetricsAddr == "" {
-		mux.Handle("/metrics", metrics.Handler(n.Hub, n.Server))
+		mux.Handle("/metrics", n.metricsHandler())
 	}
 	return n.serveHTTP(ListenHTTP, cfg.HTTPAddr, mux, useTLS)
 }
@@ -56,7 +61,7 @@ func (n *Node) listenHTTP(cfg Config, plainTLS, tlsConfig *tls.Config) error {
 // it private).
 func (n *Node) listenMetrics(addr string) error {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", metrics.Handler(n.Hub, n.Server))
+	mux.Handle("/metrics", n.metricsHandler())
 	return n.serveHTTP(ListenMetrics, addr, mux, nil)
 }
 
@@ -84,6 +89,15 @@ func (n *Node) serveHTTP(name, addr string, h http.Handler, tlsConfig *tls.Confi
 	n.log.Info("listening", "protocol", name, "addr", ln.Addr().String(), "tls", tlsConfig != nil)
 	go func() { _ = srv.Serve(ln) }()
 	return nil
+}
+
+// metricsHandler serves /metrics: the hub's, the connections' and, in a
+// cluster, the cluster's.
+func (n *Node) metricsHandler() http.Handler {
+	if n.Cluster == nil {
+		return metrics.Handler(n.Hub, n.Server)
+	}
+	return metrics.Handler(n.Hub, n.Server, metrics.NewClusterCollector(n.Cluster))
 }
 
 // ready reports whether the node can serve: the hub takes messages and its

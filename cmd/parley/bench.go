@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg bench.Config
 	var spawn, jsonOnly, quiet bool
 	var serverArgs string
-	fs.StringVar(&cfg.Addr, "addr", "", "address of the server to load: its framed protocol (default 127.0.0.1:1234), its HTTP port in ws mode (default 127.0.0.1:8080), its IRC port in irc mode (default 127.0.0.1:6667), its line protocol in line mode (default 127.0.0.1:1235), a NATS server in nats mode (default 127.0.0.1:4222)")
+	var clusterNodes int
+	fs.Func("addr", "address of the server to load: its framed protocol (default 127.0.0.1:1234), its HTTP port in ws mode (default 127.0.0.1:8080), its IRC port in irc mode (default 127.0.0.1:6667), its line protocol in line mode (default 127.0.0.1:1235), a NATS server in nats mode (default 127.0.0.1:4222); repeatable or comma-separated to spread the clients over several servers (the nodes of a cluster): client i connects to the (i mod k)-th", listFlag(&cfg.Addrs, func(s string) (string, error) { return s, nil }))
 	fs.StringVar(&cfg.Mode, "mode", bench.ModeTutorial, "client mode: tutorial or native (framed protocol), ws (the native protocol over the WebSocket endpoint /ws), irc (IRC clients in #lobby), line (the nc line protocol), or nats (a nats-server, for comparison: one nats.go connection per client, all subscribed to "+bench.NatsSubject+", no echo)")
 	fs.IntVar(&cfg.Clients, "n", 100, "clients (N), all in the lobby")
 	fs.IntVar(&cfg.Senders, "s", 10, "senders (S) among the clients")
@@ -34,8 +36,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.Idle, "idle", false, "idle mode: open N connections, hold them, report server memory per connection")
 	fs.DurationVar(&cfg.Hold, "hold", 3*time.Second, "how long idle mode holds the connections")
 	fs.IntVar(&cfg.IdleRoomSize, "idle-room-size", bench.DefaultIdleRoomSize, "idle mode, irc and line: spread the clients over rooms #idle-0, #idle-1, ... of at most this many (an IRC join is answered with the room's member list, so N in one room cost O(N²)); -1 keeps them all in the lobby. irc mode needs a server started with --irc-no-lobby (-spawn passes it)")
-	fs.IntVar(&cfg.PID, "pid", 0, "server process id, to report its CPU and memory from /proc")
+	fs.Func("pid", "server process id, to report its CPU and memory from /proc; repeatable or comma-separated for several processes (a cluster's nodes), whose CPU and memory are summed", listFlag(&cfg.PIDs, strconv.Atoi))
 	fs.BoolVar(&spawn, "spawn", false, "start a parley server (this binary: --store memory --msg-rate 0 --max-clients -1) on 127.0.0.1:0 and measure it")
+	fs.IntVar(&clusterNodes, "spawn-cluster", 0, "with -spawn (implied): start this many parley nodes instead of one server, each with --nats-embedded, routes to all the others and a temporary --data-dir of its own, spread the clients over them and sum their CPU and memory")
 	fs.StringVar(&serverArgs, "server-args", "", "extra flags for the spawned server, space separated")
 	fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connection attempts in flight at once")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 60*time.Second, "bound of the connect phase")
@@ -45,21 +48,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:1234"
-		if cfg.Mode == bench.ModeWS {
-			cfg.Addr = "127.0.0.1:8080"
-		}
-		if cfg.Mode == bench.ModeIRC {
-			cfg.Addr = "127.0.0.1:6667"
-		}
-		if cfg.Mode == bench.ModeLine {
-			cfg.Addr = "127.0.0.1:1235"
-		}
-		if cfg.Mode == bench.ModeNats {
-			cfg.Addr = "127.0.0.1:4222"
-		}
+	if len(cfg.Addrs) == 0 {
+		cfg.Addrs = []string{defaultAddr(cfg.Mode)}
 	}
+	if clusterNodes < 0 {
+		return fmt.Errorf("-spawn-cluster %d: want a number of nodes", clusterNodes)
+	}
+	spawn = spawn || clusterNodes > 0
 	if spawn && cfg.Mode == bench.ModeNats {
 		return fmt.Errorf("-spawn starts a parley server, which does not speak NATS: run a nats-server and give -addr (and -pid to measure it)")
 	}
@@ -72,64 +67,25 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		lineListen := ""
-		if cfg.Mode == bench.ModeLine {
-			lineListen = "127.0.0.1:0"
-		}
-		argv = []string{self, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", lineListen, "--log-level", "warn"}
-		// Measure the server's capacity, not its policies: no history
-		// store, no per-client message rate, no connection cap below the
-		// descriptor limit. --server-args come last and override these.
-		httpListen, ircListen := "", ""
-		if cfg.Mode == bench.ModeWS {
-			httpListen = "127.0.0.1:0"
-		}
-		if cfg.Mode == bench.ModeIRC {
-			ircListen = "127.0.0.1:0"
-		}
-		if cfg.Mode == bench.ModeIRC && cfg.Idle && cfg.IdleRoomSize > 0 && serveHasFlag("irc-no-lobby") {
-			argv = append(argv, "--irc-no-lobby") // the clients JOIN their idle rooms
-		}
-		for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", httpListen}, {"irc-listen", ircListen}, {"irc-line-rate", "0"}, {"raid-joins", "0"}} {
-			if serveHasFlag(f[0]) {
-				argv = append(argv, "--"+f[0], f[1])
-			}
-		}
-		argv = append(argv, strings.Fields(serverArgs)...)
+		argv = spawnArgv(self, cfg, serverArgs)
 	}
-	// run runs one bench against the given server, or against a server
+	// run runs one bench against the given servers, or against servers
 	// spawned for it alone (so that one run's memory does not count in the
 	// next's).
 	run := func(cfg bench.Config) (*bench.Result, error) {
 		if argv == nil {
 			return bench.Run(ctx, cfg)
 		}
-		srv, err := bench.Spawn(argv, stderr, 10*time.Second)
+		servers, stop, err := spawnServers(ctx, argv, clusterNodes, stderr)
 		if err != nil {
 			return nil, err
 		}
-		defer srv.Stop()
-		cfg.Addr, cfg.PID = srv.Addr, srv.PID
-		if cfg.Mode == bench.ModeWS {
-			if srv.HTTPAddr == "" {
-				return nil, fmt.Errorf("bench: the spawned server serves no HTTP port for ws mode")
-			}
-			cfg.Addr = srv.HTTPAddr
-		}
-		if cfg.Mode == bench.ModeIRC {
-			if srv.IRCAddr == "" {
-				return nil, fmt.Errorf("bench: the spawned server serves no IRC port for irc mode")
-			}
-			cfg.Addr = srv.IRCAddr
-		}
-		if cfg.Mode == bench.ModeLine {
-			if srv.LineAddr == "" {
-				return nil, fmt.Errorf("bench: the spawned server serves no line protocol for line mode")
-			}
-			cfg.Addr = srv.LineAddr
+		defer stop()
+		if err := aim(&cfg, servers); err != nil {
+			return nil, err
 		}
 		if cfg.Progress != nil {
-			cfg.Progress("spawned %s (pid %d) on %s", strings.Join(argv[1:], " "), srv.PID, srv.Addr)
+			reportSpawned(cfg.Progress, argv, servers)
 		}
 		return bench.Run(ctx, cfg)
 	}
@@ -205,4 +161,130 @@ func serveHasFlag(name string) bool {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	serveFlags(fs)
 	return fs.Lookup(name) != nil
+}
+
+// defaultAddr is where a mode's server listens by default.
+func defaultAddr(mode string) string {
+	switch mode {
+	case bench.ModeWS:
+		return "127.0.0.1:8080"
+	case bench.ModeIRC:
+		return "127.0.0.1:6667"
+	case bench.ModeLine:
+		return "127.0.0.1:1235"
+	case bench.ModeNats:
+		return "127.0.0.1:4222"
+	}
+	return "127.0.0.1:1234"
+}
+
+// listFlag returns a flag.Func that appends the comma-separated values it
+// is given, each parsed by parse, to *dst.
+func listFlag[T any](dst *[]T, parse func(string) (T, error)) func(string) error {
+	return func(v string) error {
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part == "" {
+				continue
+			}
+			x, err := parse(part)
+			if err != nil {
+				return err
+			}
+			*dst = append(*dst, x)
+		}
+		return nil
+	}
+}
+
+// spawnArgv is the command line of a server spawned for cfg: this binary's
+// serve, listening on 127.0.0.1:0 for what cfg.Mode needs, then
+// serverArgs.
+func spawnArgv(self string, cfg bench.Config, serverArgs string) []string {
+	lineListen := ""
+	if cfg.Mode == bench.ModeLine {
+		lineListen = "127.0.0.1:0"
+	}
+	argv := []string{self, "serve", "--frame-listen", "127.0.0.1:0", "--line-listen", lineListen, "--log-level", "warn"}
+	// Measure the server's capacity, not its policies: no history
+	// store, no per-client message rate, no connection cap below the
+	// descriptor limit. --server-args come last and override these.
+	httpListen, ircListen := "", ""
+	if cfg.Mode == bench.ModeWS {
+		httpListen = "127.0.0.1:0"
+	}
+	if cfg.Mode == bench.ModeIRC {
+		ircListen = "127.0.0.1:0"
+	}
+	if cfg.Mode == bench.ModeIRC && cfg.Idle && cfg.IdleRoomSize > 0 && serveHasFlag("irc-no-lobby") {
+		argv = append(argv, "--irc-no-lobby") // the clients JOIN their idle rooms
+	}
+	for _, f := range [][2]string{{"store", "memory"}, {"msg-rate", "0"}, {"max-clients", "-1"}, {"name-dialect-listen", ""}, {"welcome-dialect-listen", ""}, {"http-listen", httpListen}, {"irc-listen", ircListen}, {"irc-line-rate", "0"}, {"raid-joins", "0"}} {
+		if serveHasFlag(f[0]) {
+			argv = append(argv, "--"+f[0], f[1])
+		}
+	}
+	return append(argv, strings.Fields(serverArgs)...)
+}
+
+// spawnServers starts the servers of one run: one server, or a cluster of
+// nodes nodes when nodes > 0. stop stops them.
+func spawnServers(ctx context.Context, argv []string, nodes int, logw io.Writer) (servers []*bench.Server, stop func(), err error) {
+	if nodes == 0 {
+		srv, err := bench.Spawn(argv, logw, 10*time.Second)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []*bench.Server{srv}, srv.Stop, nil
+	}
+	// A new cluster elects its JetStream leader and creates its stream
+	// and buckets before its nodes listen.
+	cl, err := bench.SpawnCluster(ctx, argv, nodes, logw, 90*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cl.Nodes, cl.Stop, nil
+}
+
+// aim points cfg at spawned servers: the address each serves cfg.Mode on,
+// and their pids.
+func aim(cfg *bench.Config, servers []*bench.Server) error {
+	cfg.Addr, cfg.Addrs, cfg.PID, cfg.PIDs = "", nil, 0, nil
+	for _, srv := range servers {
+		addr, err := modeAddr(srv, cfg.Mode)
+		if err != nil {
+			return err
+		}
+		cfg.Addrs = append(cfg.Addrs, addr)
+		cfg.PIDs = append(cfg.PIDs, srv.PID)
+	}
+	return nil
+}
+
+// reportSpawned tells progress what was spawned.
+func reportSpawned(progress func(string, ...any), argv []string, servers []*bench.Server) {
+	if len(servers) == 1 {
+		progress("spawned %s (pid %d) on %s", strings.Join(argv[1:], " "), servers[0].PID, servers[0].Addr)
+		return
+	}
+	progress("spawned a cluster of %d nodes of %s --nats-embedded ...", len(servers), strings.Join(argv[1:], " "))
+	for i, srv := range servers {
+		progress("  node %d: pid %d, framed protocol on %s, HTTP on %s", i, srv.PID, srv.Addr, srv.HTTPAddr)
+	}
+}
+
+// modeAddr is the address a spawned server serves mode on.
+func modeAddr(srv *bench.Server, mode string) (string, error) {
+	addr, what := srv.Addr, "framed protocol"
+	switch mode {
+	case bench.ModeWS:
+		addr, what = srv.HTTPAddr, "HTTP port for ws mode"
+	case bench.ModeIRC:
+		addr, what = srv.IRCAddr, "IRC port for irc mode"
+	case bench.ModeLine:
+		addr, what = srv.LineAddr, "line protocol for line mode"
+	}
+	if addr == "" {
+		return "", fmt.Errorf("bench: the spawned server serves no %s", what)
+	}
+	return addr, nil
 }

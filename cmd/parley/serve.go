@@ -132,6 +132,7 @@ func serveFlags(fs *flag.FlagSet) (*node.Config, *serveOptions) {
 	fs.StringVar(&o.nats.CAFile, "nats-ca", "", "-nats: CA certificate (PEM) to verify the NATS servers with")
 	fs.StringVar(&o.nats.CertFile, "nats-cert", "", "-nats: client certificate (PEM) for TLS to NATS")
 	fs.StringVar(&o.nats.KeyFile, "nats-key", "", "-nats: the client certificate's key")
+	fs.BoolVar(&o.nats.OnlyGivenURLs, "nats-only-given", false, "-nats: connect to the given servers only, not to those they advertise (servers behind NAT or a proxy)")
 	fs.IntVar(&o.nats.Replicas, "nats-replicas", 0, "replicas of the room log and buckets when this node creates them (0: min(3, the cluster's servers))")
 	fs.StringVar(&o.config, "config", "", "read flags from this file: one 'flag value' per line, # for comments (flags on the command line and PARLEY_* variables win)")
 	return cfg, o

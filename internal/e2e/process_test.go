@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 var (
@@ -78,6 +80,9 @@ type serverProc struct {
 	stderr *lockedBuffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // its exit status, once done
+
+	addrc, linec chan string // the addresses it prints
+	wantLine     bool        // the line protocol is on
 }
 
 // cleanEnv drops PARLEY_* variables so that only the test's flags count.
@@ -95,13 +100,27 @@ func cleanEnv() []string {
 // 127.0.0.1:0 and returns once it has printed its address.
 func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 	t.Helper()
+	p := spawnServer(t, nil, dataDir, extra...)
+	p.waitListening(t)
+	return p
+}
+
+// spawnServer starts parley serve as startServer does, but returns at once,
+// before it listens (a cluster node's start waits for the others); then
+// call waitListening. Its stderr is copied to log too, unless log is nil.
+func spawnServer(t *testing.T, log io.Writer, dataDir string, extra ...string) *serverProc {
+	t.Helper()
 	args := append([]string{"serve", "--frame-listen", "127.0.0.1:0", "--line-listen", "", "--name-dialect-listen", "", "--welcome-dialect-listen", "", "--http-listen", "", "--irc-listen", "",
 		"--store", "sqlite", "--data-dir", dataDir, "--log-level", "warn",
 		"--msg-rate", "0"}, extra...) // these tests send as fast as they can
 	cmd := exec.Command(parleyBinary(t), args...)
 	cmd.Env = cleanEnv()
-	p := &serverProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &serverProc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{}),
+		addrc: make(chan string, 1), linec: make(chan string, 1), wantLine: slices.Contains(extra, "--line-listen")}
 	cmd.Stderr = p.stderr
+	if log != nil {
+		cmd.Stderr = io.MultiWriter(p.stderr, log)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -109,37 +128,44 @@ func startServer(t *testing.T, dataDir string, extra ...string) *serverProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	addr := make(chan string, 1)
-	line := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		const prefix = "parley: framed protocol (tutorial and native clients) on "
 		const linePrefix = "parley: line protocol (nc, telnet) on "
 		for sc.Scan() {
 			if a, ok := strings.CutPrefix(sc.Text(), linePrefix); ok {
-				line <- a
+				p.linec <- a
 			}
 			if a, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-				addr <- a
+				p.addrc <- a
 			}
 		}
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
 	t.Cleanup(func() { p.kill(t) })
+	return p
+}
+
+// waitListening waits until a spawned server has printed its addresses.
+func (p *serverProc) waitListening(t *testing.T) {
+	t.Helper()
+	deadline := time.NewTimer(2 * timeout)
+	defer deadline.Stop()
 	select {
-	case p.addr = <-addr:
-		if slices.Contains(extra, "--line-listen") {
+	case p.addr = <-p.addrc:
+		if p.wantLine {
 			select {
-			case p.line = <-line: // printed right after the framed port
+			case p.line = <-p.linec: // printed right after the framed port
 			case <-p.done:
 				t.Fatalf("parley serve exited before listening: %v\n%s", p.err, p.stderr)
 			}
 		}
 	case <-p.done:
 		t.Fatalf("parley serve exited before listening: %v\n%s", p.err, p.stderr)
+	case <-deadline.C:
+		t.Fatalf("parley serve did not listen within %v\n%s", 2*timeout, p.stderr)
 	}
-	return p
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
