@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -78,6 +79,11 @@ type Presence struct {
 	Text    string // away message, or topic
 	Time    time.Time
 }
+
+// RemoteSession is the Session of every event that came from another node
+// of a cluster: never a local session's id (those count up from 1), and
+// not 0, so a front-end renders it as another user's doing.
+const RemoteSession = math.MaxUint64 - 1
 
 // Committed is one message of a cluster's shared log, as Ingest receives
 // it: the message with its id (its sequence in the log) and the origin
@@ -219,7 +225,7 @@ func (h *Hub) Ingest(batch []Committed) bool {
 			}
 		}
 		if ev == nil {
-			ev = &Event{Message: c.Message}
+			ev = &Event{Message: c.Message, Session: RemoteSession}
 			p := h.resolve(ev)
 			p.remote = true
 			ev.route = p
@@ -285,6 +291,10 @@ func (h *Hub) remoteMembers(room string) []string {
 	return h.cluster.c.Members(room)
 }
 
+// RemoteUser returns the display name of the user called name if one is
+// online on another node of the cluster (never on a single node).
+func (h *Hub) RemoteUser(name string) (string, bool) { return h.remoteUser(name) }
+
 // remoteUser returns the display name of a user online on another node.
 func (h *Hub) remoteUser(name string) (string, bool) {
 	if h.cluster == nil {
@@ -299,6 +309,7 @@ func (h *Hub) remoteUser(name string) (string, bool) {
 // in the local mirror, then shown to the room). A Cluster calls it, in the
 // order the changes happened.
 func (h *Hub) Remote(ev *Event, rooms []string) {
+	ev.Session = RemoteSession
 	if ev.Kind == KindTopic {
 		h.remoteTopic(ev)
 		return

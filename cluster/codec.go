@@ -56,8 +56,15 @@ func encodeMessage(m *chat.Message) []byte {
 	return b
 }
 
-// decodeMessage reads a stream message; anything but a well-formed stored
-// message kind is refused.
+// maxStreamText bounds a stream message's text (the hub's own bound,
+// --max-message-bytes, is usually far lower; a node with a higher one may
+// have stored it).
+const maxStreamText = 1 << 20
+
+// decodeMessage reads a stream message. The NATS deployment is trusted,
+// but what its stream holds is checked like a client's input all the
+// same before any node delivers it: a message kind, a valid room key or a
+// valid recipient, a valid sender name, clean text.
 func decodeMessage(b []byte) (chat.Message, error) {
 	var w wireMessage
 	if err := json.Unmarshal(b, &w); err != nil {
@@ -69,5 +76,28 @@ func decodeMessage(b []byte) (chat.Message, error) {
 	if (w.Kind == chat.KindDM) != (w.Room == "") {
 		return chat.Message{}, errors.New("a message needs a room, or a recipient and no room")
 	}
+	if w.Room != "" {
+		if key, err := chat.ValidateRoom(w.Room); err != nil || key != w.Room {
+			return chat.Message{}, errors.New("not a room key")
+		}
+	}
+	if _, _, err := chat.ValidateName(w.From); err != nil {
+		return chat.Message{}, errors.New("not a sender's name")
+	}
+	if w.Kind == chat.KindDM {
+		if _, _, err := chat.ValidateName(w.To); err != nil {
+			return chat.Message{}, errors.New("not a recipient's name")
+		}
+	}
+	if text, err := chat.CleanText(w.Text, maxStreamText); err != nil || text != w.Text {
+		return chat.Message{}, errors.New("text that is not clean")
+	}
 	return chat.Message{Time: time.Unix(0, w.Time), Kind: w.Kind, Room: w.Room, From: w.From, To: w.To, Text: w.Text}, nil
+}
+
+// validName reports whether a name read from the presence bucket is one a
+// session could hold.
+func validName(name string) bool {
+	display, _, err := chat.ValidateName(name)
+	return err == nil && display == name
 }

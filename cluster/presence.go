@@ -300,6 +300,10 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 			}
 			return out
 		}
+		if !validName(v.Name) {
+			c.log.Warn("a presence entry with an invalid name; ignored", "key", e.Key())
+			return nil
+		}
 		if s == nil {
 			s = c.idx.session(k)
 		}
@@ -316,7 +320,7 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 	case parts[0] == "m" && len(parts) == 4:
 		room, err := untoken(parts[1])
 		k, ok := parseSkey(parts[2], parts[3])
-		if err != nil || !ok || k.node == c.id {
+		if err != nil || !ok || k.node == c.id || !validRoom(room) {
 			return nil
 		}
 		var v memberValue
@@ -336,17 +340,27 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 		}
 	case parts[0] == "t" && len(parts) == 2:
 		room, err := untoken(parts[1])
-		if err != nil || del {
+		if err != nil || del || !validRoom(room) {
 			return nil
 		}
 		var v topicValue
 		if json.Unmarshal(e.Value(), &v) != nil || v.Node == c.id {
 			return nil
 		}
+		if text, err := chat.CleanLine(v.Text, chat.MaxTopicBytes); (err != nil && chat.ErrorCode(err) != chat.CodeEmpty) || text != v.Text || !validName(v.By) {
+			c.log.Warn("a topic entry that is not clean; ignored", "key", e.Key())
+			return nil
+		}
 		// Topics are stored even from the initial load: a new node learns them.
 		out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindTopic, Room: room, From: v.By, Time: time.Unix(0, v.At), Text: v.Text}}})
 	}
 	return out
+}
+
+// validRoom reports whether a room key read from the bucket is one.
+func validRoom(room string) bool {
+	key, err := chat.ValidateRoom(room)
+	return err == nil && key == room
 }
 
 func sortedRooms(s *rsess) []string {

@@ -29,6 +29,7 @@ targets=(
 	"./wire/irc FuzzParse"
 	"./wire/irc FuzzClient"
 	"./auth FuzzVerify"
+	"./cluster FuzzDecodeMessage"
 )
 
 # fuzz_one runs one target. Go 1.26's fuzzing coordinator can report a bare

@@ -342,6 +342,15 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 			}
 		default:
 			target := s.Hub().Lookup(t)
+			if _, elsewhere := s.Hub().RemoteUser(t); target == nil && elsewhere && !isNotice {
+				// Online on another node of the cluster: delivered there.
+				dm := text
+				if action {
+					dm = "/me " + text
+				}
+				err = s.DM(t, dm, c.label)
+				break
+			}
 			if target == nil && (isNotice || !s.Hub().IsRegistered(t)) {
 				tell(c.numeric(ErrNoSuchNick, t, "No such nick/channel"))
 				continue
@@ -572,6 +581,13 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 	}
 	u := s.Hub().Lookup(nick)
 	if u == nil {
+		if name, ok := s.Hub().RemoteUser(nick); ok {
+			// On another node of the cluster: what this node knows.
+			c.out(c.numeric(RplWhoisUser, name, "u", hostOf(c.hub, name), "*", name),
+				c.numeric(RplWhoisServer, name, c.server, "another node of this cluster"),
+				c.numeric(RplEndOfWhois, name, "End of /WHOIS list"))
+			return
+		}
 		c.out(c.numeric(ErrNoSuchNick, nick, "No such nick/channel"), c.numeric(RplEndOfWhois, nick, "End of /WHOIS list"))
 		return
 	}
