@@ -39,16 +39,16 @@ const (
 
 // Config configures a Hub. Every field has a usable zero value except Store.
 type Config struct {
-	ServerName      string              // shown in welcomes; default "parley"
-	Version         string              // the server software's version, shown in welcomes
-	Motd            string              // message of the day shown on connect
-	Store           Store               // where messages are kept and read back; required
-	Log             Log                 // what orders messages and assigns their ids; default Store
-	Broker          Broker              // fan-out; default delivers locally
+	ServerName string // shown in welcomes; default "parley"
+	Version    string // the server software's version, shown in welcomes
+	Motd       string // message of the day shown on connect
+	Store      Store  // where messages are kept and read back; required
+	Log        Log    // what orders messages and assigns their ids; default Store
+	Broker     Broker // fan-out; default delivers locally
 	// Cluster joins the hub to other nodes (a shared log, names and
 	// presence across nodes); nil for a single node. With one, Store is the
 	// node's local mirror of the shared log and Log is not used.
-	Cluster Cluster
+	Cluster         Cluster
 	Logger          *slog.Logger        // default slog.Default()
 	Now             func() time.Time    // clock; default time.Now
 	Sleep           func(time.Duration) // waits on that clock (rate limiting); default time.Sleep

@@ -99,13 +99,13 @@ type Cluster struct {
 	idx      index
 	announce chan chat.Presence
 	kick     chan struct{} // wakes the writer to describe the node again
-	resync   atomic.Bool // the node was cut off: describe it again
+	resync   atomic.Bool   // the node was cut off: describe it again
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	feed   jetstream.ConsumeContext
-	up     atomic.Bool // connected to NATS
+	up     atomic.Bool            // connected to NATS
 	logErr atomic.Pointer[string] // why the last append failed, until the log answers again
 	last   atomic.Uint64
 }

@@ -350,7 +350,9 @@ func TestPresenceAcrossNodes(t *testing.T) {
 		t.Fatalf("away-notify across nodes: %q", line)
 	}
 	alice.Send(native.Request{Type: "topic", Room: "dev", Text: ptr("release day")})
-	bob.Expect("topic", func(ev native.Event) bool { return ev.Type == "topic" && ev.Text == "release day" && ev.From == "alice" })
+	bob.Expect("topic", func(ev native.Event) bool {
+		return ev.Type == "topic" && ev.Text == "release day" && ev.From == "alice"
+	})
 	alice.Send(native.Request{Type: "dm", To: "robert", Text: ptr("psst")})
 	bob.Expect("dm", func(ev native.Event) bool { return ev.Type == "dm" && ev.From == "alice" && ev.Text == "psst" })
 	alice.Expect("own dm", func(ev native.Event) bool { return ev.Type == "dm" && ev.To == "robert" })
