@@ -33,6 +33,10 @@ import (
 // documented defaults.
 type Config struct {
 	Addr     string      // host:port of the server's framed protocol
+	// Others are more addresses of the same chat server (the other nodes
+	// of a cluster): a connection attempt that fails moves on to the
+	// next, so a client whose node died resumes on another.
+	Others []string
 	Name     string      // nickname
 	Password string      // the account's password for a registered name, else the server password, if the server wants one
 	TLS      *tls.Config // nil for plain TCP
@@ -164,6 +168,7 @@ type Client struct {
 	done   <-chan struct{} // ctx.Done()
 	wg     sync.WaitGroup
 	refs   atomic.Uint64
+	next   atomic.Uint64 // which of Config.Addr and Config.Others to dial: this, modulo their number
 
 	closeOnce sync.Once
 	quitting  atomic.Bool
@@ -222,6 +227,13 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	stop := context.AfterFunc(ctx, cancel)
 	cn, welcome, err := c.connect(cctx)
+	for range cfg.Others { // each other node once, if the first is not there
+		var de *DialError
+		if !errors.As(err, &de) || cctx.Err() != nil {
+			break
+		}
+		cn, welcome, err = c.connect(cctx)
+	}
 	stop()
 	if err != nil {
 		cancel()
@@ -254,8 +266,18 @@ func (c *Client) Server() string {
 	return c.server
 }
 
-// Addr returns the address the client connects to.
-func (c *Client) Addr() string { return c.cfg.Addr }
+// Addr returns the address the client connects to (of Config.Addr and
+// Config.Others, the one it is at).
+func (c *Client) Addr() string {
+	if len(c.cfg.Others) == 0 {
+		return c.cfg.Addr
+	}
+	n := uint64(len(c.cfg.Others) + 1)
+	if i := c.next.Load() % n; i > 0 {
+		return c.cfg.Others[i-1]
+	}
+	return c.cfg.Addr
+}
 
 // Welcome returns the server's last welcome event.
 func (c *Client) Welcome() native.Event {
@@ -444,7 +466,19 @@ func (c *Client) hello() native.Request {
 
 // connect dials and performs the handshake, returning the live connection
 // and the welcome.
-func (c *Client) connect(ctx context.Context) (*conn, native.Event, error) {
+func (c *Client) connect(ctx context.Context) (cn *conn, welcome native.Event, err error) {
+	addr := c.Addr()
+	defer func() {
+		var de *DialError
+		if errors.As(err, &de) && len(c.cfg.Others) > 0 {
+			c.next.Add(1) // try the next node the next time
+		}
+	}()
+	return c.connectTo(ctx, addr)
+}
+
+// connectTo is connect to one address.
+func (c *Client) connectTo(ctx context.Context, addr string) (*conn, native.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
 	d := net.Dialer{}
@@ -452,12 +486,12 @@ func (c *Client) connect(ctx context.Context) (*conn, native.Event, error) {
 	var err error
 	if c.cfg.TLS != nil {
 		td := tls.Dialer{NetDialer: &d, Config: c.cfg.TLS}
-		nc, err = td.DialContext(ctx, "tcp", c.cfg.Addr)
+		nc, err = td.DialContext(ctx, "tcp", addr)
 	} else {
-		nc, err = d.DialContext(ctx, "tcp", c.cfg.Addr)
+		nc, err = d.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
-		return nil, native.Event{}, &DialError{Addr: c.cfg.Addr, Err: err}
+		return nil, native.Event{}, &DialError{Addr: addr, Err: err}
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
@@ -467,25 +501,25 @@ func (c *Client) connect(ctx context.Context) (*conn, native.Event, error) {
 	js, _ := json.Marshal(c.hello())
 	if _, err := nc.Write(frame.AppendFrame(nil, js)); err != nil {
 		nc.Close()
-		return nil, native.Event{}, &DialError{Addr: c.cfg.Addr, Err: err}
+		return nil, native.Event{}, &DialError{Addr: addr, Err: err}
 	}
 	fr := frame.NewReader(bufio.NewReaderSize(nc, 16<<10), c.cfg.MaxFrameBytes)
 	for {
 		payload, err := fr.ReadFrame()
 		if err != nil {
 			nc.Close()
-			return nil, native.Event{}, &DialError{Addr: c.cfg.Addr, Err: fmt.Errorf("handshake: %w", err)}
+			return nil, native.Event{}, &DialError{Addr: addr, Err: fmt.Errorf("handshake: %w", err)}
 		}
 		ev, err := native.DecodeEvent(payload)
 		if err != nil {
 			nc.Close()
-			return nil, native.Event{}, &DialError{Addr: c.cfg.Addr, Err: fmt.Errorf("handshake: %w (is this a parley server?)", err)}
+			return nil, native.Event{}, &DialError{Addr: addr, Err: fmt.Errorf("handshake: %w (is this a parley server?)", err)}
 		}
 		switch ev.Type {
 		case native.TypeWelcome:
 			if !stop() {
 				nc.Close()
-				return nil, native.Event{}, &DialError{Addr: c.cfg.Addr, Err: ctx.Err()}
+				return nil, native.Event{}, &DialError{Addr: addr, Err: ctx.Err()}
 			}
 			_ = nc.SetDeadline(time.Time{})
 			if !c.cfg.Raw {

@@ -332,3 +332,39 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Fatalf("send after close: %v", err)
 	}
 }
+
+// TestOtherAddresses: a client given the nodes of a cluster dials past
+// one that is not there, and when its node goes, reconnects to another.
+func TestOtherAddresses(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := func() *node.Node {
+		n, err := node.Start(node.Config{FrameAddr: "127.0.0.1:0", Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	n1, n2 := start(), start()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n2.Shutdown(ctx)
+	}()
+	down := freeAddr(t)
+	c := dial(t, down, "alice", func(cfg *client.Config) {
+		cfg.Others = []string{n1.Addr("frame").String(), n2.Addr("frame").String()}
+		cfg.MinBackoff, cfg.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	})
+	if c.Addr() != n1.Addr("frame").String() {
+		t.Fatalf("connected to %s, want the first node that is there", c.Addr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, c, "reconnected", func(e client.Event) bool { return e.Type == client.TypeState && e.State == client.StateConnected })
+	if c.Addr() != n2.Addr("frame").String() {
+		t.Fatalf("reconnected to %s, want the other node", c.Addr())
+	}
+}

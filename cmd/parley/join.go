@@ -53,7 +53,7 @@ var joinIO = struct {
 func join(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("parley join", flag.ContinueOnError)
 	o := &joinOptions{}
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:1234", "server address (framed protocol)")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:1234", "server address (framed protocol); several, comma-separated, for the nodes of a cluster: tried in turn when one cannot be reached")
 	fs.BoolVar(&o.plain, "plain", false, "line mode: read lines from stdin, print one line per event (default when stdin or stdout is not a terminal)")
 	fs.StringVar(&o.rooms, "room", "", "rooms to join besides the lobby, comma-separated")
 	fs.StringVar(&o.password, "password", "", "your account's password if your name is registered, else the server password if it needs one (prefer PARLEY_PASSWORD: arguments are visible to other local users)")
@@ -96,7 +96,11 @@ func join(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	usePlain := o.plain || !joinIO.isTerminal()
-	cfg := client.Config{Addr: o.addr, Name: name, Rooms: rooms, Password: o.password, DialTimeout: o.timeout, Client: "parley-join"}
+	addrs := strings.Split(o.addr, ",")
+	for i := range addrs {
+		addrs[i] = strings.TrimSpace(addrs[i])
+	}
+	cfg := client.Config{Addr: addrs[0], Others: addrs[1:], Name: name, Rooms: rooms, Password: o.password, DialTimeout: o.timeout, Client: "parley-join"}
 	if o.insecure && !o.tls {
 		fmt.Fprintln(stderr, "parley join: -insecure only makes sense with -tls")
 		return errUsage
