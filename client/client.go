@@ -32,11 +32,11 @@ import (
 // Config says where to connect and how to behave. Zero values take the
 // documented defaults.
 type Config struct {
-	Addr     string      // host:port of the server's framed protocol
+	Addr string // host:port of the server's framed protocol
 	// Others are more addresses of the same chat server (the other nodes
 	// of a cluster): a connection attempt that fails moves on to the
 	// next, so a client whose node died resumes on another.
-	Others []string
+	Others   []string
 	Name     string      // nickname
 	Password string      // the account's password for a registered name, else the server password, if the server wants one
 	TLS      *tls.Config // nil for plain TCP
