@@ -604,3 +604,12 @@ func (c *Cluster) ClusterAddr() net.Addr {
 	}
 	return c.ns.ClusterAddr()
 }
+
+// NATSURL returns the URL NATS clients reach the embedded server at ("" if
+// it has no client listener, or there is none).
+func (c *Cluster) NATSURL() string {
+	if c.ns == nil || c.ns.Addr() == nil {
+		return ""
+	}
+	return c.ns.ClientURL()
+}

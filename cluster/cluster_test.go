@@ -1,6 +1,8 @@
 package cluster_test
 
 import (
+	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	natsgo "github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/parleychat/parley/cluster"
 	"github.com/parleychat/parley/internal/testkit"
@@ -484,4 +488,70 @@ func TestNodeCutOffFromNATS(t *testing.T) {
 	})
 	bob.Expect("back", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "back" })
 	waitMembers(t, bob, "dev", 2)
+}
+
+// TestHostileClusterInput: whatever else writes to the stream or the
+// buckets (a NATS account shared with a buggy or hostile program), a node
+// delivers nothing that is not a well-formed message or presence change,
+// and its clients chat on.
+func TestHostileClusterInput(t *testing.T) {
+	nodes := startCluster(t, 2)
+	alice := joinDev(t, nodes[0], "alice", native.Request{})
+	bob := joinDev(t, nodes[1], "bob", native.Request{})
+	waitMembers(t, alice, "dev", 2)
+
+	nc, err := natsgo.Connect(nodes[0].Cluster.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	devSubject := "parley.msg.r." + hex.EncodeToString([]byte("dev"))
+	for _, payload := range []string{
+		`not json`,
+		`{"t":1,"k":4,"r":"dev","f":"mallory","x":"a join as a message"}`,
+		`{"t":1,"k":1,"r":"dev","f":"mallory","x":"\u001b]0;owned\u0007title"}`,
+		`{"t":1,"k":1,"r":"Dev Room","f":"mallory","x":"bad room"}`,
+		`{"t":1,"k":1,"r":"dev","f":"mal lory","x":"bad name"}`,
+	} {
+		if _, err := js.Publish(ctx, devSubject, []byte(payload)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kv, err := js.KeyValue(ctx, "parley-presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, val := range map[string]string{
+		"s.evilnode.1": `{"n":"mal lory\u001b[2J"}`,
+		"s.evilnode.2": `not json`,
+		"m." + hex.EncodeToString([]byte("Dev Room")) + ".evilnode.1": `{}`,
+		"m.zz.evilnode.1":                        `{}`,
+		"t." + hex.EncodeToString([]byte("dev")): `{"x":"topic\u001b[31m","b":"mallory","at":1,"node":"evilnode"}`,
+		"x.y.z":                                  `{}`,
+		"s":                                      `{}`,
+	} {
+		if _, err := kv.Put(ctx, key, []byte(val)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.Send(native.Request{Type: "say", Room: "dev", Text: ptr("still here")})
+	if ev := bob.ExpectType("say"); ev.From != "alice" || ev.Text != "still here" {
+		t.Fatalf("bob got %+v before alice's message", ev)
+	}
+	bob.Send(native.Request{Type: "who", Room: "dev"})
+	if ev := bob.ExpectType("members"); len(ev.Members) != 2 {
+		t.Fatalf("members after hostile presence entries: %v", ev.Members)
+	}
+	bob.Send(native.Request{Type: "topic", Room: "dev"})
+	if ev := bob.ExpectType("topic"); ev.Text != "" {
+		t.Fatalf("a hostile topic was taken: %q", ev.Text)
+	}
+	if h := history(t, bob, "dev", 100); len(h) != 1 || h[0].Text != "still here" {
+		t.Fatalf("history holds %v", h)
+	}
 }
