@@ -86,7 +86,7 @@ type Cluster struct {
 	nc   *nats.Conn
 	js   jetstream.JetStream
 	id   string // this process's incarnation: a new one every start
-	hub  *chat.Hub
+	hub  Hub
 	ping *nats.Subscription
 
 	names    jetstream.KeyValue
@@ -355,10 +355,24 @@ func (c *Cluster) bucket(ctx context.Context, name, desc string, replicas int) (
 	return kv, err
 }
 
+// Hub is what a Cluster feeds: a *chat.Hub.
+type Hub interface {
+	// Ingest takes the log's next messages, in order; false once it has
+	// shut down.
+	Ingest(batch []chat.Committed) bool
+	// Remote takes another node's presence change.
+	Remote(ev *chat.Event, rooms []string)
+	// LocalNames lists this node's names: skeleton, name, account.
+	LocalNames() [][3]string
+}
+
 // Attach implements chat.Cluster: it checks that the local mirror belongs
 // to this cluster's log, starts the presence watcher and the heartbeat,
 // and starts feeding the hub every message after after.
-func (c *Cluster) Attach(h *chat.Hub, after uint64) error {
+func (c *Cluster) Attach(h *chat.Hub, after uint64) error { return c.attach(h, after) }
+
+// attach is Attach for any Hub.
+func (c *Cluster) attach(h Hub, after uint64) error {
 	c.hub = h
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
@@ -459,7 +473,7 @@ func (c *Cluster) Append(ctx context.Context, msgs []chat.Message, tokens []uint
 	if !c.up.Load() {
 		return errUnavailable
 	}
-	err := c.append(ctx, msgs, tokens)
+	_, err := c.append(ctx, msgs, tokens)
 	if err != nil {
 		why := err.Error()
 		c.logErr.Store(&why)
@@ -469,8 +483,10 @@ func (c *Cluster) Append(ctx context.Context, msgs []chat.Message, tokens []uint
 	return err
 }
 
-// append is Append once connected.
-func (c *Cluster) append(ctx context.Context, msgs []chat.Message, tokens []uint64) error {
+// append is Append once connected; it returns the messages' ids (stream
+// sequences).
+func (c *Cluster) append(ctx context.Context, msgs []chat.Message, tokens []uint64) ([]uint64, error) {
+	ids := make([]uint64, len(msgs))
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	todo := make([]int, len(msgs))
@@ -482,11 +498,11 @@ func (c *Cluster) append(ctx context.Context, msgs []chat.Message, tokens []uint
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("cluster: %d of %d messages not stored: %w", len(todo), len(msgs), lastErr)
+				return nil, fmt.Errorf("cluster: %d of %d messages not stored: %w", len(todo), len(msgs), lastErr)
 			case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
 			}
 			if !c.up.Load() {
-				return errUnavailable
+				return nil, errUnavailable
 			}
 		}
 		futures := make([]jetstream.PubAckFuture, len(todo))
@@ -509,17 +525,18 @@ func (c *Cluster) append(ctx context.Context, msgs []chat.Message, tokens []uint
 				continue
 			}
 			select {
-			case <-f.Ok():
+			case ack := <-f.Ok():
+				ids[i] = ack.Sequence
 			case err := <-f.Err():
 				lastErr = err
 				again = append(again, i)
 			case <-ctx.Done():
-				return fmt.Errorf("cluster: messages not acknowledged by JetStream: %w", ctx.Err())
+				return nil, fmt.Errorf("cluster: messages not acknowledged by JetStream: %w", ctx.Err())
 			}
 		}
 		todo = again
 	}
-	return nil
+	return ids, nil
 }
 
 // Ready implements chat.Cluster.

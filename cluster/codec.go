@@ -89,7 +89,7 @@ func decodeMessage(b []byte) (chat.Message, error) {
 			return chat.Message{}, errors.New("not a recipient's name")
 		}
 	}
-	if text, err := chat.CleanText(w.Text, maxStreamText); err != nil || text != w.Text {
+	if text, err := chat.CleanText(w.Text, maxStreamText); (err != nil && chat.ErrorCode(err) != chat.CodeEmpty) || text != w.Text {
 		return chat.Message{}, errors.New("text that is not clean")
 	}
 	return chat.Message{Time: time.Unix(0, w.Time), Kind: w.Kind, Room: w.Room, From: w.From, To: w.To, Text: w.Text}, nil

@@ -30,7 +30,6 @@ func TestDecodeRefusesBadMessages(t *testing.T) {
 		"bad sender":       `{"t":1,"k":1,"r":"dev","f":"al ice","x":"hi"}`,
 		"bad recipient":    `{"t":1,"k":3,"f":"alice","o":"","x":"hi"}`,
 		"control chars":    `{"t":1,"k":1,"r":"dev","f":"alice","x":"hi\u001b[2J"}`,
-		"empty text":       `{"t":1,"k":1,"r":"dev","f":"alice","x":""}`,
 	} {
 		if m, err := decodeMessage([]byte(b)); err == nil {
 			t.Errorf("%s: accepted as %+v", name, m)

@@ -550,6 +550,26 @@ func TestClusterNodeKill9(t *testing.T) {
 		return ms[:i]
 	}
 
+	// Every node left knows every user, the resumed ones on their new
+	// nodes included, as in the lobby.
+	for _, i := range survivors {
+		probe := fmt.Sprint("probe", i)
+		c := dialCluster(t, nodes[i].p.addr, native.Request{Name: probe})
+		want := slices.Sorted(slices.Values(append([]string{probe}, names...)))
+		var got []string
+		deadline := time.Now().Add(clusterTimeout)
+		for try := 0; ; try++ {
+			if got = who(t, c, fmt.Sprint("w", try)); slices.Equal(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's lobby members are %v, want %v", nodes[i].name(), got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		c.close()
+	}
+
 	// Every node's history, through a client of its own.
 	history := func(n *clusterNode, who string) []msg {
 		c := dialCluster(t, n.p.addr, native.Request{Name: who})

@@ -18,16 +18,28 @@ import (
 // opener registers any cleanup with t.
 type Opener func(t *testing.T, retain int) chat.Store
 
+// Options tell the contract what kind of log a store is.
+type Options struct {
+	// Gapless: the store's ids come from a shared log that numbers every
+	// message itself (a JetStream stream): an explicit id must be the
+	// next one, and ids above it are refused rather than leaving a gap.
+	Gapless bool
+}
+
 // Run runs the store contract tests against stores made by open.
-func Run(t *testing.T, open Opener) {
+func Run(t *testing.T, open Opener) { RunWith(t, open, Options{}) }
+
+// RunWith runs the store contract tests against stores made by open, for
+// the kind of log opt describes.
+func RunWith(t *testing.T, open Opener, opt Options) {
 	t.Run("Empty", func(t *testing.T) { testEmpty(t, open(t, 0)) })
-	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, open(t, 0)) })
+	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, open(t, 0), opt) })
 	t.Run("Queries", func(t *testing.T) { testQueries(t, open(t, 0)) })
 	t.Run("DirectMessages", func(t *testing.T) { testDMs(t, open(t, 0)) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, open(t, 10)) })
 	t.Run("ConcurrentReads", func(t *testing.T) { testConcurrent(t, open(t, 50)) })
 	t.Run("Topics", func(t *testing.T) { testTopics(t, open(t, 0)) })
-	t.Run("AssignsIDs", func(t *testing.T) { testAssignsIDs(t, open(t, 0)) })
+	t.Run("AssignsIDs", func(t *testing.T) { testAssignsIDs(t, open(t, 0), opt) })
 	t.Run("Directory", func(t *testing.T) {
 		d, ok := open(t, 0).(chat.Directory)
 		if !ok {
@@ -180,7 +192,7 @@ func testTopics(t *testing.T, s chat.Store) {
 
 // testAssignsIDs: messages without an id get the next ones, in order,
 // written back; an explicit id must be above the last one.
-func testAssignsIDs(t *testing.T, s chat.Store) {
+func testAssignsIDs(t *testing.T, s chat.Store, opt Options) {
 	appendAll(t, s, Msg(0, "lobby"), Msg(0, "dev"), Msg(0, "lobby"))
 	msgs := []chat.Message{Msg(0, "lobby"), Msg(0, "lobby")}
 	if err := s.Append(ctx, msgs); err != nil {
@@ -192,6 +204,18 @@ func testAssignsIDs(t *testing.T, s chat.Store) {
 	}
 	if err := s.Append(ctx, []chat.Message{Msg(last, "lobby")}); err == nil {
 		t.Fatal("an explicit id that is not above the last was accepted")
+	}
+	if opt.Gapless {
+		if err := s.Append(ctx, []chat.Message{Msg(last+10, "lobby")}); err == nil {
+			t.Fatal("a gapless log accepted an id that leaves a gap")
+		}
+		if err := s.Append(ctx, []chat.Message{Msg(last+1, "lobby"), Msg(0, "lobby")}); err != nil {
+			t.Fatalf("the next id, explicitly: %v", err)
+		}
+		if got, _ := s.LastID(ctx); got != last+2 {
+			t.Fatalf("LastID %d after the next id and one more, want %d", got, last+2)
+		}
+		return
 	}
 	if err := s.Append(ctx, []chat.Message{Msg(last+10, "lobby"), Msg(0, "lobby")}); err != nil {
 		t.Fatalf("an explicit id above the last: %v", err)
@@ -279,16 +303,20 @@ func testEmpty(t *testing.T, s chat.Store) {
 	}
 }
 
-func testRoundTrip(t *testing.T, s chat.Store) {
+func testRoundTrip(t *testing.T, s chat.Store, opt Options) {
+	first := uint64(7) // an empty store may start anywhere
+	if opt.Gapless {
+		first = 1
+	}
 	in := []chat.Message{
-		{ID: 7, Time: epoch, Kind: chat.KindSay, Room: "lobby", From: "Chloé🌸", Text: "héllo, 王芳 👋"},
-		{ID: 8, Time: epoch.Add(time.Nanosecond), Kind: chat.KindMe, Room: "lobby", From: "bob", Text: "waves"},
-		{ID: 9, Time: epoch.Add(time.Hour), Kind: chat.KindDM, From: "bob", To: "Chloé🌸", Text: "psst\nsecond line"},
-		{ID: 10, Time: epoch.Add(2 * time.Hour), Kind: chat.KindSay, Room: "lobby", From: "bob", Text: ""},
+		{ID: first, Time: epoch, Kind: chat.KindSay, Room: "lobby", From: "Chloé🌸", Text: "héllo, 王芳 👋"},
+		{ID: first + 1, Time: epoch.Add(time.Nanosecond), Kind: chat.KindMe, Room: "lobby", From: "bob", Text: "waves"},
+		{ID: first + 2, Time: epoch.Add(time.Hour), Kind: chat.KindDM, From: "bob", To: "Chloé🌸", Text: "psst\nsecond line"},
+		{ID: first + 3, Time: epoch.Add(2 * time.Hour), Kind: chat.KindSay, Room: "lobby", From: "bob", Text: ""},
 	}
 	appendAll(t, s, in...)
-	if id, err := s.LastID(ctx); err != nil || id != 10 {
-		t.Fatalf("LastID = %d, %v; want 10", id, err)
+	if id, err := s.LastID(ctx); err != nil || id != first+3 {
+		t.Fatalf("LastID = %d, %v; want %d", id, err, first+3)
 	}
 	got := append(history(t, s, chat.HistoryQuery{Room: "lobby", Limit: 10}), history(t, s, chat.HistoryQuery{User: "chloé🌸", Limit: 10})...)
 	want := []chat.Message{in[0], in[1], in[3], in[2]}
