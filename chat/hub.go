@@ -1151,7 +1151,11 @@ func (h *Hub) resolve(ev *Event) *pending {
 	}
 	p.room = h.rooms[ev.Room]
 	if p.room == nil {
-		p.room = &Room{}
+		// No one here is in it now. A dead room sends the delivery to
+		// whatever room of that name exists when it is made (deliverRoom
+		// looks it up again), or advances lastDelivered under Hub.mu, so
+		// that a room made meanwhile misses nothing.
+		p.room = &Room{name: ev.Room, dead: true}
 	}
 	return p
 }

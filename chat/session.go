@@ -402,6 +402,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 			continue
 		}
 		upTo := r.delivered // every id up to here is stored; later ones arrive live, held
+		joinedNow := false
 		if !already && r.add(s) {
 			s.mu.Lock()
 			s.addRoom(r, upTo)
@@ -421,7 +422,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 				}
 			}
 			s.sink.Deliver(joined)
-			h.announce(Presence{Op: PresenceJoin, Session: s.id, Name: name, Room: key})
+			joinedNow = true
 			if len(r.members) == 1 {
 				defer h.mod.claimNew(s, key) // an account making a room owns it
 			}
@@ -430,6 +431,9 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 			}
 		}
 		r.mu.Unlock()
+		if joinedNow {
+			h.announce(Presence{Op: PresenceJoin, Session: s.id, Name: name, Room: key})
+		}
 		if err := s.replay(key, upTo, opt); err != nil {
 			h.log.Error("history replay failed", "room", key, "session", s.id, "err", err)
 			s.sink.Deliver(errorEvent(Errorf(CodeUnavailable, "history of %s is unavailable right now", key), ""))
