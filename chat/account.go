@@ -656,21 +656,31 @@ func (s *Session) Login(name, password string) error {
 	if err := h.mod.checkServer(h, a.Key, remoteIP(s.info.Remote), newSkel); err != nil {
 		return err
 	}
-	if err := h.claimName(newSkel, a.Name, a.Key); err != nil {
-		return err
+	s.mu.Lock()
+	renaming := s.skel != newSkel // a guest already called by the account's name keeps its claim
+	s.mu.Unlock()
+	if renaming {
+		if err := h.claimName(newSkel, a.Name, a.Key); err != nil {
+			return err
+		}
+	}
+	release := func(skel string) {
+		if renaming {
+			h.releaseName(skel)
+		}
 	}
 	h.mu.Lock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		h.mu.Unlock()
-		h.releaseName(newSkel)
+		release(newSkel)
 		return ErrClosed
 	}
 	if h.accounts[a.Key] != a {
 		s.mu.Unlock()
 		h.mu.Unlock()
-		h.releaseName(newSkel)
+		release(newSkel)
 		return errLoginFailed
 	}
 	old, oldSkel := s.name, s.skel
@@ -694,7 +704,7 @@ func (s *Session) Login(name, password string) error {
 		r.accountIn(a)
 		r.mu.Unlock()
 	}
-	h.releaseName(oldSkel)
+	release(oldSkel)
 	h.announce(Presence{Op: PresenceNick, Session: s.id, Name: a.Name, Account: a.Key})
 	h.log.Info("logged in", "session", s.id, "account", a.Name, "was", old)
 	if old != a.Name {

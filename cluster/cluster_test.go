@@ -488,6 +488,15 @@ func TestNodeCutOffFromNATS(t *testing.T) {
 	})
 	bob.Expect("back", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "back" })
 	waitMembers(t, bob, "dev", 2)
+	// The node back sees the others' changes and messages again.
+	bob.Send(native.Request{Type: "join", Room: "ops"})
+	alice.Send(native.Request{Type: "join", Room: "ops"})
+	alice.Expect("bob in ops", func(ev native.Event) bool {
+		return ev.Type == "join" && ev.Room == "ops" && ev.Name == "bob" || ev.Type == "members" && slices.Contains(ev.Members, "bob")
+	})
+	waitMembers(t, alice, "ops", 2)
+	bob.Send(native.Request{Type: "say", Room: "dev", Text: ptr("from bob")})
+	alice.Expect("from bob", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "from bob" })
 }
 
 // TestHostileClusterInput: whatever else writes to the stream or the
