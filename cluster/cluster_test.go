@@ -564,3 +564,30 @@ func TestHostileClusterInput(t *testing.T) {
 		t.Fatalf("history holds %v", h)
 	}
 }
+
+// TestAccountNameAcrossNodes: an account's name, registered on one node,
+// is held cluster-wide while its devices are online there, and a second
+// device logging in shares it.
+func TestAccountNameAcrossNodes(t *testing.T) {
+	nodes := startCluster(t, 2)
+	const pw = "correct-horse-battery-staple"
+	dan := joinDev(t, nodes[0], "dan", native.Request{})
+	dan.Send(native.Request{Type: "register", Password: pw})
+	if ev := dan.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" || ev.Type == "error" }); ev.Type == "error" {
+		t.Fatalf("register: %s %s", ev.Code, ev.Message)
+	}
+	other := joinDev(t, nodes[0], "guest1", native.Request{})
+	other.Send(native.Request{Type: "login", Account: "dan", Password: pw})
+	other.Expect("logged in", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "logged in as dan") })
+	c := testkit.DialNative(t, nodes[1].Addr(node.ListenFrame), "dan")
+	if ev := c.Expect("welcome or error", func(ev native.Event) bool { return ev.Type == "welcome" || ev.Type == "error" }); ev.Code != "name_taken" {
+		t.Fatalf("dan as a guest on another node: %+v", ev)
+	}
+	dan.Conn.Close()
+	other.Conn.Close()
+	testkit.Eventually(t, "dan free once both devices left", func() bool {
+		c := testkit.DialNative(t, nodes[1].Addr(node.ListenFrame), "dan")
+		defer c.Conn.Close()
+		return c.Expect("welcome or error", func(ev native.Event) bool { return ev.Type == "welcome" || ev.Type == "error" }).Type == "welcome"
+	})
+}

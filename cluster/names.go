@@ -34,7 +34,11 @@ func (c *Cluster) ClaimName(skel, display, account string) error {
 	c.nameMu.Lock()
 	if cl := c.claims[skel]; cl != nil {
 		defer c.nameMu.Unlock()
-		if account != "" && cl.account == account {
+		// The hub allows one session per name here but an account's: a
+		// claim of the same account is another device, and an account
+		// claim of a guest's is that guest registering its name.
+		if account != "" && (cl.account == account || cl.account == "") {
+			cl.account = account
 			cl.count++
 			return nil
 		}
