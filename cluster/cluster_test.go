@@ -578,7 +578,9 @@ func TestAccountNameAcrossNodes(t *testing.T) {
 	}
 	other := joinDev(t, nodes[0], "guest1", native.Request{})
 	other.Send(native.Request{Type: "login", Account: "dan", Password: pw})
-	other.Expect("logged in", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "logged in as dan") })
+	other.Expect("logged in", func(ev native.Event) bool {
+		return ev.Type == "notice" && strings.Contains(ev.Text, "logged in as dan")
+	})
 	c := testkit.DialNative(t, nodes[1].Addr(node.ListenFrame), "dan")
 	if ev := c.Expect("welcome or error", func(ev native.Event) bool { return ev.Type == "welcome" || ev.Type == "error" }); ev.Code != "name_taken" {
 		t.Fatalf("dan as a guest on another node: %+v", ev)
