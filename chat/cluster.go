@@ -45,6 +45,9 @@ type Cluster interface {
 	Announce(p Presence)
 	// Members returns the names of the members of room on other nodes.
 	Members(room string) []string
+	// RoomMembers returns how many members each room has on other nodes
+	// (rooms with none are left out).
+	RoomMembers() map[string]int
 	// Lookup returns the display name of the user called name (compared by
 	// NameSkeleton) if one is online on another node.
 	Lookup(name string) (display string, ok bool)

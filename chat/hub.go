@@ -665,6 +665,14 @@ func (h *Hub) Rooms(after string, limit int) ([]RoomInfo, bool, error) {
 		}
 	}
 	h.mu.RUnlock()
+	if h.cluster != nil {
+		for room, n := range h.cluster.c.RoomMembers() { // members on other nodes
+			info := byName[room]
+			info.Name = room
+			info.Members += n
+			byName[room] = info
+		}
+	}
 	list := make([]RoomInfo, 0, len(byName))
 	for _, info := range byName {
 		if info.Name > after {

@@ -362,6 +362,17 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	alice.Expect("own dm", func(ev native.Event) bool { return ev.Type == "dm" && ev.To == "robert" })
 	alice.Send(native.Request{Type: "dm", To: "nobody", Text: ptr("hello?")})
 	alice.Expect("no such user", func(ev native.Event) bool { return ev.Type == "error" && ev.Code == "no_such_user" })
+	bob.Send(native.Request{Type: "join", Room: "elsewhere"})
+	bob.ExpectType("join")
+	testkit.Eventually(t, "a room with members on another node listed", func() bool {
+		alice.Send(native.Request{Type: "rooms"})
+		for _, r := range alice.ExpectType("rooms").Rooms {
+			if r.Name == "elsewhere" && r.Members == 1 {
+				return true
+			}
+		}
+		return false
+	})
 	bob.Send(native.Request{Type: "part", Room: "dev", Reason: "bye now"})
 	alice.Expect("part", func(ev native.Event) bool { return ev.Type == "part" && ev.Name == "robert" && ev.Reason == "bye now" })
 	waitMembers(t, alice, "dev", 1)

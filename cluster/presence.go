@@ -176,6 +176,22 @@ func (c *Cluster) Members(room string) []string {
 	return out
 }
 
+// RoomMembers implements chat.Cluster: members per room on other nodes,
+// one per name (an account's devices are one user).
+func (c *Cluster) RoomMembers() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.idx.rooms))
+	for room, m := range c.idx.rooms {
+		names := make(map[string]bool, len(m))
+		for _, s := range m {
+			names[s.name] = true
+		}
+		out[room] = len(names)
+	}
+	return out
+}
+
 // Lookup implements chat.Cluster.
 func (c *Cluster) Lookup(name string) (string, bool) {
 	c.mu.Lock()
