@@ -5,9 +5,9 @@
 // which room on which node. The NATS server is an existing deployment
 // (Config.URLs) or runs inside the process (Config.Embedded).
 //
-// Lock order: Cluster.mu (the presence index) and Cluster.nameMu (this
-// node's claims) are leaves: nothing is taken under them and no hub method
-// is called while they are held.
+// Lock order: Cluster.mu (the presence index), then Cluster.nameMu (this
+// node's claims; read under mu to tell whether a name is still here). No
+// hub method is called while either is held.
 package cluster
 
 import (
@@ -155,7 +155,11 @@ func Start(cfg Config) (*Cluster, error) {
 		c.Close()
 		return nil, err
 	}
-	c.log.Info("joined the cluster", "node", c.id, "stream", cfg.Stream, "nats", c.nc.ConnectedUrlRedacted())
+	via := c.nc.ConnectedUrlRedacted()
+	if c.ns != nil {
+		via = "embedded (in-process)"
+	}
+	c.log.Info("joined the cluster", "node", c.id, "stream", cfg.Stream, "nats", via)
 	return c, nil
 }
 
@@ -406,7 +410,12 @@ func (c *Cluster) attach(h Hub, after uint64) error {
 		case in <- cm:
 		case <-c.ctx.Done():
 		}
-	}, jetstream.PullMaxMessages(2048))
+	},
+		jetstream.PullMaxMessages(2048),
+		// A consumer whose server died is noticed after two missed
+		// heartbeats and made anew from the last message: 2 s, not the
+		// default 10.
+		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

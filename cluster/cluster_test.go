@@ -89,6 +89,7 @@ func startCluster(t *testing.T, n int) []*node.Node {
 }
 
 func TestThreeNodesOneRoom(t *testing.T) {
+	t.Parallel() // each test has a cluster of its own; most of a test is waiting for it
 	nodes := startCluster(t, 3)
 	var lines []*testkit.Line
 	for i, nd := range nodes {
@@ -181,6 +182,7 @@ func waitMembers(t *testing.T, c *testkit.Native, room string, want int) {
 // room; every client sees the same messages in the same order, ids rising,
 // and every node's history gives the same answer.
 func TestOneSequenceOnEveryNode(t *testing.T) {
+	t.Parallel() // each test has a cluster of its own; most of a test is waiting for it
 	nodes := startCluster(t, 3)
 	const perSender = 60
 	var clients []*testkit.Native
@@ -249,6 +251,7 @@ func TestOneSequenceOnEveryNode(t *testing.T) {
 // TestNameUniqueAcrossNodes: one name asked for on three nodes at once is
 // given once; when its holder leaves, another node may give it.
 func TestNameUniqueAcrossNodes(t *testing.T) {
+	t.Parallel() // each test has a cluster of its own; most of a test is waiting for it
 	nodes := startCluster(t, 3)
 	for round := range 5 {
 		name := fmt.Sprint("dup", round)
@@ -296,6 +299,7 @@ func TestNameUniqueAcrossNodes(t *testing.T) {
 // TestResumeOnAnotherNode: a client that read up to some id on one node
 // and comes back on another gets exactly the messages after it.
 func TestResumeOnAnotherNode(t *testing.T) {
+	t.Parallel() // each test has a cluster of its own; most of a test is waiting for it
 	nodes := startCluster(t, 3)
 	speaker := joinDev(t, nodes[0], "speaker", native.Request{})
 	reader := joinDev(t, nodes[1], "reader", native.Request{})
@@ -334,6 +338,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 // TestPresenceAcrossNodes: joins, parts, nick changes, away messages,
 // topics, direct messages and member lists cross nodes.
 func TestPresenceAcrossNodes(t *testing.T) {
+	t.Parallel() // each test has a cluster of its own; most of a test is waiting for it
 	nodes := startCluster(t, 2)
 	alice := joinDev(t, nodes[0], "alice", native.Request{})
 	bob := joinDev(t, nodes[1], "bob", native.Request{})
@@ -463,6 +468,7 @@ func atoi(s string) int {
 // unavailable instead of diverging, the other sees its users part; when
 // the server is back, the node recovers by itself.
 func TestNodeCutOffFromNATS(t *testing.T) {
+	t.Parallel() // each test has a cluster of its own; most of a test is waiting for it
 	nats := startNATS(t, 3)
 	var nodes []*node.Node
 	for i := range 2 {
@@ -515,6 +521,7 @@ func TestNodeCutOffFromNATS(t *testing.T) {
 // delivers nothing that is not a well-formed message or presence change,
 // and its clients chat on.
 func TestHostileClusterInput(t *testing.T) {
+	t.Parallel() // each test has a cluster of its own; most of a test is waiting for it
 	nodes := startCluster(t, 2)
 	alice := joinDev(t, nodes[0], "alice", native.Request{})
 	bob := joinDev(t, nodes[1], "bob", native.Request{})
@@ -580,6 +587,7 @@ func TestHostileClusterInput(t *testing.T) {
 // is held cluster-wide while its devices are online there, and a second
 // device logging in shares it.
 func TestAccountNameAcrossNodes(t *testing.T) {
+	t.Parallel() // each test has a cluster of its own; most of a test is waiting for it
 	nodes := startCluster(t, 2)
 	const pw = "correct-horse-battery-staple"
 	dan := joinDev(t, nodes[0], "dan", native.Request{})

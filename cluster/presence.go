@@ -153,6 +153,21 @@ func (x *index) drop(s *rsess) []string {
 	return rooms
 }
 
+// named reports whether a session other than except called name is in
+// room on another node, or whether this node holds the name (a user who
+// reconnected elsewhere, or an account's other device): its old session's
+// part, or its new session's join, is then no news. Caller holds c.mu.
+func (c *Cluster) named(room, name string, except skey) bool {
+	for k, s := range c.idx.rooms[room] {
+		if k != except && s.name == name {
+			return true
+		}
+	}
+	c.nameMu.Lock()
+	defer c.nameMu.Unlock()
+	return c.claims[chat.NameSkeleton(name)] != nil
+}
+
 // remote is a change to hand the hub, outside the lock.
 type remote struct {
 	ev    *chat.Event
@@ -312,7 +327,9 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 			}
 			name := s.name
 			for _, room := range c.idx.drop(s) {
-				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: name, Reason: v.Reason, Quit: true}, room)
+				if !c.named(room, name, k) {
+					tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: name, Reason: v.Reason, Quit: true}, room)
+				}
 			}
 			return out
 		}
@@ -345,13 +362,13 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 		}
 		if del || v.Left {
 			s := c.idx.sessions[k]
-			if s != nil && c.idx.part(s, room) {
+			if s != nil && c.idx.part(s, room) && !c.named(room, s.name, k) {
 				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: s.name, Reason: v.Reason, By: v.By}, room)
 			}
 			return out
 		}
 		s := c.idx.session(k)
-		if c.idx.join(s, room) && s.name != "" {
+		if !c.named(room, s.name, k) && c.idx.join(s, room) && s.name != "" {
 			tell(&chat.Event{Message: chat.Message{Kind: chat.KindJoin, Room: room, Time: now}, Name: s.name}, room)
 		}
 	case parts[0] == "t" && len(parts) == 2:
@@ -549,8 +566,8 @@ func (c *Cluster) heartbeat() {
 			ctx, cancel := context.WithTimeout(c.ctx, c.cfg.Heartbeat*2)
 			_ = c.putJSON(ctx, "n."+c.id, map[string]int64{"at": time.Now().UnixNano()})
 			c.checkLog(ctx)
-			c.sweep(ctx)
 			cancel()
+			c.sweep() // with bounds of its own: a probe must never run out of time it did not have
 			if c.resync.Load() {
 				select { // wake the writer to describe the node again
 				case c.kick <- struct{}{}:
@@ -569,7 +586,7 @@ func (c *Cluster) heartbeat() {
 // sweep probes the nodes not heard of for DeadAfter; those that do not
 // answer are gone: their users part here at once, and the first node
 // alive removes their entries from the bucket.
-func (c *Cluster) sweep(ctx context.Context) {
+func (c *Cluster) sweep() {
 	c.mu.Lock()
 	var silent []string
 	alive := []string{c.id}
@@ -582,7 +599,7 @@ func (c *Cluster) sweep(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	for _, node := range silent {
-		if c.alive(ctx, node) {
+		if c.alive(c.ctx, node) { // its own second: an earlier node's clean-up must not use it up
 			c.mu.Lock()
 			if _, ok := c.idx.nodes[node]; ok {
 				c.idx.nodes[node] = time.Now()
@@ -597,7 +614,15 @@ func (c *Cluster) sweep(ctx context.Context) {
 		}
 		sort.Strings(alive)
 		if alive[0] == c.id {
-			c.deleteKeys(ctx, keys)
+			// In the background: during a leader election each delete may
+			// hang for a while, and the next silent node must be probed now.
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+				defer cancel()
+				c.deleteKeys(ctx, keys)
+			}()
 		}
 	}
 }
@@ -617,6 +642,9 @@ func (c *Cluster) nodeGone(node string) ([]string, []remote) {
 		name := s.name
 		for _, room := range c.idx.drop(s) {
 			keys = append(keys, memberKey(room, node, k.id))
+			if c.named(room, name, k) {
+				continue // back already, through another node
+			}
 			out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: time.Now()}, Name: name, Reason: "lost contact with its server", Quit: true}, rooms: []string{room}})
 		}
 	}
