@@ -335,6 +335,13 @@ func (h *Hub) Remote(ev *Event, rooms []string) {
 		for _, m := range r.members {
 			if !told[m.id] {
 				told[m.id] = true
+				if (ev.Kind == KindJoin || ev.Kind == KindPart) && NameKey(m.Name()) == NameKey(ev.Name) {
+					// This user's own old session (gone with its node,
+					// the user back here), or its account's other device:
+					// not news to it, and its own part would read as
+					// being out of the room.
+					continue
+				}
 				m.deliver(ev)
 			}
 		}

@@ -5,9 +5,9 @@
 // which room on which node. The NATS server is an existing deployment
 // (Config.URLs) or runs inside the process (Config.Embedded).
 //
-// Lock order: Cluster.mu (the presence index), then Cluster.nameMu (this
-// node's claims; read under mu to tell whether a name is still here). No
-// hub method is called while either is held.
+// Lock order: Cluster.mu (the presence index), Cluster.nameMu (this node's
+// name claims) and Cluster.feedMu (the log's consumer) are leaves: nothing
+// is taken under them, and no hub method is called while one is held.
 package cluster
 
 import (
@@ -104,7 +104,13 @@ type Cluster struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	feed   jetstream.ConsumeContext
+
+	feedMu     sync.Mutex
+	feed       jetstream.ConsumeContext // the running consumer of the log
+	feedGen    uint64                   // which consumer is the running one
+	seen       uint64                   // the last stream sequence handed in (or skipped)
+	leader     *nats.Subscription       // stream leader elections
+	restarting atomic.Bool
 	up     atomic.Bool            // connected to NATS
 	logErr atomic.Pointer[string] // why the last append failed, until the log answers again
 	last   atomic.Uint64
@@ -384,24 +390,71 @@ func (c *Cluster) attach(h Hub, after uint64) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	if lastSeq := st.CachedInfo().State.LastSeq; after > lastSeq {
+	lastSeq := st.CachedInfo().State.LastSeq
+	if after > lastSeq {
 		return fmt.Errorf("cluster: the local store's history (up to id %d) is not this cluster's log (at %d): start the node on a new --data-dir", after, lastSeq)
 	}
 	c.last.Store(after)
 	if err := c.startPresence(); err != nil {
 		return err
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{msgPrefix + ">"}}
-	if after > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = after + 1
+	c.seen = after
+	in := make(chan chat.Committed, 4096)
+	if err := c.consume(ctx, in); err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
-	cons, err := c.js.OrderedConsumer(ctx, c.cfg.Stream, cfg)
+	// A new stream leader means the consumer may have died with the old
+	// one's server: it is made anew at once, rather than after the
+	// client has missed two heartbeats (10 s of silence on every node).
+	c.leader, err = c.nc.Subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."+c.cfg.Stream, func(*nats.Msg) {
+		if c.restarting.CompareAndSwap(false, true) {
+			c.wg.Add(1)
+			go c.restartFeed(in)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	in := make(chan chat.Committed, 4096)
+	c.wg.Add(1)
+	go c.ingest(in)
+	return nil
+}
+
+// consume starts an ordered consumer of the log after the last message
+// seen, replacing the running one. Messages of a replaced consumer, and
+// any it or the new one hands in twice, are dropped here.
+func (c *Cluster) consume(ctx context.Context, in chan chat.Committed) error {
+	c.feedMu.Lock()
+	from := c.seen + 1
+	c.feedMu.Unlock()
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{msgPrefix + ">"}}
+	if from > 1 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = from
+	}
+	cons, err := c.js.OrderedConsumer(ctx, c.cfg.Stream, cfg)
+	if err != nil {
+		return err
+	}
+	c.feedMu.Lock()
+	c.feedGen++
+	gen, old := c.feedGen, c.feed
+	c.feedMu.Unlock()
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		meta, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		seq := meta.Sequence.Stream
+		c.feedMu.Lock()
+		stale := gen != c.feedGen || seq <= c.seen
+		if !stale {
+			c.seen = seq
+		}
+		c.feedMu.Unlock()
+		if stale {
+			return
+		}
 		cm, ok := c.decode(m)
 		if !ok {
 			return
@@ -410,19 +463,38 @@ func (c *Cluster) attach(h Hub, after uint64) error {
 		case in <- cm:
 		case <-c.ctx.Done():
 		}
-	},
-		jetstream.PullMaxMessages(2048),
-		// A consumer whose server died is noticed after two missed
-		// heartbeats and made anew from the last message: 2 s, not the
-		// default 10.
-		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
+	}, jetstream.PullMaxMessages(2048))
 	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
+		return err
 	}
+	c.feedMu.Lock()
 	c.feed = cc
-	c.wg.Add(1)
-	go c.ingest(in)
+	c.feedMu.Unlock()
+	if old != nil {
+		old.Stop()
+	}
 	return nil
+}
+
+// restartFeed makes the log's consumer anew after a leader election,
+// trying for a while (the new leader may take a moment to answer).
+func (c *Cluster) restartFeed(in chan chat.Committed) {
+	defer c.wg.Done()
+	defer c.restarting.Store(false)
+	for wait := 100 * time.Millisecond; c.ctx.Err() == nil; wait = min(2*wait, 2*time.Second) {
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		err := c.consume(ctx, in)
+		cancel()
+		if err == nil {
+			c.log.Info("the room log has a new leader; its consumer is made anew")
+			return
+		}
+		c.log.Warn("making the room log's consumer anew failed; trying again", "err", err)
+		select {
+		case <-time.After(wait):
+		case <-c.ctx.Done():
+		}
+	}
 }
 
 // ingest hands the consumed messages to the hub in batches.
@@ -496,7 +568,12 @@ func (c *Cluster) Append(ctx context.Context, msgs []chat.Message, tokens []uint
 // sequences).
 func (c *Cluster) append(ctx context.Context, msgs []chat.Message, tokens []uint64) ([]uint64, error) {
 	ids := make([]uint64, len(msgs))
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// Long enough to ride out the election of a new stream leader after a
+	// server dies (a few seconds): what its old leader never acknowledged
+	// is published again, each attempt waiting a while for its
+	// acknowledgements, and the Nats-Msg-Id makes sure nothing is stored
+	// twice.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	todo := make([]int, len(msgs))
 	for i := range todo {
@@ -527,6 +604,7 @@ func (c *Cluster) append(ctx context.Context, msgs []chat.Message, tokens []uint
 			futures[j] = f
 		}
 		var again []int
+		wait := time.NewTimer(2 * time.Second)
 		for j, i := range todo {
 			f := futures[j]
 			if f == nil {
@@ -539,10 +617,17 @@ func (c *Cluster) append(ctx context.Context, msgs []chat.Message, tokens []uint
 			case err := <-f.Err():
 				lastErr = err
 				again = append(again, i)
+			case <-wait.C:
+				lastErr = errors.New("no acknowledgement from JetStream")
+				again = append(again, todo[j:]...) // this one and every one after: published again, in order
+				goto next
 			case <-ctx.Done():
+				wait.Stop()
 				return nil, fmt.Errorf("cluster: messages not acknowledged by JetStream: %w", ctx.Err())
 			}
 		}
+	next:
+		wait.Stop()
 		todo = again
 	}
 	return ids, nil
@@ -588,8 +673,14 @@ func (c *Cluster) Close() {
 		cancel()
 	}
 	c.cancel()
-	if c.feed != nil {
-		c.feed.Stop()
+	if c.leader != nil {
+		_ = c.leader.Unsubscribe()
+	}
+	c.feedMu.Lock()
+	feed := c.feed
+	c.feedMu.Unlock()
+	if feed != nil {
+		feed.Stop()
 	}
 	c.wg.Wait()
 	if c.nc != nil {

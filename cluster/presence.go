@@ -153,21 +153,6 @@ func (x *index) drop(s *rsess) []string {
 	return rooms
 }
 
-// named reports whether a session other than except called name is in
-// room on another node, or whether this node holds the name (a user who
-// reconnected elsewhere, or an account's other device): its old session's
-// part, or its new session's join, is then no news. Caller holds c.mu.
-func (c *Cluster) named(room, name string, except skey) bool {
-	for k, s := range c.idx.rooms[room] {
-		if k != except && s.name == name {
-			return true
-		}
-	}
-	c.nameMu.Lock()
-	defer c.nameMu.Unlock()
-	return c.claims[chat.NameSkeleton(name)] != nil
-}
-
 // remote is a change to hand the hub, outside the lock.
 type remote struct {
 	ev    *chat.Event
@@ -327,9 +312,7 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 			}
 			name := s.name
 			for _, room := range c.idx.drop(s) {
-				if !c.named(room, name, k) {
-					tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: name, Reason: v.Reason, Quit: true}, room)
-				}
+				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: name, Reason: v.Reason, Quit: true}, room)
 			}
 			return out
 		}
@@ -362,13 +345,13 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 		}
 		if del || v.Left {
 			s := c.idx.sessions[k]
-			if s != nil && c.idx.part(s, room) && !c.named(room, s.name, k) {
+			if s != nil && c.idx.part(s, room) {
 				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: s.name, Reason: v.Reason, By: v.By}, room)
 			}
 			return out
 		}
 		s := c.idx.session(k)
-		if !c.named(room, s.name, k) && c.idx.join(s, room) && s.name != "" {
+		if c.idx.join(s, room) && s.name != "" {
 			tell(&chat.Event{Message: chat.Message{Kind: chat.KindJoin, Room: room, Time: now}, Name: s.name}, room)
 		}
 	case parts[0] == "t" && len(parts) == 2:
@@ -642,9 +625,6 @@ func (c *Cluster) nodeGone(node string) ([]string, []remote) {
 		name := s.name
 		for _, room := range c.idx.drop(s) {
 			keys = append(keys, memberKey(room, node, k.id))
-			if c.named(room, name, k) {
-				continue // back already, through another node
-			}
 			out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: time.Now()}, Name: name, Reason: "lost contact with its server", Quit: true}, rooms: []string{room}})
 		}
 	}

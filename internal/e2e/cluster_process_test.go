@@ -312,7 +312,7 @@ func TestClusterNodeKill9(t *testing.T) {
 			logPath: filepath.Join(logDir, fmt.Sprintf("n%d.log", i))}
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("PARLEY_KEEP_CLUSTER_LOGS") != "" {
 			dumpLogs(t, nodes) // after the processes are killed (cleanups run last first)
 		}
 	})
