@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"hash/fnv"
 	"math"
 	"sync"
 	"time"
@@ -83,10 +84,21 @@ type Presence struct {
 	Time    time.Time
 }
 
-// RemoteSession is the Session of every event that came from another node
+// RemoteSession is the Session of a message that came from another node
 // of a cluster: never a local session's id (those count up from 1), and
 // not 0, so a front-end renders it as another user's doing.
 const RemoteSession = math.MaxUint64 - 1
+
+// RemoteSessionID is the Session of the events of session id of another
+// node: one per remote session (a front-end that tells sessions apart,
+// like IRC's one QUIT per user, can), never a local id (the top bit is
+// set) and never RemoteSession.
+func RemoteSessionID(node string, id uint64) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(node))
+	v := 1<<63 | (h.Sum64()*1099511628211+id)&(1<<62-1)
+	return v
+}
 
 // Committed is one message of a cluster's shared log, as Ingest receives
 // it: the message with its id (its sequence in the log) and the origin
@@ -232,6 +244,13 @@ func (h *Hub) Ingest(batch []Committed) bool {
 			p := h.resolve(ev)
 			p.remote = true
 			ev.route = p
+			if c.Token != 0 {
+				if from := h.Lookup(ev.From); from != nil {
+					// Ours, refused to its sender and stored after all:
+					// its sender sees it as its own, not someone else's.
+					ev.Session = from.id
+				}
+			}
 		}
 		h.lastCommitted.Store(c.ID)
 		out = append(out, ev)
@@ -312,7 +331,9 @@ func (h *Hub) remoteUser(name string) (string, bool) {
 // in the local mirror, then shown to the room). A Cluster calls it, in the
 // order the changes happened.
 func (h *Hub) Remote(ev *Event, rooms []string) {
-	ev.Session = RemoteSession
+	if ev.Session == 0 {
+		ev.Session = RemoteSession
+	}
 	if ev.Kind == KindTopic {
 		h.remoteTopic(ev)
 		return

@@ -358,6 +358,13 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	if line := dave.Expect("AWAY"); !strings.Contains(line, "lunch break") {
 		t.Fatalf("away-notify across nodes: %q", line)
 	}
+	// One QUIT per user who leaves another node, however many there are.
+	frank := testkit.DialIRC(t, nodes[1].Addr(node.ListenIRC), "frank", true)
+	dave.Expect(":frank!")
+	erin.Send("QUIT :erin goes")
+	dave.Expect("QUIT :Quit: erin goes")
+	frank.Send("QUIT :frank goes")
+	dave.Expect("QUIT :Quit: frank goes")
 	alice.Send(native.Request{Type: "topic", Room: "dev", Text: ptr("release day")})
 	bob.Expect("topic", func(ev native.Event) bool {
 		return ev.Type == "topic" && ev.Text == "release day" && ev.From == "alice"

@@ -312,7 +312,7 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 			}
 			name := s.name
 			for _, room := range c.idx.drop(s) {
-				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: name, Reason: v.Reason, Quit: true}, room)
+				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Session: chat.RemoteSessionID(k.node, k.id), Name: name, Reason: v.Reason, Quit: true}, room)
 			}
 			return out
 		}
@@ -326,10 +326,10 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 		c.idx.nodes[k.node] = now
 		rooms := sortedRooms(s)
 		if s.name != "" && s.name != v.Name {
-			tell(&chat.Event{Message: chat.Message{Kind: chat.KindNick, Time: now}, OldName: s.name, Name: v.Name}, rooms...)
+			tell(&chat.Event{Message: chat.Message{Kind: chat.KindNick, Time: now}, Session: chat.RemoteSessionID(k.node, k.id), OldName: s.name, Name: v.Name}, rooms...)
 		}
 		if s.name != "" && s.away != v.Away {
-			tell(&chat.Event{Message: chat.Message{Kind: chat.KindAway, Time: now, Text: v.Away}, Name: v.Name}, rooms...)
+			tell(&chat.Event{Message: chat.Message{Kind: chat.KindAway, Time: now, Text: v.Away}, Session: chat.RemoteSessionID(k.node, k.id), Name: v.Name}, rooms...)
 		}
 		c.idx.rename(s, v.Name)
 		s.account, s.away = v.Account, v.Away
@@ -346,13 +346,13 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 		if del || v.Left {
 			s := c.idx.sessions[k]
 			if s != nil && c.idx.part(s, room) {
-				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Name: s.name, Reason: v.Reason, By: v.By}, room)
+				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Session: chat.RemoteSessionID(k.node, k.id), Name: s.name, Reason: v.Reason, By: v.By}, room)
 			}
 			return out
 		}
 		s := c.idx.session(k)
 		if c.idx.join(s, room) && s.name != "" {
-			tell(&chat.Event{Message: chat.Message{Kind: chat.KindJoin, Room: room, Time: now}, Name: s.name}, room)
+			tell(&chat.Event{Message: chat.Message{Kind: chat.KindJoin, Room: room, Time: now}, Session: chat.RemoteSessionID(k.node, k.id), Name: s.name}, room)
 		}
 	case parts[0] == "t" && len(parts) == 2:
 		room, err := untoken(parts[1])
@@ -625,7 +625,7 @@ func (c *Cluster) nodeGone(node string) ([]string, []remote) {
 		name := s.name
 		for _, room := range c.idx.drop(s) {
 			keys = append(keys, memberKey(room, node, k.id))
-			out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: time.Now()}, Name: name, Reason: "lost contact with its server", Quit: true}, rooms: []string{room}})
+			out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: time.Now()}, Session: chat.RemoteSessionID(node, k.id), Name: name, Reason: "lost contact with its server", Quit: true}, rooms: []string{room}})
 		}
 	}
 	return keys, out
