@@ -97,6 +97,8 @@ type Cluster struct {
 
 	mu       sync.Mutex
 	idx      index
+	gone     map[string]bool // nodes taken for dead (a heartbeat from one brings its entries back)
+	closing  atomic.Bool
 	announce chan chat.Presence
 	kick     chan struct{} // wakes the writer to describe the node again
 	resync   atomic.Bool   // the node was cut off: describe it again
@@ -111,9 +113,9 @@ type Cluster struct {
 	seen       uint64                   // the last stream sequence handed in (or skipped)
 	leader     *nats.Subscription       // stream leader elections
 	restarting atomic.Bool
-	up     atomic.Bool            // connected to NATS
-	logErr atomic.Pointer[string] // why the last append failed, until the log answers again
-	last   atomic.Uint64
+	up         atomic.Bool            // connected to NATS
+	logErr     atomic.Pointer[string] // why the last append failed, until the log answers again
+	last       atomic.Uint64
 }
 
 var _ chat.Cluster = (*Cluster)(nil)
@@ -147,6 +149,7 @@ func Start(cfg Config) (*Cluster, error) {
 		id:       hex.EncodeToString(rnd[:]),
 		claims:   make(map[string]*claim),
 		idx:      newIndex(),
+		gone:     map[string]bool{},
 		announce: make(chan chat.Presence, 1<<16),
 		kick:     make(chan struct{}, 1),
 	}
@@ -664,6 +667,7 @@ func (c *Cluster) ID() string { return c.id }
 // stops and the embedded server, if any, shuts down. Call it after the
 // hub has shut down.
 func (c *Cluster) Close() {
+	c.closing.Store(true)
 	if c.nc != nil && c.presence != nil && c.up.Load() {
 		for i := 0; i < 200 && len(c.announce) > 0; i++ {
 			time.Sleep(10 * time.Millisecond) // the sessions' quits go first

@@ -619,3 +619,58 @@ func TestAccountNameAcrossNodes(t *testing.T) {
 		return c.Expect("welcome or error", func(ev native.Event) bool { return ev.Type == "welcome" || ev.Type == "error" }).Type == "welcome"
 	})
 }
+
+// TestNodeTakenForDeadComesBack: a node whose entries another removed (it
+// was taken for dead while silent through a leader election) describes
+// its sessions again, and the others see its users back.
+func TestNodeTakenForDeadComesBack(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	ann := joinRoom(t, nodes[0], "ann", "back")
+	ben := joinRoom(t, nodes[1], "ben", "back")
+	waitMembers(t, ben, "back", 2)
+
+	nc, err := natsgo.Connect(nodes[0].Cluster.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, "parley-presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := nodes[0].Cluster.ID()
+	lister, err := kv.ListKeysFiltered(ctx, "s."+id+".*", "m.*."+id+".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	if len(keys) < 3 {
+		t.Fatalf("node 0's entries: %v", keys)
+	}
+	// What a sweeper that took node 0 for dead does: its entries, then its
+	// heartbeat.
+	for _, k := range append(keys, "n."+id) {
+		if err := kv.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ben.Expect("ann parts", func(ev native.Event) bool { return ev.Type == "part" && ev.Name == "ann" })
+	ben.Expect("ann back", func(ev native.Event) bool { return ev.Type == "join" && ev.Name == "ann" && ev.Room == "back" })
+	waitMembers(t, ben, "back", 2)
+	ann.Send(native.Request{Type: "say", Room: "back", Text: ptr("still here")})
+	ben.Expect("ann's message", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "still here" })
+}
+
+// joinRoom connects a native client called name to nd and joins room.
+func joinRoom(t *testing.T, nd *node.Node, name, room string) *testkit.Native {
+	t.Helper()
+	c := testkit.NativeOnWith(t, testkit.Dial(t, nd.Addr(node.ListenFrame)), native.Request{Type: "hello", Name: name, Version: native.Version, Rooms: []string{room}})
+	c.Expect("join "+room, func(ev native.Event) bool { return ev.Type == "join" && ev.Room == room && ev.Name == name })
+	return c
+}

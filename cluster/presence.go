@@ -289,11 +289,29 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 	case parts[0] == "n" && len(parts) == 2:
 		node := parts[1]
 		if node == c.id {
+			if del && !c.closing.Load() {
+				// Another node took this one for dead (it was silent
+				// through a leader election, say) and removed its
+				// entries: describe every session again.
+				c.log.Warn("another node took this one for dead; describing its sessions again")
+				c.resync.Store(true)
+				select {
+				case c.kick <- struct{}{}:
+				default:
+				}
+			}
 			return nil
 		}
 		if del {
 			delete(c.idx.nodes, node)
 		} else {
+			if c.gone[node] && !initial {
+				// Taken for dead here, and alive after all: read its
+				// entries again (those that are left).
+				delete(c.gone, node)
+				c.wg.Add(1)
+				go c.reload(node)
+			}
 			c.idx.nodes[node] = now
 		}
 	case parts[0] == "s" && len(parts) == 3:
@@ -610,12 +628,41 @@ func (c *Cluster) sweep() {
 	}
 }
 
+// reload reads a node's entries again, for a node taken for dead that
+// turned out to be alive: its sessions' joins are told as they come.
+func (c *Cluster) reload(node string) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	lister, err := c.presence.ListKeysFiltered(ctx, "s."+node+".*", "m.*."+node+".*")
+	if err != nil {
+		c.log.Warn("reading a node's entries again failed", "node", node, "err", err)
+		return
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0] > keys[j][0] }) // sessions (s.) before their rooms (m.)
+	for _, k := range keys {
+		e, err := c.presence.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		for _, r := range c.apply(e, false) {
+			c.hub.Remote(r.ev, r.rooms)
+		}
+	}
+	c.log.Info("a node taken for dead is back", "node", node, "entries", len(keys))
+}
+
 // nodeGone forgets a node and returns its keys and the parts to tell.
 func (c *Cluster) nodeGone(node string) ([]string, []remote) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.idx.nodes, node)
-	keys := []string{"n." + node}
+	c.gone[node] = true
+	var keys []string
 	var out []remote
 	for k, s := range c.idx.sessions {
 		if k.node != node {
@@ -628,7 +675,9 @@ func (c *Cluster) nodeGone(node string) ([]string, []remote) {
 			out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: time.Now()}, Session: chat.RemoteSessionID(node, k.id), Name: name, Reason: "lost contact with its server", Quit: true}, rooms: []string{room}})
 		}
 	}
-	return keys, out
+	// The heartbeat goes last: a node that is alive after all describes
+	// itself again when it sees it go, after its other entries are gone.
+	return append(keys, "n."+node), out
 }
 
 // forgetNode removes a node's entries from the bucket (its own, at a
