@@ -53,6 +53,19 @@ type account struct {
 // without a Directory.
 var errNoDirectory = &Error{Code: CodeUnavailable, Message: "accounts are not available on this server (it has no store for them)"}
 
+// errClusterDirectory is what they say on a node of a cluster, whose nodes
+// do not share accounts and moderation yet.
+var errClusterDirectory = &Error{Code: CodeUnavailable, Message: "accounts and moderation are not available on a server of several nodes yet"}
+
+// noDirectory is the error of an account or moderation command on a hub
+// without a Directory.
+func (h *Hub) noDirectory() *Error {
+	if h.cluster != nil {
+		return errClusterDirectory
+	}
+	return errNoDirectory
+}
+
 // loadDirectory reads accounts, room settings and sanctions at start;
 // last is the log's last id: every message up to it is stored, so an
 // account's next login replays its direct messages up to there.
@@ -187,7 +200,7 @@ var errLoginFailed = &Error{Code: CodeAuth, Message: "wrong account name or pass
 // caller's goroutine and holds no lock while hashing or waiting.
 func (h *Hub) authenticate(name, password, remote string) (*account, error) {
 	if h.dir == nil {
-		return nil, errNoDirectory
+		return nil, h.noDirectory()
 	}
 	if len(password) > auth.MaxPasswordBytes {
 		return nil, errLoginFailed
@@ -508,7 +521,7 @@ func (s *Session) accountOf() *account {
 func (s *Session) Register(password string) error {
 	h := s.hub
 	if h.dir == nil {
-		return errNoDirectory
+		return s.hub.noDirectory()
 	}
 	switch h.cfg.Registration {
 	case RegistrationClosed:
@@ -600,7 +613,7 @@ func (s *Session) Register(password string) error {
 func (s *Session) RegisterName(name, password string) error {
 	h := s.hub
 	if h.dir == nil {
-		return errNoDirectory
+		return s.hub.noDirectory()
 	}
 	if !s.IsAdmin() {
 		return Errorf(CodeForbidden, "only server operators register other names")

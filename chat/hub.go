@@ -248,7 +248,10 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.CommitQueue <= 0 {
 		cfg.CommitQueue = DefaultCommitQueue
 	}
-	if cfg.Directory == nil {
+	if cfg.Directory == nil && cfg.Cluster == nil {
+		// A cluster's nodes do not share a Directory (yet): accounts and
+		// moderation on one node would be unknown to the others, and a
+		// registered name or a ban could be got round on another.
 		cfg.Directory, _ = cfg.Store.(Directory)
 	}
 	if cfg.Registration == "" {

@@ -23,7 +23,7 @@ func (s *Session) modRoom(room string) (string, RoomSettings, Role, error) {
 		return "", RoomSettings{}, RoleNone, Errorf(CodeNotMember, "you are not in any room; name one (#room)")
 	}
 	if s.hub.dir == nil {
-		return "", RoomSettings{}, RoleNone, errNoDirectory
+		return "", RoomSettings{}, RoleNone, s.hub.noDirectory()
 	}
 	rs, _ := s.hub.mod.snapshot(key)
 	return key, rs, s.hub.roleOf(s, &rs), nil
@@ -349,7 +349,7 @@ func (s *Session) Sanction(kind SanctionKind, room, who string, d time.Duration,
 			return Errorf(CodeForbidden, "only server operators ban server-wide")
 		}
 		if h.dir == nil {
-			return errNoDirectory
+			return s.hub.noDirectory()
 		}
 		have = RoleAdmin
 	} else {
@@ -690,7 +690,7 @@ func (s *Session) KillUser(name, reason string) error {
 func (s *Session) Modlog(room string, limit int) error {
 	h := s.hub
 	if h.dir == nil {
-		return errNoDirectory
+		return s.hub.noDirectory()
 	}
 	key := room
 	if room != AllRooms {

@@ -453,7 +453,7 @@ func (s *Session) memberKey() string {
 // kept only if the store took it.
 func (m *moderation) change(h *Hub, room string, f func(rs *RoomSettings)) error {
 	if h.dir == nil {
-		return errNoDirectory
+		return h.noDirectory()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -503,7 +503,7 @@ func (m *moderation) forgetAccount(h *Hub, key string) error {
 // addSanction stores a sanction and puts it in force.
 func (m *moderation) addSanction(h *Hub, sc *Sanction) error {
 	if h.dir == nil {
-		return errNoDirectory
+		return h.noDirectory()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -531,7 +531,7 @@ func (m *moderation) addSanction(h *Hub, sc *Sanction) error {
 // sessions named. It returns what it lifted.
 func (m *moderation) removeSanctions(h *Hub, room string, kind SanctionKind, match func(*Sanction) bool) ([]Sanction, error) {
 	if h.dir == nil {
-		return nil, errNoDirectory
+		return nil, h.noDirectory()
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
