@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,14 +81,16 @@ type Config struct {
 // Cluster is a node's connection to the cluster; it implements
 // chat.Cluster.
 type Cluster struct {
-	cfg  Config
-	log  *slog.Logger
-	ns   *server.Server // embedded server, or nil
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	id   string // this process's incarnation: a new one every start
-	hub  Hub
-	ping *nats.Subscription
+	cfg Config
+	log *slog.Logger
+	ns  *server.Server // embedded server, or nil
+	// embeddedToken is what the embedded server's clients must give.
+	embeddedToken string
+	nc            *nats.Conn
+	js            jetstream.JetStream
+	id            string // this process's incarnation: a new one every start
+	hub           Hub
+	ping          *nats.Subscription
 
 	names    jetstream.KeyValue
 	presence jetstream.KeyValue
@@ -192,7 +195,16 @@ func (c *Cluster) connect() error {
 	}
 	url := strings.Join(c.cfg.URLs, ",")
 	if e := c.cfg.Embedded; e != nil {
-		ns, err := startEmbedded(*e, c.cfg.Logger)
+		emb := *e
+		emb.token = c.cfg.Token
+		if emb.token == "" {
+			var b [24]byte
+			_, _ = rand.Read(b[:])
+			emb.token = hex.EncodeToString(b[:])
+		}
+		opts = append(opts, nats.Token(emb.token))
+		c.embeddedToken = emb.token
+		ns, err := startEmbedded(emb, c.cfg.Logger)
 		if err != nil {
 			return err
 		}
@@ -726,11 +738,17 @@ func (c *Cluster) ClusterAddr() net.Addr {
 	return c.ns.ClusterAddr()
 }
 
-// NATSURL returns the URL NATS clients reach the embedded server at ("" if
-// it has no client listener, or there is none).
+// NATSURL returns the URL NATS clients reach the embedded server at, with
+// the token they need in it (keep it private); "" if it has no client
+// listener, or there is none.
 func (c *Cluster) NATSURL() string {
 	if c.ns == nil || c.ns.Addr() == nil {
 		return ""
 	}
-	return c.ns.ClientURL()
+	u, err := url.Parse(c.ns.ClientURL())
+	if err != nil {
+		return ""
+	}
+	u.User = url.User(c.embeddedToken)
+	return u.String()
 }

@@ -34,6 +34,13 @@ type Embedded struct {
 	ServerName string
 	// StoreDir keeps JetStream's data; required.
 	StoreDir string
+	// ClusterSecret, if set, is the password every route must give (the
+	// same on every node): without it anyone who reaches ClusterListen
+	// can join the NATS cluster.
+	ClusterSecret string
+	// token is what clients of the server must give (Config.Token, or a
+	// random one): other programs on the machine cannot connect without it.
+	token string
 }
 
 // startEmbedded starts the embedded server and waits until it accepts
@@ -49,10 +56,11 @@ func startEmbedded(e Embedded, log *slog.Logger) (*server.Server, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	opts := &server.Options{
-		JetStream: true,
-		StoreDir:  e.StoreDir,
-		NoSigs:    true,
-		NoLog:     false,
+		Authorization: e.token,
+		JetStream:     true,
+		StoreDir:      e.StoreDir,
+		NoSigs:        true,
+		NoLog:         false,
 		// parley's own sessions need few connections; the limits are
 		// NATS's defaults otherwise.
 		MaxPayload: 8 << 20,
@@ -81,10 +89,16 @@ func startEmbedded(e Embedded, log *slog.Logger) (*server.Server, error) {
 		if opts.Cluster.Name == "" {
 			opts.Cluster.Name = "parley"
 		}
+		if e.ClusterSecret != "" {
+			opts.Cluster.Username, opts.Cluster.Password = "parley", e.ClusterSecret
+		}
 		for _, r := range e.Routes {
 			u, err := routeURL(r)
 			if err != nil {
 				return nil, fmt.Errorf("cluster: --nats-routes: %w", err)
+			}
+			if e.ClusterSecret != "" {
+				u.User = url.UserPassword("parley", e.ClusterSecret)
 			}
 			opts.Routes = append(opts.Routes, u)
 		}
@@ -149,6 +163,15 @@ type natsLogger struct{ log *slog.Logger }
 func (l *natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
 func (l *natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
-func (l *natsLogger) Tracef(format string, v ...any)  {}
+func (l *natsLogger) Errorf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	if strings.Contains(msg, "Error trying to connect to route") {
+		// Several a second while a peer is down: the node's own log
+		// says it is gone, once.
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Error(msg)
+}
+func (l *natsLogger) Debugf(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *natsLogger) Tracef(format string, v ...any) {}
