@@ -360,8 +360,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "parley: history kept in memory only")
 	}
 	if n.Cluster != nil {
-		st := n.Cluster.Stats()
-		fmt.Fprintf(stdout, "parley: cluster node %s, %d node(s) up; the room log is the JetStream stream %s\n", st.Node, st.Nodes, cluster.DefaultStream)
+		fmt.Fprintf(stdout, "parley: cluster node %s; the room log is the JetStream stream %s (/readyz says how many nodes are up)\n", n.Cluster.ID(), cluster.DefaultStream)
 	}
 	fmt.Fprintf(stdout, "parley: version %s, pid %d; press Ctrl-C to stop\n", cfg.Hub.Version, os.Getpid())
 	<-ctx.Done()
