@@ -48,7 +48,7 @@ func (n *clusterNode) spawn(t *testing.T) {
 	n.p = spawnServer(t, f, n.dir,
 		"--nats-embedded", "--nats-server-name", n.name(),
 		"--nats-cluster-listen", n.route, "--nats-routes", strings.Join(n.routes, ","),
-		"--nats-listen", n.natsListen,
+		"--nats-listen", n.natsListen, "--nats-token", clusterTestToken, "--nats-cluster-secret", "kill9-test-secret",
 		"--log-level", "debug")
 	p := n.p
 	t.Cleanup(func() {
@@ -239,7 +239,7 @@ func who(t *testing.T, c *client, ref string) []string {
 // leads a stream.
 func streamLeader(t *testing.T, natsAddr, stream string) string {
 	t.Helper()
-	nc, err := nats.Connect("nats://"+natsAddr, nats.Timeout(5*time.Second), nats.NoReconnect())
+	nc, err := nats.Connect("nats://"+natsAddr, nats.Token(clusterTestToken), nats.Timeout(5*time.Second), nats.NoReconnect())
 	if err != nil {
 		t.Fatalf("connect to NATS at %s: %v", natsAddr, err)
 	}
@@ -263,6 +263,10 @@ func streamLeader(t *testing.T, natsAddr, stream string) string {
 	})
 	return leader
 }
+
+// clusterTestToken is what the nodes' embedded NATS servers want from
+// their clients (the test's own, which asks who leads the stream).
+const clusterTestToken = "kill9-test-token"
 
 // dumpLogs prints each node's log and copies the logs where they outlive
 // the test.
