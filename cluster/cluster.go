@@ -588,7 +588,7 @@ func (c *Cluster) append(ctx context.Context, msgs []chat.Message, tokens []uint
 	// is published again, each attempt waiting a while for its
 	// acknowledgements, and the Nats-Msg-Id makes sure nothing is stored
 	// twice.
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 	defer cancel()
 	todo := make([]int, len(msgs))
 	for i := range todo {
