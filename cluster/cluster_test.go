@@ -537,15 +537,7 @@ func TestHostileClusterInput(t *testing.T) {
 	bob := joinDev(t, nodes[1], "bob", native.Request{})
 	waitMembers(t, alice, "dev", 2)
 
-	nc, err := natsgo.Connect(nodes[0].Cluster.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natsOf(t, nodes[0])
 	ctx := context.Background()
 	devSubject := "parley.msg.r." + hex.EncodeToString([]byte("dev"))
 	for _, payload := range []string{
@@ -623,12 +615,7 @@ func TestNodeTakenForDeadComesBack(t *testing.T) {
 	ben := joinRoom(t, nodes[1], "ben", "back")
 	waitMembers(t, ben, "back", 2)
 
-	nc, err := natsgo.Connect(nodes[0].Cluster.NATSURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := natsOf(t, nodes[0])
 	ctx := context.Background()
 	kv, err := js.KeyValue(ctx, "parley-presence")
 	if err != nil {
@@ -666,4 +653,20 @@ func joinRoom(t *testing.T, nd *node.Node, name, room string) *testkit.Native {
 	c := testkit.NativeOnWith(t, testkit.Dial(t, nd.Addr(node.ListenFrame)), native.Request{Type: "hello", Name: name, Version: native.Version, Rooms: []string{room}})
 	c.Expect("join "+room, func(ev native.Event) bool { return ev.Type == "join" && ev.Room == room && ev.Name == name })
 	return c
+}
+
+// natsOf connects the test, as another NATS client, to nd's embedded
+// server (until the test ends).
+func natsOf(t *testing.T, nd *node.Node) jetstream.JetStream {
+	t.Helper()
+	nc, err := natsgo.Connect(nd.Cluster.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
