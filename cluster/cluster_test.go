@@ -358,6 +358,10 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	if line := dave.Expect("AWAY"); !strings.Contains(line, "lunch break") {
 		t.Fatalf("away-notify across nodes: %q", line)
 	}
+	dave.Send("ISON erin nobody dave")
+	if line := dave.Expect(" 303 "); !strings.HasSuffix(line, ":erin dave") {
+		t.Fatalf("ISON across nodes: %q", line)
+	}
 	// One QUIT per user who leaves another node, however many there are.
 	frank := testkit.DialIRC(t, nodes[1].Addr(node.ListenIRC), "frank", true)
 	dave.Expect(":frank!")

@@ -725,6 +725,8 @@ func (c *Client) isonCmd(s *chat.Session, m *Message) {
 		for _, n := range strings.Fields(p) {
 			if u := s.Hub().Lookup(n); u != nil {
 				on = append(on, u.Name())
+			} else if name, ok := s.Hub().RemoteUser(n); ok { // on another node of the cluster
+				on = append(on, name)
 			}
 		}
 	}
@@ -739,6 +741,9 @@ func (c *Client) userhostCmd(s *chat.Session, m *Message) {
 		}
 		u := s.Hub().Lookup(n)
 		if u == nil {
+			if name, ok := s.Hub().RemoteUser(n); ok { // on another node of the cluster
+				out = append(out, name+"=+u@"+hostOf(c.hub, name))
+			}
 			continue
 		}
 		flag := "+"
