@@ -184,7 +184,9 @@ func (c *Cluster) connect() error {
 		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			c.up.Store(false)
-			c.log.Error("lost the connection to NATS: messages are refused until it is back", "err", err)
+			if !c.closing.Load() { // a node leaving closes it itself
+				c.log.Error("lost the connection to NATS: messages are refused until it is back", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			c.up.Store(true)
