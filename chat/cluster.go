@@ -315,10 +315,7 @@ func (h *Hub) remoteMembers(room string) []string {
 
 // RemoteUser returns the display name of the user called name if one is
 // online on another node of the cluster (never on a single node).
-func (h *Hub) RemoteUser(name string) (string, bool) { return h.remoteUser(name) }
-
-// remoteUser returns the display name of a user online on another node.
-func (h *Hub) remoteUser(name string) (string, bool) {
+func (h *Hub) RemoteUser(name string) (string, bool) {
 	if h.cluster == nil {
 		return "", false
 	}

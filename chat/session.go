@@ -631,7 +631,7 @@ func (s *Session) DM(to, text, ref string) error {
 	case away != nil:
 		toName = away.Name
 	default:
-		remote, ok := h.remoteUser(to) // online on another node: delivered there
+		remote, ok := h.RemoteUser(to) // online on another node: delivered there
 		if !ok {
 			return Errorf(CodeNoSuchUser, "no one called %q is online", to)
 		}

@@ -155,17 +155,11 @@ func history(t *testing.T, c *testkit.Native, room string, limit int) []msg {
 	}
 }
 
-// joinDev connects a native client called name to nd, in room dev, and
-// waits until it is in.
+// joinDev connects a native client called name to nd, in room dev (with
+// the hello's other fields from extra), and waits until it is in.
 func joinDev(t *testing.T, nd *node.Node, name string, extra native.Request) *testkit.Native {
 	t.Helper()
-	hello := extra
-	hello.Type, hello.Name, hello.Version = "hello", name, native.Version
-	hello.Rooms = []string{"dev"}
-	c := testkit.NativeOnWith(t, testkit.Dial(t, nd.Addr(node.ListenFrame)), hello)
-	c.Expect("welcome", func(ev native.Event) bool { return ev.Type == "welcome" })
-	c.Expect("join dev", func(ev native.Event) bool { return ev.Type == "join" && ev.Room == "dev" && ev.Name == name })
-	return c
+	return joinWith(t, nd, name, "dev", extra)
 }
 
 // waitMembers waits until every node lists want members of room.
@@ -654,7 +648,18 @@ func TestNodeTakenForDeadComesBack(t *testing.T) {
 // joinRoom connects a native client called name to nd and joins room.
 func joinRoom(t *testing.T, nd *node.Node, name, room string) *testkit.Native {
 	t.Helper()
-	c := testkit.NativeOnWith(t, testkit.Dial(t, nd.Addr(node.ListenFrame)), native.Request{Type: "hello", Name: name, Version: native.Version, Rooms: []string{room}})
+	return joinWith(t, nd, name, room, native.Request{})
+}
+
+// joinWith connects a native client called name to nd with hello (its
+// name, version and rooms filled in: the lobby and room), and waits until
+// it is in room.
+func joinWith(t *testing.T, nd *node.Node, name, room string, hello native.Request) *testkit.Native {
+	t.Helper()
+	hello.Type, hello.Name, hello.Version = "hello", name, native.Version
+	hello.Rooms = []string{room}
+	c := testkit.NativeOnWith(t, testkit.Dial(t, nd.Addr(node.ListenFrame)), hello)
+	c.Expect("welcome", func(ev native.Event) bool { return ev.Type == "welcome" })
 	c.Expect("join "+room, func(ev native.Event) bool { return ev.Type == "join" && ev.Room == room && ev.Name == name })
 	return c
 }

@@ -67,10 +67,11 @@ func (c *Cluster) ClaimName(skel, display, account string) error {
 		}
 		var held nameEntry
 		_ = json.Unmarshal(e.Value(), &held)
+		elsewhere := held.Node != c.id && c.alive(ctx, held.Node) // held by a live node, not this one
 		switch {
-		case account != "" && held.Account == account && held.Node != c.id && c.alive(ctx, held.Node):
+		case elsewhere && account != "" && held.Account == account:
 			shared, err = true, nil // the account is online on another node too: one user
-		case held.Node != c.id && c.alive(ctx, held.Node):
+		case elsewhere:
 			return chat.Errorf(chat.CodeNameTaken, "the name %q is taken", held.Name)
 		default:
 			// Ours from before (a release that did not get through) or a
