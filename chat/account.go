@@ -53,18 +53,9 @@ type account struct {
 // without a Directory.
 var errNoDirectory = &Error{Code: CodeUnavailable, Message: "accounts are not available on this server (it has no store for them)"}
 
-// errClusterDirectory is what they say on a node of a cluster, whose nodes
-// do not share accounts and moderation yet.
-var errClusterDirectory = &Error{Code: CodeUnavailable, Message: "accounts and moderation are not available on a server of several nodes yet"}
-
 // noDirectory is the error of an account or moderation command on a hub
 // without a Directory.
-func (h *Hub) noDirectory() *Error {
-	if h.cluster != nil {
-		return errClusterDirectory
-	}
-	return errNoDirectory
-}
+func (h *Hub) noDirectory() *Error { return errNoDirectory }
 
 // loadDirectory reads accounts, room settings and sanctions at start;
 // last is the log's last id: every message up to it is stored, so an
@@ -89,21 +80,32 @@ func (h *Hub) loadDirectory(last uint64) error {
 	if h.dir == nil {
 		return nil
 	}
+	if err := h.readDirectory(); err != nil {
+		return err
+	}
+	for key := range h.admins {
+		if h.accounts[key] == nil {
+			h.log.Warn("a server operator's account is not registered yet: register it from this machine (nc 127.0.0.1 1235, then /register PASSWORD)", "admin", key)
+		}
+	}
+	return nil
+}
+
+// readDirectory loads what the Directory holds; a SharedDirectory applies
+// it (and from then on every change) itself. An account's next login
+// replays its direct messages from its Seen up to the log's last id
+// (lastDelivered, at start).
+func (h *Hub) readDirectory() error {
+	if h.sharedDir != nil {
+		return h.sharedDir.Attach(h)
+	}
 	ctx := context.Background()
 	accts, err := h.dir.Accounts(ctx)
 	if err != nil {
 		return err
 	}
 	for _, a := range accts {
-		acct := &account{Account: a}
-		acct.delivered.Store(max(a.Seen, last))
-		h.accounts[a.Key] = acct
-		h.acctLooks[NameSkeleton(a.Name)] = acct
-	}
-	for key := range h.admins {
-		if h.accounts[key] == nil {
-			h.log.Warn("a server operator's account is not registered yet: register it from this machine (nc 127.0.0.1 1235, then /register PASSWORD)", "admin", key)
-		}
+		h.applyAccount(a)
 	}
 	settings, err := h.dir.RoomSettings(ctx)
 	if err != nil {
@@ -115,6 +117,81 @@ func (h *Hub) loadDirectory(last uint64) error {
 	}
 	h.mod.load(settings, sanctions, h.now())
 	return nil
+}
+
+// ApplyDirectory implements DirectoryApplier: a SharedDirectory's change
+// becomes the hub's. A change made on another node is carried out here
+// too: a ban removes the members it matches (a server ban disconnects
+// them), and a deleted account's sessions are disconnected; both in the
+// background, since the directory waits for ApplyDirectory.
+func (h *Hub) ApplyDirectory(c DirectoryChange) {
+	switch {
+	case c.Account != nil:
+		h.applyAccount(*c.Account)
+	case c.AccountGone != nil:
+		if gone := h.applyAccountGone(*c.AccountGone); c.Remote && len(gone) > 0 {
+			go func() {
+				for _, s := range gone {
+					s.Kill("your account was deleted", ServerName)
+				}
+			}()
+		}
+	case c.Settings != nil:
+		h.mod.applySettings(*c.Settings)
+	case c.Sanction != nil:
+		h.mod.applySanction(*c.Sanction, h.now())
+		if c.Remote && c.Sanction.Kind == SanctionBan {
+			go h.enforceBan(*c.Sanction)
+		}
+	case c.SanctionGone != nil:
+		h.mod.applySanctionGone(*c.SanctionGone)
+	}
+}
+
+// applyAccount makes a stored account the hub's: a new one, or a newer
+// version of one it has (same Created), updated in place so that its
+// sessions stay its own. A different account under the same key (deleted
+// and registered again) replaces the old one.
+func (h *Hub) applyAccount(a Account) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cur := h.accounts[a.Key]; cur != nil {
+		if cur.Created.Equal(a.Created) {
+			cur.Hash, cur.Since, cur.Seen = a.Hash, a.Since, a.Seen
+			bumpTo(&cur.delivered, a.Seen)
+			return
+		}
+		h.forgetAccountLocked(cur)
+	}
+	acct := &account{Account: a}
+	acct.delivered.Store(max(a.Seen, h.lastDelivered.Load()))
+	h.accounts[a.Key] = acct
+	h.acctLooks[NameSkeleton(a.Name)] = acct
+}
+
+// applyAccountGone forgets a deleted account and returns its sessions on
+// this node (they are disconnected, or, for the session that deleted it,
+// kept on as a guest, by the caller).
+func (h *Hub) applyAccountGone(a Account) []*Session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := h.accounts[a.Key]
+	if cur == nil || !a.Created.IsZero() && !cur.Created.Equal(a.Created) {
+		return nil
+	}
+	h.forgetAccountLocked(cur)
+	return slices.Clone(cur.sessions)
+}
+
+// forgetAccountLocked removes an account from the hub's maps. Caller holds
+// h.mu.
+func (h *Hub) forgetAccountLocked(a *account) {
+	if h.accounts[a.Key] == a {
+		delete(h.accounts, a.Key)
+	}
+	if skel := NameSkeleton(a.Name); h.acctLooks[skel] == a {
+		delete(h.acctLooks, skel)
+	}
 }
 
 // registeredLocked returns the account a name is, or looks like; nil for
@@ -480,16 +557,37 @@ func (h *Hub) detachLocked(s *Session) *account {
 func (h *Hub) saveSeen(a *account) {
 	h.acctMu.Lock()
 	defer h.acctMu.Unlock()
-	h.mu.Lock()
-	if len(a.sessions) > 0 || h.accounts[a.Key] != a {
+	for try := 1; ; try++ {
+		h.mu.Lock()
+		if len(a.sessions) > 0 || h.accounts[a.Key] != a || a.Seen >= a.delivered.Load() {
+			h.mu.Unlock()
+			return
+		}
+		rec := a.Account
+		rec.Seen = a.delivered.Load()
 		h.mu.Unlock()
+		err := h.dir.PutAccount(context.Background(), rec)
+		if errors.Is(err, ErrConflict) && try < maxConflicts {
+			continue // another node's newer version is applied: again from it
+		}
+		if err != nil {
+			h.log.Error("saving an account failed", "account", rec.Name, "err", err)
+			return
+		}
+		h.applied(func() { h.applyAccount(rec) })
 		return
 	}
-	a.Seen = a.delivered.Load()
-	rec := a.Account
-	h.mu.Unlock()
-	if err := h.dir.PutAccount(context.Background(), rec); err != nil {
-		h.log.Error("saving an account failed", "account", rec.Name, "err", err)
+}
+
+// maxConflicts bounds the tries of a write to a SharedDirectory that
+// others keep changing.
+const maxConflicts = 5
+
+// applied runs apply, the hub's side of a Directory write that has
+// succeeded, unless the directory is shared (it applied the write itself).
+func (h *Hub) applied(apply func()) {
+	if h.sharedDir == nil {
+		apply()
 	}
 }
 
@@ -569,27 +667,32 @@ func (s *Session) Register(password string) error {
 	if since == noName {
 		since = h.lastCommitted.Load()
 	}
-	a := &account{Account: Account{Name: name, Key: key, Hash: hash, Created: h.now(), Since: since, Seen: h.lastDelivered.Load()}}
-	a.delivered.Store(a.Seen)
-	if err := h.dir.PutAccount(context.Background(), a.Account); err != nil {
+	rec := Account{Name: name, Key: key, Hash: hash, Created: h.now(), Since: since, Seen: h.lastDelivered.Load()}
+	if err := h.dir.PutAccount(context.Background(), rec); errors.Is(err, ErrConflict) {
+		return Errorf(CodeNameRegistered, "%q was registered elsewhere meanwhile", name)
+	} else if err != nil {
 		h.log.Error("storing an account failed", "account", name, "err", err)
 		return Errorf(CodeUnavailable, "the account could not be stored; try again")
 	}
+	h.applied(func() { h.applyAccount(rec) })
 	h.mu.Lock()
+	a := h.accounts[key]
 	s.mu.Lock()
-	if s.closed || s.key != key { // renamed or gone while the account was stored
+	if s.closed || s.key != key || a == nil || !a.Created.Equal(rec.Created) { // renamed or gone while the account was stored
 		s.mu.Unlock()
 		h.mu.Unlock()
-		_ = h.dir.DeleteAccount(context.Background(), key)
+		if a != nil && a.Created.Equal(rec.Created) {
+			if err := h.dir.DeleteAccount(context.Background(), key); err == nil {
+				h.applied(func() { h.applyAccountGone(rec) })
+			}
+		}
 		return Errorf(CodeInvalid, "your name changed while registering; try again")
 	}
 	s.acct = a
 	s.nameSince = since
 	rooms := slices.Clone(s.rooms)
 	s.mu.Unlock()
-	a.sessions = []*Session{s}
-	h.accounts[key] = a
-	h.acctLooks[skel] = a
+	a.sessions = append(a.sessions, s)
 	h.mu.Unlock()
 	for _, r := range rooms { // s is the account's one session in each of its rooms
 		r.mu.Lock()
@@ -635,22 +738,22 @@ func (s *Session) RegisterName(name, password string) error {
 	h.mu.RLock()
 	taken := h.registeredLocked(key, skel) != nil || h.names[key] != nil || h.looks[skel] != nil
 	h.mu.RUnlock()
-	if taken {
+	if _, elsewhere := h.RemoteUser(display); taken || elsewhere {
 		return Errorf(CodeNameTaken, "%q is registered or in use", display)
 	}
-	a := &account{Account: Account{Name: display, Key: key, Hash: hash, Created: h.now(), Since: h.lastCommitted.Load(), Seen: h.lastDelivered.Load()}}
-	a.delivered.Store(a.Seen)
-	if err := h.dir.PutAccount(context.Background(), a.Account); err != nil {
+	rec := Account{Name: display, Key: key, Hash: hash, Created: h.now(), Since: h.lastCommitted.Load(), Seen: h.lastDelivered.Load()}
+	if err := h.dir.PutAccount(context.Background(), rec); errors.Is(err, ErrConflict) {
+		return Errorf(CodeNameTaken, "%q was registered elsewhere meanwhile", display)
+	} else if err != nil {
 		h.log.Error("storing an account failed", "account", display, "err", err)
 		return Errorf(CodeUnavailable, "the account could not be stored; try again")
 	}
-	h.mu.Lock()
+	h.applied(func() { h.applyAccount(rec) })
+	h.mu.RLock()
 	if h.names[key] != nil || h.looks[skel] != nil { // a guest took it meanwhile: it stays theirs until they leave
 		h.log.Warn("a guest holds a name just registered by an admin", "account", display)
 	}
-	h.accounts[key] = a
-	h.acctLooks[skel] = a
-	h.mu.Unlock()
+	h.mu.RUnlock()
 	h.log.Info("account registered by an admin", "account", display, "by", s.Name())
 	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "registered the account " + display}})
 	return nil
@@ -749,24 +852,29 @@ func (s *Session) Passwd(old, pw string) error {
 	}
 	h.acctMu.Lock()
 	defer h.acctMu.Unlock()
-	h.mu.RLock()
-	a := h.accounts[key]
 	var rec Account
-	if a != nil {
-		rec = a.Account
+	for try := 1; ; try++ {
+		h.mu.RLock()
+		a := h.accounts[key]
+		if a != nil {
+			rec = a.Account
+		}
+		h.mu.RUnlock()
+		if a == nil {
+			return Errorf(CodeAccountRequired, "your account no longer exists")
+		}
+		rec.Hash = hash
+		err := h.dir.PutAccount(context.Background(), rec)
+		if errors.Is(err, ErrConflict) && try < maxConflicts {
+			continue
+		}
+		if err != nil {
+			h.log.Error("storing an account failed", "account", rec.Name, "err", err)
+			return Errorf(CodeUnavailable, "the password could not be stored; try again")
+		}
+		h.applied(func() { h.applyAccount(rec) })
+		break
 	}
-	h.mu.RUnlock()
-	if a == nil {
-		return Errorf(CodeAccountRequired, "your account no longer exists")
-	}
-	rec.Hash = hash
-	if err := h.dir.PutAccount(context.Background(), rec); err != nil {
-		h.log.Error("storing an account failed", "account", rec.Name, "err", err)
-		return Errorf(CodeUnavailable, "the password could not be stored; try again")
-	}
-	h.mu.Lock()
-	a.Hash = hash
-	h.mu.Unlock()
 	h.log.Info("password changed", "account", rec.Name, "session", s.id)
 	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "your password has been changed"}})
 	return nil
@@ -791,25 +899,28 @@ func (s *Session) Unregister(password string) error {
 	if err := h.mod.forgetAccount(h, key); err != nil {
 		return err
 	}
+	h.mu.RLock()
+	a := h.accounts[key]
+	var rec Account
+	if a != nil {
+		rec = a.Account
+	}
+	h.mu.RUnlock()
 	if err := h.dir.DeleteAccount(context.Background(), key); err != nil {
 		h.log.Error("deleting an account failed", "account", key, "err", err)
 		return Errorf(CodeUnavailable, "the account could not be deleted; try again")
 	}
-	h.mu.Lock()
-	a := h.accounts[key]
+	h.applied(func() { h.applyAccountGone(rec) })
 	var others []*Session
+	h.mu.RLock()
 	if a != nil {
-		delete(h.accounts, key)
-		if h.acctLooks[NameSkeleton(a.Name)] == a {
-			delete(h.acctLooks, NameSkeleton(a.Name))
-		}
 		for _, o := range a.sessions {
 			if o != s {
 				others = append(others, o)
 			}
 		}
 	}
-	h.mu.Unlock()
+	h.mu.RUnlock()
 	// The other sessions go first: while s is still the account's, their
 	// leaving is no one's quit in the rooms s shares with them.
 	for _, o := range others {

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -143,4 +144,45 @@ type Directory interface {
 	// for the server-wide ones, AllRooms for every entry), with ids below
 	// before (0: no bound), at most limit.
 	Modlog(ctx context.Context, room string, before int64, limit int) ([]ModEntry, error)
+}
+
+// ErrConflict is what a SharedDirectory's write returns when the record
+// was changed elsewhere since the hub's copy of it: the newer version has
+// been applied by the time it returns, and the hub tries again with it.
+var ErrConflict = errors.New("directory: changed elsewhere meanwhile")
+
+// SharedDirectory is a Directory that the nodes of a cluster share
+// (package cluster implements it). Every change reaches every hub through
+// ApplyDirectory, one at a time and in the order the directory stored
+// them: a hub's own writes are applied before the write returns, other
+// nodes' as they arrive. A hub with a SharedDirectory keeps no change of
+// its own: its copy is only ever what the directory applied, so every
+// node holds the same accounts, settings and sanctions.
+type SharedDirectory interface {
+	Directory
+	// Attach is called once, by New: it applies everything stored (the
+	// hub's initial load), then every change as it happens, until the
+	// directory closes.
+	Attach(DirectoryApplier) error
+}
+
+// DirectoryApplier is what a SharedDirectory applies changes to: a Hub.
+// ApplyDirectory must not call the directory back or wait on anything
+// that does.
+type DirectoryApplier interface {
+	ApplyDirectory(DirectoryChange)
+}
+
+// DirectoryChange is one change of a SharedDirectory. Exactly one of the
+// pointers is set.
+type DirectoryChange struct {
+	// Remote says another node made it (its effects on this node's
+	// sessions, like a ban's, are this node's to carry out).
+	Remote bool
+
+	Account      *Account      // stored or replaced
+	AccountGone  *Account      // deleted (its last stored version)
+	Settings     *RoomSettings // a room's settings stored
+	Sanction     *Sanction     // a new sanction (ID set)
+	SanctionGone *Sanction     // a lifted sanction
 }

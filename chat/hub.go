@@ -161,6 +161,7 @@ type Hub struct {
 	cluster *clusterState // nil for a single node
 
 	dir       Directory           // nil: no accounts or moderation
+	sharedDir SharedDirectory     // dir, when the nodes of a cluster share it: it applies every change
 	accounts  map[string]*account // name key -> account; guarded by mu
 	acctLooks map[string]*account // NameSkeleton -> account: no guest takes a look-alike; guarded by mu
 	admins    map[string]bool     // account keys of server operators; read-only after New
@@ -249,10 +250,13 @@ func New(cfg Config) (*Hub, error) {
 		cfg.CommitQueue = DefaultCommitQueue
 	}
 	if cfg.Directory == nil && cfg.Cluster == nil {
-		// A cluster's nodes do not share a Directory (yet): accounts and
-		// moderation on one node would be unknown to the others, and a
-		// registered name or a ban could be got round on another.
 		cfg.Directory, _ = cfg.Store.(Directory)
+	}
+	if _, shared := cfg.Directory.(SharedDirectory); cfg.Cluster != nil && cfg.Directory != nil && !shared {
+		// Accounts and moderation on one node alone would be unknown to
+		// the others: a registered name or a ban could be got round on
+		// another node.
+		return nil, errors.New("chat: a cluster's nodes need a shared Directory (SharedDirectory)")
 	}
 	if cfg.Registration == "" {
 		cfg.Registration = RegistrationOpen
@@ -293,11 +297,12 @@ func New(cfg Config) (*Hub, error) {
 		counters:  newCounters(),
 	}
 	h.dir = cfg.Directory
+	h.sharedDir, _ = cfg.Directory.(SharedDirectory)
+	h.lastDelivered.Store(last)
 	if err := h.loadDirectory(last); err != nil {
 		return nil, err
 	}
 	h.lastCommitted.Store(last)
-	h.lastDelivered.Store(last)
 	if h.broker == nil {
 		h.broker = &localBroker{}
 	}

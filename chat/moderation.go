@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -457,21 +458,70 @@ func (m *moderation) change(h *Hub, room string, f func(rs *RoomSettings)) error
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	rs, _ := m.snapshot(room)
-	f(&rs)
-	if err := h.dir.PutRoomSettings(context.Background(), rs); err != nil {
-		h.log.Error("storing room settings failed", "room", room, "err", err)
-		return Errorf(CodeUnavailable, "the change could not be stored; try again")
+	for try := 1; ; try++ {
+		rs, _ := m.snapshot(room)
+		f(&rs)
+		err := h.dir.PutRoomSettings(context.Background(), rs)
+		if errors.Is(err, ErrConflict) && try < maxConflicts {
+			continue // changed on another node: f again, on its version
+		}
+		if err != nil {
+			h.log.Error("storing room settings failed", "room", room, "err", err)
+			return Errorf(CodeUnavailable, "the change could not be stored; try again")
+		}
+		h.applied(func() { m.applySettings(rs) })
+		return nil
 	}
+}
+
+// applySettings makes stored room settings the hub's.
+func (m *moderation) applySettings(rs RoomSettings) {
 	m.rw.Lock()
-	rm := m.roomLocked(room)
+	defer m.rw.Unlock()
+	rm := m.roomLocked(rs.Room)
 	rm.settings = rs
 	if rs.empty() && len(rm.sanctions) == 0 {
-		delete(m.rooms, room) // nothing to check: the message path skips it again
+		delete(m.rooms, rs.Room) // nothing to check: the message path skips it again
 	}
 	m.updateActiveLocked()
-	m.rw.Unlock()
-	return nil
+}
+
+// applySanction puts a stored sanction in force (unless it has expired),
+// dropping expired ones on the way.
+func (m *moderation) applySanction(sc Sanction, now time.Time) {
+	if !sc.active(now) {
+		return
+	}
+	live := func(l []Sanction) []Sanction {
+		return append(slices.DeleteFunc(l, func(o Sanction) bool { return !o.active(now) || o.ID == sc.ID }), sc)
+	}
+	m.rw.Lock()
+	defer m.rw.Unlock()
+	if sc.Room == "" {
+		m.server = live(m.server)
+	} else {
+		rm := m.roomLocked(sc.Room)
+		rm.sanctions = live(rm.sanctions)
+	}
+	m.updateActiveLocked()
+}
+
+// applySanctionGone lifts a sanction.
+func (m *moderation) applySanctionGone(sc Sanction) {
+	drop := func(l []Sanction) []Sanction {
+		return slices.DeleteFunc(l, func(o Sanction) bool { return o.ID == sc.ID })
+	}
+	m.rw.Lock()
+	defer m.rw.Unlock()
+	if sc.Room == "" {
+		m.server = drop(m.server)
+	} else if rm := m.rooms[sc.Room]; rm != nil {
+		rm.sanctions = drop(rm.sanctions)
+		if rm.settings.empty() && len(rm.sanctions) == 0 {
+			delete(m.rooms, sc.Room)
+		}
+	}
+	m.updateActiveLocked()
 }
 
 // forgetAccount takes a deleted account's ownerships and roles away, room
@@ -511,18 +561,7 @@ func (m *moderation) addSanction(h *Hub, sc *Sanction) error {
 		h.log.Error("storing a sanction failed", "room", sc.Room, "err", err)
 		return Errorf(CodeUnavailable, "the %s could not be stored; try again", sc.Kind)
 	}
-	live := func(l []Sanction) []Sanction { // expired ones go on the way
-		return append(slices.DeleteFunc(l, func(o Sanction) bool { return !o.active(sc.At) }), *sc)
-	}
-	m.rw.Lock()
-	if sc.Room == "" {
-		m.server = live(m.server)
-	} else {
-		rm := m.roomLocked(sc.Room)
-		rm.sanctions = live(rm.sanctions)
-	}
-	m.updateActiveLocked()
-	m.rw.Unlock()
+	h.applied(func() { m.applySanction(*sc, sc.At) })
 	return nil
 }
 
@@ -543,26 +582,34 @@ func (m *moderation) removeSanctions(h *Hub, room string, kind SanctionKind, mat
 				h.log.Error("deleting a sanction failed", "room", room, "err", err)
 				return gone, Errorf(CodeUnavailable, "the change could not be stored; try again")
 			}
-			gone = append(gone, list[i])
+			sc := list[i]
+			h.applied(func() { m.applySanctionGone(sc) })
+			gone = append(gone, sc)
 		}
 	}
-	m.rw.Lock()
-	drop := func(l []Sanction) []Sanction {
-		return slices.DeleteFunc(l, func(sc Sanction) bool {
-			return slices.ContainsFunc(gone, func(g Sanction) bool { return g.ID == sc.ID })
-		})
-	}
-	if room == "" {
-		m.server = drop(m.server)
-	} else if rm := m.rooms[room]; rm != nil {
-		rm.sanctions = drop(rm.sanctions)
-		if rm.settings.empty() && len(rm.sanctions) == 0 {
-			delete(m.rooms, room)
-		}
-	}
-	m.updateActiveLocked()
-	m.rw.Unlock()
 	return gone, nil
+}
+
+// enforceBan carries out a ban set on another node: the members of its
+// room (below op) that it matches are removed, and for a server ban the
+// sessions it matches (but admins') are disconnected.
+func (h *Hub) enforceBan(sc Sanction) {
+	if !sc.active(h.now()) {
+		return
+	}
+	if sc.Room == "" {
+		for _, m := range h.allSessions() {
+			if sc.matches(m.ident()) && !m.IsAdmin() {
+				m.Kill("banned from the server by "+sc.By+withReason(sc.Reason), sc.By)
+			}
+		}
+		return
+	}
+	rs, _ := h.mod.snapshot(sc.Room)
+	hit := func(m *Session) bool { return h.roleOf(m, &rs) < RoleOp && sc.matches(m.ident()) }
+	for _, m := range h.membersMatching(sc.Room, hit) {
+		_ = m.part(sc.Room, "banned by "+sc.By+withReason(sc.Reason), sc.By)
+	}
 }
 
 // invite lets name join an invite-only room once, within inviteFor.
@@ -594,6 +641,7 @@ func (m *moderation) claimNew(s *Session, room string) {
 	}
 	claimed := false
 	err := m.change(h, room, func(rs *RoomSettings) {
+		claimed = false // f runs again if another node changed the room meanwhile
 		if rs.Owner == "" {
 			rs.Owner, claimed = acct, true
 		}

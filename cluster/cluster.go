@@ -94,6 +94,7 @@ type Cluster struct {
 
 	names    jetstream.KeyValue
 	presence jetstream.KeyValue
+	dir      *Directory // accounts and moderation
 
 	nameMu sync.Mutex
 	claims map[string]*claim // skeleton -> this node's claim
@@ -361,6 +362,26 @@ func (c *Cluster) ensure(ctx context.Context, replicas int) error {
 		return err
 	}
 	if c.presence, err = c.bucket(ctx, presenceBucket, "parley presence: nodes, sessions, room members, topics", replicas); err != nil {
+		return err
+	}
+	dir, err := c.bucket(ctx, directoryBucket, "parley accounts and moderation: accounts, room settings, sanctions", replicas)
+	if err != nil {
+		return err
+	}
+	c.dir = newDirectory(c, dir)
+	mc := jetstream.StreamConfig{
+		Name:              c.modlogStream(),
+		Description:       "parley moderation audit log: one subject per room",
+		Subjects:          []string{modlogPrefix + ">"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		MaxMsgsPerSubject: maxModlogPerRoom,
+	}
+	if _, err := c.js.Stream(ctx, mc.Name); errors.Is(err, jetstream.ErrStreamNotFound) {
+		if _, err := c.js.CreateStream(ctx, mc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	return nil

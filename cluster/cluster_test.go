@@ -22,6 +22,7 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/cluster"
 	"github.com/parleychat/parley/internal/testkit"
 	"github.com/parleychat/parley/node"
@@ -583,24 +584,87 @@ func TestHostileClusterInput(t *testing.T) {
 	}
 }
 
-// TestAccountsOffOnACluster: the nodes do not share accounts and
-// moderation yet, so a cluster offers neither (a registered name or a ban
-// on one node could be got round on another) and says so.
-func TestAccountsOffOnACluster(t *testing.T) {
+// TestAccountsAndModerationAcrossNodes: an account registered on one node
+// logs in on another and keeps its name there; a room's modes, roles and
+// bans set on one node hold on the others (a ban removes the member
+// there); changes made on two nodes at once both land; the audit log is
+// one; an account deleted on one node ends its sessions on the others.
+func TestAccountsAndModerationAcrossNodes(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 2)
-	dan := joinRoom(t, nodes[0], "dan", "acct")
-	for _, req := range []native.Request{
-		{Type: "register", Password: "correct-horse-battery-staple"},
-		{Type: "ban", Room: "acct", Name: "someone"},
-		{Type: "login", Account: "dan", Password: "correct-horse-battery-staple"},
-	} {
-		dan.Send(req)
-		ev := dan.ExpectType("error")
-		if ev.Code != "unavailable" || !strings.Contains(ev.Message, "several nodes") {
-			t.Fatalf("%s on a cluster: %s %s", req.Type, ev.Code, ev.Message)
+	const pw = "correct-horse-battery-staple"
+	dan := joinRoom(t, nodes[0], "dan", "lobby2")
+	dan.Send(native.Request{Type: "register", Password: pw})
+	dan.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	dan.Conn.Close()
+	testkit.Eventually(t, "dan gone", func() bool { _, ok := nodes[1].Hub.RemoteUser("dan"); return !ok && nodes[0].Hub.Lookup("dan") == nil })
+
+	// A guest may not take the account's name on the other node.
+	guest := testkit.NativeOnWith(t, testkit.Dial(t, nodes[1].Addr(node.ListenFrame)), native.Request{Type: "hello", Name: "dan", Version: native.Version})
+	if ev := guest.ExpectType("error"); ev.Code != "name_registered" {
+		t.Fatalf("a guest called dan on node 1: %s %s", ev.Code, ev.Message)
+	}
+	// The account logs in there, and makes a room it owns.
+	dan1 := joinWith(t, nodes[1], "dan", "mod", native.Request{Account: "dan", Password: pw})
+	dan1.Expect("owner", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "you own #mod") })
+	eve := joinRoom(t, nodes[0], "eve", "mod")
+	waitMembers(t, dan1, "mod", 2)
+
+	// +m on node 1 silences a guest on node 0.
+	dan1.Send(native.Request{Type: "mode", Room: "mod", Mode: "+m"})
+	testkit.Eventually(t, "+m on node 0", func() bool { m, _ := nodes[0].Hub.RoomModes("mod"); return m == "m" })
+	eve.Send(native.Request{Type: "say", Room: "mod", Text: ptr("can I speak?")})
+	if ev := eve.ExpectType("error"); ev.Code != "forbidden" || !strings.Contains(ev.Message, "moderated") {
+		t.Fatalf("a guest in a +m room on another node: %s %s", ev.Code, ev.Message)
+	}
+	// Voice given on node 1 lets her speak on node 0.
+	dan1.Send(native.Request{Type: "voice", Room: "mod", Name: "eve"})
+	testkit.Eventually(t, "voice on node 0", func() bool { return nodes[0].Hub.Roles("mod", []string{"eve"})["eve"] == chat.RoleVoice })
+	eve.Send(native.Request{Type: "say", Room: "mod", Text: ptr("thank you")})
+	dan1.Expect("eve's message", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "thank you" })
+
+	// Two sessions of the account, one on each node, change the room at
+	// once: both changes land, on both nodes.
+	dan0 := joinWith(t, nodes[0], "dan", "mod", native.Request{Account: "dan", Password: pw})
+	var wg sync.WaitGroup
+	for i, c := range []*testkit.Native{dan0, dan1} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Send(native.Request{Type: "mode", Room: "mod", Mode: []string{"+t", "+i"}[i]})
+		}()
+	}
+	wg.Wait()
+	for i, nd := range nodes {
+		testkit.Eventually(t, fmt.Sprint("+imt on node ", i), func() bool { m, _ := nd.Hub.RoomModes("mod"); return m == "imt" })
+	}
+
+	// A ban set on node 1 removes eve on node 0 and keeps her out there.
+	dan1.Send(native.Request{Type: "ban", Room: "mod", Name: "eve", Reason: "spam"})
+	eve.Expect("eve banned", func(ev native.Event) bool {
+		return ev.Type == "part" && ev.Room == "mod" && ev.Name == "eve" && strings.Contains(ev.Reason, "banned")
+	})
+	dan0.Send(native.Request{Type: "mode", Room: "mod", Mode: "-i"})
+	testkit.Eventually(t, "-i on node 0", func() bool { m, _ := nodes[0].Hub.RoomModes("mod"); return m == "mt" })
+	eve.Send(native.Request{Type: "join", Room: "mod"})
+	if ev := eve.ExpectType("error"); ev.Code != "banned" {
+		t.Fatalf("a banned guest rejoining on another node: %s %s", ev.Code, ev.Message)
+	}
+
+	// One audit log, read on either node.
+	dan0.Send(native.Request{Type: "modlog", Room: "mod"})
+	log := dan0.Expect("modlog", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "moderation log of #mod") })
+	for _, want := range []string{"ban eve (spam)", "mode +m", "claim dan", "voice eve"} {
+		if !strings.Contains(log.Text, want) {
+			t.Errorf("the moderation log read on node 0 lacks %q:\n%s", want, log.Text)
 		}
 	}
+
+	// Deleting the account on node 1 ends its session on node 0.
+	dan1.Send(native.Request{Type: "unregister", Password: pw})
+	dan1.Expect("deleted", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "account is deleted") })
+	dan0.Expect("bye", func(ev native.Event) bool { return ev.Type == "bye" && strings.Contains(ev.Reason, "deleted") })
+	testkit.Eventually(t, "no account dan on node 0", func() bool { return !nodes[0].Hub.IsRegistered("dan") })
 }
 
 // TestNodeTakenForDeadComesBack: a node whose entries another removed (it

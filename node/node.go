@@ -197,6 +197,7 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 		cfg.Hub.Cluster = cl
+		cfg.Hub.Directory = cl.Directory()
 	}
 	hub, err := chat.New(cfg.Hub)
 	if err != nil {
