@@ -653,7 +653,9 @@ func TestAccountsAndModerationAcrossNodes(t *testing.T) {
 
 	// One audit log, read on either node.
 	dan0.Send(native.Request{Type: "modlog", Room: "mod"})
-	log := dan0.Expect("modlog", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "moderation log of #mod") })
+	log := dan0.Expect("modlog", func(ev native.Event) bool {
+		return ev.Type == "notice" && strings.Contains(ev.Text, "moderation log of #mod")
+	})
 	for _, want := range []string{"ban eve (spam)", "mode +m", "claim dan", "voice eve"} {
 		if !strings.Contains(log.Text, want) {
 			t.Errorf("the moderation log read on node 0 lacks %q:\n%s", want, log.Text)
@@ -662,7 +664,9 @@ func TestAccountsAndModerationAcrossNodes(t *testing.T) {
 
 	// Deleting the account on node 1 ends its session on node 0.
 	dan1.Send(native.Request{Type: "unregister", Password: pw})
-	dan1.Expect("deleted", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "account is deleted") })
+	dan1.Expect("deleted", func(ev native.Event) bool {
+		return ev.Type == "notice" && strings.Contains(ev.Text, "account is deleted")
+	})
 	dan0.Expect("bye", func(ev native.Event) bool { return ev.Type == "bye" && strings.Contains(ev.Reason, "deleted") })
 	testkit.Eventually(t, "no account dan on node 0", func() bool { return !nodes[0].Hub.IsRegistered("dan") })
 }

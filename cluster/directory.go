@@ -287,7 +287,7 @@ func (d *Directory) deleteLocked(ctx context.Context, key string) error {
 	return nil
 }
 
-func accountKey(key string) string { return "a." + token(key) }
+func accountKey(key string) string   { return "a." + token(key) }
 func settingsKey(room string) string { return "r." + token(room) }
 
 // Accounts implements chat.Directory.
