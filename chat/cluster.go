@@ -54,6 +54,78 @@ type Cluster interface {
 	Lookup(name string) (display string, ok bool)
 	// Ready is nil while the node is connected to the cluster.
 	Ready() error
+	// Relay tells the other nodes about a moderation action (they carry
+	// it out with Hub.RemoteAction). It is best effort: a node cut off
+	// from the cluster misses it, as it misses presence; what must hold
+	// everywhere (modes, roles, bans) is in the shared Directory.
+	Relay(a Action)
+}
+
+// ActionOp is what an Action is.
+type ActionOp uint8
+
+// Action operations.
+const (
+	ActionNotice ActionOp = iota + 1 // a room's moderation notice: Text and Mode, by By
+	ActionKick                       // remove the members called Target from Room (Reason, by By)
+	ActionKill                       // disconnect the sessions called Target (Reason, by By)
+	ActionInvite                     // Target (a name) may join Room once; tell them
+)
+
+// Action is a moderation action of one node that the others carry out on
+// their own sessions.
+type Action struct {
+	Op     ActionOp
+	Room   string // room key ("" for the server)
+	Target string // a name
+	By     string // who did it
+	Reason string
+	Text   string // a notice's text
+	Mode   string // a notice's Mode (Event.Mode)
+	Time   time.Time
+}
+
+// relay sends an action to the other nodes, if there are any.
+func (h *Hub) relay(a Action) {
+	if h.cluster == nil {
+		return
+	}
+	if a.Time.IsZero() {
+		a.Time = h.now()
+	}
+	h.cluster.c.Relay(a)
+}
+
+// RemoteAction carries out another node's moderation action on this
+// node's sessions. A Cluster calls it (with a checked Action).
+func (h *Hub) RemoteAction(a Action) {
+	switch a.Op {
+	case ActionNotice:
+		h.roomEvent(a.Room, &Event{Message: Message{Kind: KindNotice, Room: a.Room, From: a.By, Time: a.Time, Text: a.Text}, Session: RemoteSession, Mode: a.Mode})
+	case ActionKick:
+		rs, _ := h.mod.snapshot(a.Room)
+		hit := byName(a.Target)
+		for _, m := range h.membersMatching(a.Room, func(m *Session) bool { return hit(m) && h.roleOf(m, &rs) < RoleOp }) {
+			_ = m.part(a.Room, "kicked by "+a.By+withReason(a.Reason), a.By)
+		}
+	case ActionKill:
+		if t := h.Lookup(a.Target); t != nil && !t.IsAdmin() {
+			for _, v := range h.sessionsOf(t) {
+				v.Kill("killed by "+a.By+withReason(a.Reason), a.By)
+			}
+		}
+	case ActionInvite:
+		display, nkey, err := ValidateName(a.Target)
+		if err != nil {
+			return
+		}
+		h.mod.invite(a.Room, nkey, h.now())
+		if t := h.Lookup(display); t != nil {
+			for _, o := range h.sessionsOf(t) {
+				o.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: a.By + " invites you to #" + a.Room + " (/join #" + a.Room + ")"}})
+			}
+		}
+	}
 }
 
 // PresenceOp is what a Presence change is.

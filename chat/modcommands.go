@@ -152,6 +152,32 @@ func (h *Hub) membersMatching(room string, match func(*Session) bool) []*Session
 	return out
 }
 
+// remoteMember returns the display name of the member of room called name
+// (or a look-alike) on another node of a cluster.
+func (h *Hub) remoteMember(room, name string) (string, bool) {
+	skel := NameSkeleton(name)
+	for _, m := range h.remoteMembers(room) {
+		if NameSkeleton(m) == skel {
+			return m, true
+		}
+	}
+	return "", false
+}
+
+// remoteRole is the role in a room (settings rs) of a member on another
+// node, by name: roles of op and above are accounts' (and a guest cannot
+// hold an account's name), voice is a name's.
+func remoteRole(h *Hub, rs *RoomSettings, name string) Role {
+	key := NameKey(name)
+	switch {
+	case h.admins[key]:
+		return RoleAdmin
+	case rs.Owner == key:
+		return RoleOwner
+	}
+	return rs.Roles[key]
+}
+
 // byName matches the sessions called name (or a look-alike).
 func byName(name string) func(*Session) bool {
 	key, skel := NameKey(name), NameSkeleton(name)
@@ -222,6 +248,7 @@ func (s *Session) logAndTell(room, action, target, reason string, until time.Tim
 	ev := &Event{Message: Message{Kind: KindNotice, Room: room, From: s.Name(), Time: h.now(), Text: text}, Session: s.id, Mode: mode}
 	if room != "" {
 		h.roomEvent(room, ev)
+		h.relay(Action{Op: ActionNotice, Room: room, By: s.Name(), Text: text, Mode: mode, Time: ev.Time})
 	}
 	if !s.inRoom(room) {
 		s.Send(ev)
@@ -321,7 +348,17 @@ func (s *Session) Kick(room, name, reason string) error {
 	h := s.hub
 	victims := h.membersMatching(key, byName(name))
 	if len(victims) == 0 {
-		return Errorf(CodeNoSuchUser, "no one called %q is in #%s", name, key)
+		remote, ok := h.remoteMember(key, name)
+		if !ok {
+			return Errorf(CodeNoSuchUser, "no one called %q is in #%s", name, key)
+		}
+		// On another node: its node removes them.
+		if r := remoteRole(h, &rs, remote); r >= have {
+			return Errorf(CodeForbidden, "%s is a %s of #%s: you cannot kick them", remote, r, key)
+		}
+		s.logAndTell(key, "kick", remote, reason, time.Time{}, fmt.Sprintf("%s kicked %s from #%s%s", s.Name(), remote, key, withReason(reason)), ModeKick)
+		h.relay(Action{Op: ActionKick, Room: key, Target: remote, By: s.Name(), Reason: reason})
+		return nil
 	}
 	for _, v := range victims {
 		if r := h.roleOf(v, &rs); r >= have {
@@ -332,6 +369,9 @@ func (s *Session) Kick(room, name, reason string) error {
 	s.logAndTell(key, "kick", who, reason, time.Time{}, fmt.Sprintf("%s kicked %s from #%s%s", s.Name(), who, key, withReason(reason)), ModeKick)
 	for _, v := range victims {
 		_ = v.part(key, "kicked by "+s.Name()+withReason(reason), s.Name())
+	}
+	if _, ok := h.remoteMember(key, name); ok { // the account's devices on other nodes
+		h.relay(Action{Op: ActionKick, Room: key, Target: who, By: s.Name(), Reason: reason})
 	}
 	return nil
 }
@@ -643,6 +683,7 @@ func (s *Session) Invite(room, name string) error {
 			o.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: s.Name() + " invites you to #" + key + " (/join #" + key + ")"}})
 		}
 	}
+	h.relay(Action{Op: ActionInvite, Room: key, Target: display, By: s.Name()}) // they may join through another node
 	if rs.InviteOnly {
 		// Letting someone into a +i room is a moderation action: the
 		// room is told, and it is audited.
@@ -670,7 +711,17 @@ func (s *Session) KillUser(name, reason string) error {
 	h := s.hub
 	t := h.Lookup(name)
 	if t == nil {
-		return Errorf(CodeNoSuchUser, "no one called %q is online", name)
+		remote, ok := h.RemoteUser(name)
+		if !ok {
+			return Errorf(CodeNoSuchUser, "no one called %q is online", name)
+		}
+		if h.admins[NameKey(remote)] {
+			return Errorf(CodeForbidden, "%s is a server operator", remote)
+		}
+		h.modlog(&ModEntry{At: h.now(), Actor: s.Name(), Action: "kill", Target: remote, Reason: reason})
+		h.relay(Action{Op: ActionKill, Target: remote, By: s.Name(), Reason: reason})
+		s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: fmt.Sprintf("killed %s (on another node)", remote)}})
+		return nil
 	}
 	if t.IsAdmin() {
 		return Errorf(CodeForbidden, "%s is a server operator", t.Name())
@@ -680,6 +731,9 @@ func (s *Session) KillUser(name, reason string) error {
 	h.modlog(&ModEntry{At: h.now(), Actor: s.Name(), Action: "kill", Target: who, Reason: reason})
 	for _, v := range victims {
 		v.Kill("killed by "+s.Name()+withReason(reason), s.Name())
+	}
+	if _, ok := h.RemoteUser(who); ok { // the account's sessions on other nodes
+		h.relay(Action{Op: ActionKill, Target: who, By: s.Name(), Reason: reason})
 	}
 	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: fmt.Sprintf("killed %s (%s)", who, plural(len(victims), "session"))}})
 	return nil

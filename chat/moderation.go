@@ -750,9 +750,16 @@ func (h *Hub) Roles(room string, names []string) map[string]Role {
 // (a member list shows roles only for names their account holds).
 func (h *Hub) isAccount(key string) bool {
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	a := h.accounts[key]
-	return a != nil && len(a.sessions) > 0
+	local := a != nil && len(a.sessions) > 0
+	h.mu.RUnlock()
+	if a == nil || local {
+		return local
+	}
+	// Online on another node under a registered name: that is the
+	// account (a guest cannot take a registered name on any node).
+	_, remote := h.RemoteUser(a.Name)
+	return remote
 }
 
 // sanctionsOf returns a copy of the sanctions of a room ("" for the

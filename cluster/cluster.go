@@ -91,6 +91,7 @@ type Cluster struct {
 	id            string // this process's incarnation: a new one every start
 	hub           Hub
 	ping          *nats.Subscription
+	acts          *nats.Subscription // the other nodes' moderation actions
 
 	names    jetstream.KeyValue
 	presence jetstream.KeyValue
@@ -412,6 +413,8 @@ type Hub interface {
 	Remote(ev *chat.Event, rooms []string)
 	// LocalNames lists this node's names: skeleton, name, account.
 	LocalNames() [][3]string
+	// RemoteAction carries out another node's moderation action.
+	RemoteAction(a chat.Action)
 }
 
 // Attach implements chat.Cluster: it checks that the local mirror belongs
@@ -435,6 +438,9 @@ func (c *Cluster) attach(h Hub, after uint64) error {
 	c.last.Store(after)
 	if err := c.startPresence(); err != nil {
 		return err
+	}
+	if err := c.subscribeActions(); err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
 	c.seen = after
 	in := make(chan chat.Committed, 4096)

@@ -72,6 +72,7 @@ func startCluster(t *testing.T, n int) []*node.Node {
 			cfg := node.Config{
 				StoreConfig: node.StoreConfig{StoreKind: node.StoreSQLite, DataDir: filepath.Join(dir, fmt.Sprint("n", i))},
 				Logger:      logger(t, fmt.Sprint("n", i)),
+				Hub:         chat.Config{Admins: []string{"boss"}},
 				Cluster: &cluster.Config{
 					Embedded:  &cluster.Embedded{ClusterListen: routes[i], Routes: routes, ServerName: fmt.Sprint("n", i)},
 					Heartbeat: 200 * time.Millisecond, DeadAfter: 600 * time.Millisecond,
@@ -669,6 +670,57 @@ func TestAccountsAndModerationAcrossNodes(t *testing.T) {
 	})
 	dan0.Expect("bye", func(ev native.Event) bool { return ev.Type == "bye" && strings.Contains(ev.Reason, "deleted") })
 	testkit.Eventually(t, "no account dan on node 0", func() bool { return !nodes[0].Hub.IsRegistered("dan") })
+}
+
+// TestModerationActionsAcrossNodes: an invitation, a kick, a server
+// operator's kill and the rooms' moderation notices reach users on other
+// nodes.
+func TestModerationActionsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	const pw = "correct-horse-battery-staple"
+	root := joinRoom(t, nodes[1], "boss", "lobby2")
+	root.Send(native.Request{Type: "register", Password: pw})
+	root.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	root.Send(native.Request{Type: "join", Room: "act"})
+	root.Expect("owner", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "you own #act") })
+	eve := joinRoom(t, nodes[0], "eve", "act")
+	waitMembers(t, root, "act", 2)
+
+	// The room's notices reach its members on the other node.
+	root.Send(native.Request{Type: "mode", Room: "act", Mode: "+i"})
+	eve.Expect("+i notice", func(ev native.Event) bool { return ev.Type == "notice" && ev.Mode == "+i" && ev.Room == "act" })
+	testkit.Eventually(t, "+i on node 0", func() bool { m, _ := nodes[0].Hub.RoomModes("act"); return m == "i" })
+
+	// An invitation made on node 1 lets a guest of node 0 into the +i room.
+	fay := joinRoom(t, nodes[0], "fay", "lobby2")
+	fay.Send(native.Request{Type: "join", Room: "act"})
+	if ev := fay.ExpectType("error"); ev.Code != "invite_only" {
+		t.Fatalf("an uninvited guest joining a +i room: %s %s", ev.Code, ev.Message)
+	}
+	root.Send(native.Request{Type: "invite", Room: "act", Name: "fay"})
+	fay.Expect("invited", func(ev native.Event) bool {
+		return ev.Type == "notice" && strings.Contains(ev.Text, "boss invites you to #act")
+	})
+	fay.Send(native.Request{Type: "join", Room: "act"})
+	fay.Expect("joined", func(ev native.Event) bool { return ev.Type == "join" && ev.Room == "act" && ev.Name == "fay" })
+
+	// A kick on node 1 removes her on node 0, and her room sees why.
+	waitMembers(t, root, "act", 3)
+	root.Send(native.Request{Type: "kick", Room: "act", Name: "fay", Reason: "testing"})
+	fay.Expect("kicked", func(ev native.Event) bool {
+		return ev.Type == "part" && ev.Room == "act" && ev.Name == "fay" && strings.Contains(ev.Reason, "kicked by boss: testing")
+	})
+	eve.Expect("kick notice", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "boss kicked fay") })
+
+	// A server operator on node 1 kills a user on node 0.
+	root.Send(native.Request{Type: "kill", Name: "eve", Reason: "bye now"})
+	eve.Expect("killed", func(ev native.Event) bool { return ev.Type == "bye" && strings.Contains(ev.Reason, "killed by boss") })
+	testkit.Eventually(t, "eve gone", func() bool { _, ok := nodes[1].Hub.RemoteUser("eve"); return !ok })
+	root.Send(native.Request{Type: "kill", Name: "nobody"})
+	if ev := root.ExpectType("error"); ev.Code != "no_such_user" {
+		t.Fatalf("killing no one: %s %s", ev.Code, ev.Message)
+	}
 }
 
 // TestNodeTakenForDeadComesBack: a node whose entries another removed (it

@@ -45,6 +45,7 @@ func (m *mirrorHub) Ingest(batch []chat.Committed) bool {
 
 func (m *mirrorHub) Remote(*chat.Event, []string) {}
 func (m *mirrorHub) LocalNames() [][3]string      { return nil }
+func (m *mirrorHub) RemoteAction(chat.Action)     {}
 
 // waitFor waits until the mirror holds id.
 func (m *mirrorHub) waitFor(ctx context.Context, id uint64) error {
