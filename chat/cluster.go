@@ -394,6 +394,13 @@ func (h *Hub) RemoteUser(name string) (string, bool) {
 	return h.cluster.c.Lookup(name)
 }
 
+// onlineElsewhere reports whether someone called name is online on
+// another node.
+func (h *Hub) onlineElsewhere(name string) bool {
+	_, ok := h.RemoteUser(name)
+	return ok
+}
+
 // Remote delivers a change that happened on another node to this node's
 // sessions: a join or part (ev.Room set), a nick change, an away message or
 // a quit (to the members of rooms, each session once), or a topic (stored

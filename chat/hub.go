@@ -1114,7 +1114,7 @@ func (h *Hub) deliverToAccounts(p *pending, ev *Event) {
 	if to != nil {
 		reach(to.sessions)
 		bumpTo(&to.delivered, ev.ID)
-		if len(to.sessions) == 0 && p.from != nil {
+		if len(to.sessions) == 0 && p.from != nil && !p.remote && !h.onlineElsewhere(to.Name) {
 			// Stored, and nobody to read it yet: the sender is told
 			// after its own copy, which is the confirmation.
 			defer p.from.deliver(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: to.Name + " is not online; your message is kept for them until they log in"}, Ref: ev.Ref, Session: p.from.id})
@@ -1163,6 +1163,12 @@ func (h *Hub) resolve(ev *Event) *pending {
 	if ev.Kind == KindDM {
 		p.to = h.names[NameKey(ev.To)]
 		p.from = h.names[NameKey(ev.From)]
+		if p.to == nil {
+			// An account with no session here: recorded as delivered
+			// to it, so that its next login here replays only what is
+			// newer than what it has seen.
+			p.toAcct = h.registeredLocked(NameKey(ev.To), NameSkeleton(ev.To))
+		}
 		return p
 	}
 	p.room = h.rooms[ev.Room]

@@ -672,6 +672,56 @@ func TestAccountsAndModerationAcrossNodes(t *testing.T) {
 	testkit.Eventually(t, "no account dan on node 0", func() bool { return !nodes[0].Hub.IsRegistered("dan") })
 }
 
+// TestAccountDMsAcrossNodes: a direct message to an account online on
+// another node reaches it there (the sender is not told it is away); one
+// to an account online nowhere is kept, and replayed when it logs in on
+// any node.
+func TestAccountDMsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	const pw = "correct-horse-battery-staple"
+	gil := joinRoom(t, nodes[0], "gil", "dms")
+	gil.Send(native.Request{Type: "register", Password: pw})
+	gil.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	ann := joinRoom(t, nodes[1], "ann", "dms")
+	waitMembers(t, ann, "dms", 2)
+
+	ann.Send(native.Request{Type: "dm", To: "gil", Text: ptr("are you there?")})
+	gil.Expect("the DM", func(ev native.Event) bool { return ev.Type == "dm" && ev.Text == "are you there?" })
+	ann.Expect("own copy", func(ev native.Event) bool { return ev.Type == "dm" && ev.Text == "are you there?" })
+	ann.Send(native.Request{Type: "ping", Ref: "p1"})
+	ann.Expect("no away notice", func(ev native.Event) bool {
+		if ev.Type == "notice" && strings.Contains(ev.Text, "not online") {
+			t.Fatalf("told an account online on another node is away: %s", ev.Text)
+		}
+		return ev.Type == "pong"
+	})
+
+	gil.Conn.Close()
+	testkit.Eventually(t, "gil gone", func() bool { _, ok := nodes[1].Hub.RemoteUser("gil"); return !ok })
+	ann.Send(native.Request{Type: "dm", To: "gil", Text: ptr("while you were out")})
+	ann.Expect("kept notice", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "not online") })
+	// Logged in on node 0 (the DM was sent on node 1): replayed.
+	hello := native.Request{Type: "hello", Name: "gil", Version: native.Version, Account: "gil", Password: pw}
+	c := testkit.NativeOnWith(t, testkit.Dial(t, nodes[0].Addr(node.ListenFrame)), hello)
+	dm := c.Expect("replay on node 0", func(ev native.Event) bool { return ev.Type == "dm" && ev.Text == "while you were out" && ev.History })
+	c.Conn.Close()
+	testkit.Eventually(t, "node 1 knows gil has seen it", func() bool {
+		accts, _ := nodes[1].Cluster.Directory().Accounts(context.Background())
+		return len(accts) == 1 && accts[0].Seen >= dm.ID
+	})
+	// Seen there, it is not replayed again on node 1.
+	c = testkit.NativeOnWith(t, testkit.Dial(t, nodes[1].Addr(node.ListenFrame)), hello)
+	c.ExpectType("welcome")
+	c.Send(native.Request{Type: "ping", Ref: "p2"})
+	c.Expect("pong", func(ev native.Event) bool {
+		if ev.Type == "dm" {
+			t.Fatalf("a direct message seen on node 0 replayed again on node 1: %q", ev.Text)
+		}
+		return ev.Type == "pong"
+	})
+}
+
 // TestModerationActionsAcrossNodes: an invitation, a kick, a server
 // operator's kill and the rooms' moderation notices reach users on other
 // nodes.
