@@ -61,8 +61,13 @@ func logger(t *testing.T, name string) *slog.Logger {
 // server and its own SQLite mirror, all on port 0 but for the routes.
 func startCluster(t *testing.T, n int) []*node.Node {
 	t.Helper()
+	return startClusterIn(t, t.TempDir(), n)
+}
+
+// startClusterIn is startCluster with the nodes' data in dir/n0, dir/n1...
+func startClusterIn(t *testing.T, dir string, n int) []*node.Node {
+	t.Helper()
 	routes := freePorts(t, n)
-	dir := t.TempDir()
 	nodes := make([]*node.Node, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -720,6 +725,43 @@ func TestAccountDMsAcrossNodes(t *testing.T) {
 		}
 		return ev.Type == "pong"
 	})
+}
+
+// TestSingleNodeAccountsComeAlong: the first node of a new cluster started
+// on a single node's data brings its accounts, room settings and bans into
+// the cluster's directory.
+func TestSingleNodeAccountsComeAlong(t *testing.T) {
+	t.Parallel()
+	const pw = "correct-horse-battery-staple"
+	dir := t.TempDir()
+	single := testkit.StartNode(t, node.Config{StoreConfig: node.StoreConfig{StoreKind: node.StoreSQLite, DataDir: filepath.Join(dir, "n0")}, Logger: logger(t, "single")})
+	hal := joinRoom(t, single, "hal", "lobby2")
+	hal.Send(native.Request{Type: "register", Password: pw})
+	hal.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	hal.Send(native.Request{Type: "join", Room: "old"})
+	hal.Expect("owner", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "you own #old") })
+	hal.Send(native.Request{Type: "mode", Room: "old", Mode: "+m"})
+	hal.Expect("+m", func(ev native.Event) bool { return ev.Type == "notice" && ev.Mode == "+m" })
+	hal.Send(native.Request{Type: "ban", Room: "old", Name: "troll"})
+	hal.Expect("ban", func(ev native.Event) bool { return ev.Type == "notice" && strings.HasPrefix(ev.Mode, "+b") })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := single.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	nodes := startClusterIn(t, dir, 2)
+	hal1 := joinWith(t, nodes[1], "hal", "old", native.Request{Account: "hal", Password: pw})
+	for i, nd := range nodes {
+		if m, _ := nd.Hub.RoomModes("old"); m != "m" {
+			t.Errorf("node %d: #old's modes %q, want m", i, m)
+		}
+		if bans := nd.Hub.Bans("old"); len(bans) != 1 || !strings.HasPrefix(bans[0].Mask, "troll!") {
+			t.Errorf("node %d: #old's bans %v", i, bans)
+		}
+	}
+	hal1.Send(native.Request{Type: "mode", Room: "old", Mode: "-m"}) // still its owner
+	testkit.Eventually(t, "-m on node 0", func() bool { m, _ := nodes[0].Hub.RoomModes("old"); return m == "" })
 }
 
 // TestModerationActionsAcrossNodes: an invitation, a kick, a server

@@ -47,6 +47,8 @@ type Directory struct {
 	c  *Cluster
 	kv jetstream.KeyValue
 
+	seed chat.Directory // a node's own accounts and moderation, for a cluster that has none
+
 	mu        sync.Mutex
 	hub       chat.DirectoryApplier
 	revs      map[string]uint64 // bucket key -> the last revision applied (puts and deletes)
@@ -101,8 +103,98 @@ func (d *Directory) Attach(h chat.DirectoryApplier) error {
 			return fmt.Errorf("cluster: load the directory: %w", ctx.Err())
 		}
 	}
+	d.mu.Lock()
+	empty := len(d.revs) == 0
+	d.mu.Unlock()
+	if empty && d.seed != nil {
+		if err := d.importSeed(ctx); err != nil {
+			_ = w.Stop()
+			return fmt.Errorf("cluster: bring the node's accounts into the cluster: %w", err)
+		}
+	}
 	d.c.wg.Add(1)
 	go d.watch(w)
+	return nil
+}
+
+// Seed gives the directory a node's own accounts and moderation (its
+// single-node store) to bring into a cluster whose directory is still
+// empty: the first node started on an existing data directory carries its
+// users, rooms and bans over. The audit log stays in the node's store.
+func (d *Directory) Seed(local chat.Directory) { d.seed = local }
+
+// importSeed copies the seed into the bucket, each record only if no
+// other node has stored it meanwhile, and applies what it stored.
+func (d *Directory) importSeed(ctx context.Context) error {
+	accts, err := d.seed.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	settings, err := d.seed.RoomSettings(ctx)
+	if err != nil {
+		return err
+	}
+	sanctions, err := d.seed.Sanctions(ctx)
+	if err != nil {
+		return err
+	}
+	if len(accts)+len(settings)+len(sanctions) == 0 {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	create := func(key string, v any) (uint64, bool, error) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return 0, false, err
+		}
+		rev, err := d.kv.Create(ctx, key, b)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, false, nil // another node brought its own
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		d.revs[key] = rev
+		n++
+		return rev, true, nil
+	}
+	for _, a := range accts {
+		key := accountKey(a.Key)
+		if _, ok, err := create(key, a); err != nil {
+			return err
+		} else if ok {
+			d.accounts[key] = a
+			d.hub.ApplyDirectory(chat.DirectoryChange{Account: &a})
+		}
+	}
+	for _, rs := range settings {
+		key := settingsKey(rs.Room)
+		if _, ok, err := create(key, rs); err != nil {
+			return err
+		} else if ok {
+			d.settings[key] = rs
+			d.hub.ApplyDirectory(chat.DirectoryChange{Settings: &rs})
+		}
+	}
+	now := time.Now()
+	for _, sc := range sanctions {
+		if !sc.Until.IsZero() && !now.Before(sc.Until) {
+			continue
+		}
+		key := "s." + newID()
+		rev, ok, err := create(key, sc)
+		if err != nil {
+			return err
+		} else if ok {
+			sc.ID = int64(rev)
+			d.sanctions[key] = sc
+			d.byID[sc.ID] = key
+			d.hub.ApplyDirectory(chat.DirectoryChange{Sanction: &sc})
+		}
+	}
+	d.c.log.Info("brought this node's accounts and moderation into the cluster's directory", "records", n)
 	return nil
 }
 

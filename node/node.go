@@ -197,6 +197,9 @@ func Start(cfg Config) (*Node, error) {
 			return nil, err
 		}
 		cfg.Hub.Cluster = cl
+		if local, ok := cfg.Hub.Store.(chat.Directory); ok && cfg.Hub.Directory == nil {
+			cl.Directory().Seed(local) // a single node becoming a cluster keeps its accounts
+		}
 		cfg.Hub.Directory = cl.Directory()
 	}
 	hub, err := chat.New(cfg.Hub)
