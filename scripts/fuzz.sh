@@ -30,6 +30,7 @@ targets=(
 	"./wire/irc FuzzClient"
 	"./auth FuzzVerify"
 	"./cluster FuzzDecodeMessage"
+	"./cluster FuzzDecodeDirectory"
 )
 
 # fuzz_one runs one target. Go 1.26's fuzzing coordinator can report a bare
