@@ -70,6 +70,7 @@ const (
 	ActionKick                       // remove the members called Target from Room (Reason, by By)
 	ActionKill                       // disconnect the sessions called Target (Reason, by By)
 	ActionInvite                     // Target (a name) may join Room once; tell them
+	ActionUserNotice                 // a user's notice (IRC NOTICE) from By to Room's members, or to Target: Text
 )
 
 // Action is a moderation action of one node that the others carry out on
@@ -113,6 +114,14 @@ func (h *Hub) RemoteAction(a Action) {
 			for _, v := range h.sessionsOf(t) {
 				v.Kill("killed by "+a.By+withReason(a.Reason), a.By)
 			}
+		}
+	case ActionUserNotice:
+		ev := &Event{Message: Message{Kind: KindUserNotice, Room: a.Room, From: a.By, Time: a.Time, Text: a.Text}, Session: RemoteSession}
+		if a.Room != "" {
+			h.roomEvent(a.Room, ev)
+		} else if t := h.Lookup(a.Target); t != nil {
+			ev.To = t.Name()
+			t.deliver(ev)
 		}
 	case ActionInvite:
 		display, nkey, err := ValidateName(a.Target)

@@ -84,7 +84,15 @@ func (s *Session) Notice(room, to, text string) error {
 	if to != "" {
 		target := s.hub.Lookup(to)
 		if target == nil {
-			return Errorf(CodeNoSuchUser, "no one called %q is online", to)
+			remote, ok := s.hub.RemoteUser(to)
+			if !ok {
+				return Errorf(CodeNoSuchUser, "no one called %q is online", to)
+			}
+			if s.Closed() {
+				return ErrClosed
+			}
+			s.hub.relay(Action{Op: ActionUserNotice, Target: remote, By: s.Name(), Text: text}) // its node delivers it
+			return nil
 		}
 		if s.Closed() {
 			return ErrClosed
@@ -104,6 +112,9 @@ func (s *Session) Notice(room, to, text string) error {
 		}
 	}
 	r.mu.Unlock()
+	if len(s.hub.remoteMembers(key)) > 0 {
+		s.hub.relay(Action{Op: ActionUserNotice, Room: key, By: s.Name(), Text: text, Time: ev.Time})
+	}
 	return nil
 }
 

@@ -59,6 +59,20 @@ func decodeAction(b []byte) (chat.Action, string, error) {
 		return chat.Action{}, "", err
 	}
 	a := chat.Action{Op: w.Op, Room: w.Room, Target: w.Target, By: w.By, Reason: w.Reason, Text: w.Text, Mode: w.Mode, Time: time.Unix(0, w.Time)}
+	if w.Op == chat.ActionUserNotice {
+		// To a room or to a user, never both; text as a message's.
+		switch text, err := chat.CleanText(w.Text, maxStreamText); {
+		case (w.Room == "") == (w.Target == ""):
+			return a, "", errors.New("a user notice needs a room or a user")
+		case w.Room != "" && !validRoom(w.Room), w.Target != "" && !validName(w.Target):
+			return a, "", errors.New("not a room key or a name")
+		case err != nil || text != w.Text:
+			return a, "", errors.New("a user notice with no clean text")
+		case !validName(w.By):
+			return a, "", errors.New("not a sender's name")
+		}
+		return a, w.Node, nil
+	}
 	switch {
 	case w.Op < chat.ActionNotice || w.Op > chat.ActionInvite:
 		return a, "", errors.New("not an action")

@@ -764,6 +764,41 @@ func TestSingleNodeAccountsComeAlong(t *testing.T) {
 	testkit.Eventually(t, "-m on node 0", func() bool { m, _ := nodes[0].Hub.RoomModes("old"); return m == "" })
 }
 
+// TestIRCAcrossNodes: an IRC user's notices (to a user, to a channel),
+// CTCP and WHO reach users on another node.
+func TestIRCAcrossNodes(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	ivy := testkit.DialIRC(t, nodes[0].Addr(node.ListenIRC), "ivy", true)
+	jon := testkit.DialIRC(t, nodes[1].Addr(node.ListenIRC), "jon", true)
+	testkit.Eventually(t, "jon seen on node 0", func() bool { _, ok := nodes[0].Hub.RemoteUser("jon"); return ok })
+	testkit.Eventually(t, "ivy seen on node 1", func() bool { _, ok := nodes[1].Hub.RemoteUser("ivy"); return ok })
+
+	ivy.Send("NOTICE jon :a notice for you")
+	if line := jon.Expect("a notice for you"); !strings.HasPrefix(line, ":ivy!") || !strings.Contains(line, "NOTICE jon ") {
+		t.Fatalf("a user notice across nodes: %q", line)
+	}
+	ivy.Send("NOTICE #lobby :a notice for the room")
+	if line := jon.Expect("a notice for the room"); !strings.HasPrefix(line, ":ivy!") || !strings.Contains(line, "NOTICE #lobby ") {
+		t.Fatalf("a channel notice across nodes: %q", line)
+	}
+	ivy.Send("PRIVMSG jon :\x01VERSION\x01")
+	if line := ivy.Expect("VERSION"); !strings.HasPrefix(line, ":jon!") || !strings.Contains(line, "another node") {
+		t.Fatalf("CTCP VERSION to a user on another node: %q", line)
+	}
+	ivy.Send("WHO #lobby")
+	lines := ivy.Until(" 315 ")
+	found := false
+	for _, l := range lines {
+		found = found || strings.Contains(l, " 352 ") && strings.Contains(l, " jon H ")
+	}
+	if !found {
+		t.Fatalf("WHO #lobby on node 0 lacks jon of node 1: %q", lines)
+	}
+	ivy.Send("PRIVMSG nobody :hello?")
+	ivy.Expect(" 401 ")
+}
+
 // TestModerationActionsAcrossNodes: an invitation, a kick, a server
 // operator's kill and the rooms' moderation notices reach users on other
 // nodes.

@@ -235,6 +235,17 @@ func (d *Directory) takeLocked(e jetstream.KeyValueEntry, remote bool) {
 	del := e.Operation() != jetstream.KeyValuePut
 	change := chat.DirectoryChange{Remote: remote}
 	kind, rest, _ := strings.Cut(key, ".")
+	if name, err := untoken(rest); (kind == "a" || kind == "r") && (err != nil || token(name) != rest) {
+		// Not the one key of a name or room (upper-case hex, say): a
+		// second copy of a record, which no node writes.
+		d.c.log.Warn("ignored a directory entry under a key that is not its own", "key", key)
+		return
+	}
+	// An entry that does not decode replaces the record all the same: it
+	// is gone, as it is for a node that starts now and sees only it.
+	invalid := func(what string, err error) {
+		d.c.log.Warn("an invalid "+what+" in the directory: taken as deleted", "key", key, "err", err)
+	}
 	switch kind {
 	case "a":
 		if del {
@@ -248,8 +259,14 @@ func (d *Directory) takeLocked(e jetstream.KeyValueEntry, remote bool) {
 		}
 		a, err := decodeAccount(e.Value(), rest)
 		if err != nil {
-			d.c.log.Warn("ignored an invalid account in the directory", "key", key, "err", err)
-			return
+			invalid("account", err)
+			old, ok := d.accounts[key]
+			if !ok {
+				return
+			}
+			delete(d.accounts, key)
+			change.AccountGone = &old
+			break
 		}
 		d.accounts[key] = a
 		change.Account = &a
@@ -262,11 +279,18 @@ func (d *Directory) takeLocked(e jetstream.KeyValueEntry, remote bool) {
 		rs := chat.RoomSettings{Room: room}
 		if !del {
 			if rs, err = decodeSettings(e.Value(), room); err != nil {
-				d.c.log.Warn("ignored invalid room settings in the directory", "room", room, "err", err)
-				return
+				invalid("room's settings", err)
+				rs, del = chat.RoomSettings{Room: room}, true
 			}
 		}
-		d.settings[key] = rs
+		if del {
+			if _, ok := d.settings[key]; !ok {
+				return
+			}
+			delete(d.settings, key) // a room with no settings
+		} else {
+			d.settings[key] = rs
+		}
 		change.Settings = &rs
 	case "s":
 		if del {
@@ -281,8 +305,18 @@ func (d *Directory) takeLocked(e jetstream.KeyValueEntry, remote bool) {
 		}
 		sc, err := decodeSanction(e.Value())
 		if err != nil {
-			d.c.log.Warn("ignored an invalid sanction in the directory", "key", key, "err", err)
-			return
+			invalid("sanction", err)
+			old, ok := d.sanctions[key]
+			if !ok {
+				return
+			}
+			delete(d.sanctions, key)
+			delete(d.byID, old.ID)
+			change.SanctionGone = &old
+			break
+		}
+		if old, ok := d.sanctions[key]; ok { // rewritten (no node does): the old one is gone
+			delete(d.byID, old.ID)
 		}
 		sc.ID = int64(rev) // sanctions are never rewritten: the revision that made one is its id
 		d.sanctions[key] = sc
@@ -560,6 +594,9 @@ func (d *Directory) Modlog(ctx context.Context, room string, before int64, limit
 				continue
 			}
 			e, err := decodeModEntry(m.Data())
+			if err == nil && modlogSubject(e.Room) != m.Subject() {
+				err = errors.New("an entry of another room")
+			}
 			if err != nil {
 				d.c.log.Warn("ignored an invalid audit entry", "id", id, "err", err)
 				continue

@@ -73,6 +73,8 @@ func TestHostileDirectoryInput(t *testing.T) {
 		`{"Room":"mod2","Actor":"mallory","Action":"ban\nforged","Target":"dan"}`,
 		`{"Room":"mod2","Actor":"mallory\u001b[2J","Action":"ban","Target":"dan"}`,
 		`{"Room":"Mod 2","Actor":"mallory","Action":"ban","Target":"dan"}`,
+		`{"Room":"elsewhere","Actor":"mallory","Action":"ban","Target":"dan"}`, // another room's subject
+		`{"Actor":"mallory","Action":"ban","Target":"dan"}`,                    // a server-wide entry, in a room's
 	} {
 		if _, err := js.Publish(ctx, modSubject, []byte(payload)); err != nil {
 			t.Fatal(err)
@@ -188,5 +190,36 @@ func TestHostileDirectoryInput(t *testing.T) {
 	for i, nd := range nodes {
 		testkit.Eventually(t, fmt.Sprint("eve's account on node ", i), func() bool { return nd.Hub.IsRegistered("eve") })
 		testkit.Eventually(t, fmt.Sprint("+t in #mod3 on node ", i), func() bool { m, _ := nd.Hub.RoomModes("mod3"); return m == "t" })
+	}
+
+	// A second copy of dan's account under a key that is not its own
+	// (upper-case hex), then deleted: dan stays registered, once.
+	danRec, err := kv.Get(ctx, "a."+tok("dan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alias := "a." + strings.ToUpper(tok("dan"))
+	if _, err := kv.Put(ctx, alias, danRec.Value()); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, alias); err != nil {
+		t.Fatal(err)
+	}
+	// Garbage over records that exist: taken as their deletion, as a
+	// node started now would see it (it reads only the newest version).
+	for _, key := range []string{"a." + tok("eve"), "r." + tok("mod3")} {
+		if _, err := kv.Put(ctx, key, []byte(garbage)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, nd := range nodes {
+		testkit.Eventually(t, fmt.Sprint("eve's account gone on node ", i), func() bool { return !nd.Hub.IsRegistered("eve") })
+		testkit.Eventually(t, fmt.Sprint("#mod3's modes gone on node ", i), func() bool { m, _ := nd.Hub.RoomModes("mod3"); return m == "" })
+		if !nd.Hub.IsRegistered("dan") {
+			t.Errorf("node %d: deleting a copy of dan's account under another key unregistered dan", i)
+		}
+		if accounts, _ := nd.Cluster.Directory().Accounts(ctx); len(accounts) != 1 {
+			t.Errorf("node %d: the directory's accounts: %+v", i, accounts)
+		}
 	}
 }

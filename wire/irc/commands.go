@@ -342,8 +342,13 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 			}
 		default:
 			target := s.Hub().Lookup(t)
-			if _, elsewhere := s.Hub().RemoteUser(t); target == nil && elsewhere && !isNotice {
+			if _, elsewhere := s.Hub().RemoteUser(t); target == nil && elsewhere {
 				// Online on another node of the cluster: delivered there.
+				if isNotice {
+					s.Hub().Sync()
+					err = s.Notice("", t, text)
+					break
+				}
 				dm := text
 				if action {
 					dm = "/me " + text
@@ -413,15 +418,19 @@ func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
 		if t == "" || isChannel(t) {
 			continue
 		}
-		target := s.Hub().Lookup(t)
-		if target == nil {
+		name, protocol := "", ""
+		if target := s.Hub().Lookup(t); target != nil {
+			name, protocol = target.Name(), target.Info().Protocol+" client"
+		} else if remote, ok := s.Hub().RemoteUser(t); ok {
+			name, protocol = remote, "on another node of this server"
+		} else {
 			c.out(c.numeric(ErrNoSuchNick, t, "No such nick/channel"))
 			continue
 		}
 		var answer string
 		switch verb {
 		case "VERSION":
-			answer = "VERSION " + s.Hub().Software() + " (" + target.Info().Protocol + " client, answered by the server)"
+			answer = "VERSION " + s.Hub().Software() + " (" + protocol + ", answered by the server)"
 		case "PING":
 			answer = "PING " + cutUTF8(arg, maxEcho)
 		case "TIME":
@@ -431,7 +440,7 @@ func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
 		default:
 			answer = "ERRMSG " + verb + " :unsupported; parley answers CLIENTINFO, PING, TIME and VERSION"
 		}
-		c.out(&Message{Source: source(c.hub, target.Name()), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
+		c.out(&Message{Source: source(c.hub, name), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
 	}
 }
 
@@ -531,6 +540,10 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 	reply := func(ch string, u *chat.Session) {
 		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, userOf(u.Info()), hostOf(c.hub, u.Name()), c.server, u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
 	}
+	// A user on another node of a cluster: what this node knows of them.
+	replyRemote := func(ch, name string) {
+		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, "u", hostOf(c.hub, name), c.server, name, "H", "1 " + name}, Trailing: true})
+	}
 	switch {
 	case isChannel(mask):
 		if room, err := roomOf(mask); err == nil {
@@ -538,6 +551,8 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 			for i, n := range names {
 				if u := s.Hub().Lookup(n); u != nil {
 					reply(channel(room), u)
+				} else if name, ok := s.Hub().RemoteUser(n); ok {
+					replyRemote(channel(room), name)
 				}
 				if i%100 == 99 {
 					c.env.AwaitRoom()
@@ -569,6 +584,8 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 	default:
 		if u := s.Hub().Lookup(mask); u != nil {
 			reply("*", u)
+		} else if name, ok := s.Hub().RemoteUser(mask); ok {
+			replyRemote("*", name)
 		}
 	}
 	c.out(c.numeric(RplEndOfWho, mask, "End of WHO list"))
