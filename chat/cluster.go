@@ -66,11 +66,11 @@ type ActionOp uint8
 
 // Action operations.
 const (
-	ActionNotice ActionOp = iota + 1 // a room's moderation notice: Text and Mode, by By
-	ActionKick                       // remove the members called Target from Room (Reason, by By)
-	ActionKill                       // disconnect the sessions called Target (Reason, by By)
-	ActionInvite                     // Target (a name) may join Room once; tell them
-	ActionUserNotice                 // a user's notice (IRC NOTICE) from By to Room's members, or to Target: Text
+	ActionNotice     ActionOp = iota + 1 // a room's moderation notice: Text and Mode, by By
+	ActionKick                           // remove the members called Target from Room (Reason, by By)
+	ActionKill                           // disconnect the sessions called Target (Reason, by By)
+	ActionInvite                         // Target (a name) may join Room once; tell them
+	ActionUserNotice                     // a user's notice (IRC NOTICE) from By to Room's members, or to Target: Text
 )
 
 // Action is a moderation action of one node that the others carry out on
