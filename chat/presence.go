@@ -112,9 +112,9 @@ func (s *Session) Notice(room, to, text string) error {
 		}
 	}
 	r.mu.Unlock()
-	if len(s.hub.remoteMembers(key)) > 0 {
-		s.hub.relay(Action{Op: ActionUserNotice, Room: key, By: s.Name(), Text: text, Time: ev.Time})
-	}
+	// Its members on other nodes (even those this node has not heard of
+	// yet) get it from theirs.
+	s.hub.relay(Action{Op: ActionUserNotice, Room: key, By: s.Name(), Text: text, Time: ev.Time})
 	return nil
 }
 
