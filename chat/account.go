@@ -702,9 +702,7 @@ func (s *Session) Register(password string) error {
 	if limited {
 		h.regGuard.Fail(ip) // counts a registration, not a failure
 	}
-	if h.cluster != nil && h.claimName(skel, name, key) == nil {
-		h.releaseName(skel) // the claim is now the account's (its other devices share it)
-	}
+	h.upgradeClaim(skel, name, key)
 	h.log.Info("account registered", "account", name, "session", s.id, "remote", ip)
 	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "the name " + name + " is now registered to you. Next time log in as " + name + " with your password (/login " + name + " PASSWORD, or " + name + ":PASSWORD as a tutorial client's name)"}})
 	return nil
@@ -787,6 +785,9 @@ func (s *Session) Login(name, password string) error {
 		if renaming {
 			h.releaseName(skel)
 		}
+	}
+	if !renaming {
+		h.upgradeClaim(newSkel, a.Name, a.Key)
 	}
 	h.mu.Lock()
 	s.mu.Lock()

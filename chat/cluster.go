@@ -379,6 +379,15 @@ func (h *Hub) claimName(skel, display, account string) error {
 	return h.cluster.c.ClaimName(skel, display, account)
 }
 
+// upgradeClaim makes the cluster's claim of a guest's name the account's
+// once the guest has registered it or logged in to it, so that the
+// account's devices on other nodes share it.
+func (h *Hub) upgradeClaim(skel, name, account string) {
+	if h.cluster != nil && h.claimName(skel, name, account) == nil {
+		h.releaseName(skel)
+	}
+}
+
 // releaseName gives up a name claimed with claimName.
 func (h *Hub) releaseName(skel string) {
 	if h.cluster != nil {

@@ -688,6 +688,10 @@ func TestAccountDMsAcrossNodes(t *testing.T) {
 	gil := joinRoom(t, nodes[0], "gil", "dms")
 	gil.Send(native.Request{Type: "register", Password: pw})
 	gil.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	// The account logs in on the other node while the session that
+	// registered it stays: one user on two devices.
+	gil1 := joinWith(t, nodes[1], "gil", "dms", native.Request{Account: "gil", Password: pw})
+	gil1.Conn.Close()
 	ann := joinRoom(t, nodes[1], "ann", "dms")
 	waitMembers(t, ann, "dms", 2)
 

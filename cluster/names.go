@@ -33,16 +33,24 @@ type nameEntry struct {
 func (c *Cluster) ClaimName(skel, display, account string) error {
 	c.nameMu.Lock()
 	if cl := c.claims[skel]; cl != nil {
-		defer c.nameMu.Unlock()
 		// The hub allows one session per name here but an account's: a
 		// claim of the same account is another device, and an account
-		// claim of a guest's is that guest registering its name.
-		if account != "" && (cl.account == account || cl.account == "") {
-			cl.account = account
-			cl.count++
-			return nil
+		// claim of a guest's is that guest registering its name (or
+		// logging in to it).
+		if account == "" || cl.account != account && cl.account != "" {
+			c.nameMu.Unlock()
+			return chat.Errorf(chat.CodeNameTaken, "the name %q is taken", display)
 		}
-		return chat.Errorf(chat.CodeNameTaken, "the name %q is taken", display)
+		upgrade, rev := cl.account == "" && cl.revision != 0, cl.revision
+		cl.account = account
+		cl.count++
+		c.nameMu.Unlock()
+		if upgrade {
+			// The bucket says so too, so that the account's devices on
+			// other nodes share the name rather than find it taken.
+			c.upgradeName(skel, display, account, rev)
+		}
+		return nil
 	}
 	c.nameMu.Unlock()
 	if !c.up.Load() {
@@ -110,10 +118,30 @@ func (c *Cluster) ClaimName(skel, display, account string) error {
 	return nil
 }
 
-// isWrongSequence tells a compare-and-set that lost.
+// upgradeName rewrites this node's entry of a guest's name, at rev, as the
+// account's.
+func (c *Cluster) upgradeName(skel, display, account string, rev uint64) {
+	ctx, cancel := context.WithTimeout(c.ctx, 8*time.Second)
+	defer cancel()
+	val, _ := json.Marshal(nameEntry{Name: display, Node: c.id, Account: account})
+	next, err := c.names.Update(ctx, token(skel), val, rev)
+	if err != nil {
+		c.log.Warn("marking a name as an account's failed: its devices on other nodes may find it taken", "name", display, "err", err)
+		return
+	}
+	c.nameMu.Lock()
+	defer c.nameMu.Unlock()
+	if cl := c.claims[skel]; cl != nil && cl.revision == rev {
+		cl.revision = next
+	}
+}
+
+// isWrongSequence tells a compare-and-set that lost (10071; 10164 on a
+// replicated bucket).
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.As(err, &apiErr) &&
+		(apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // ReleaseName implements chat.Cluster: the last local session using the
