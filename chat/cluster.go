@@ -412,6 +412,21 @@ func (h *Hub) RemoteUser(name string) (string, bool) {
 	return h.cluster.c.Lookup(name)
 }
 
+// inRoomElsewhere reports whether someone called name (an account's other
+// device) is a member of room on another node.
+func (h *Hub) inRoomElsewhere(room, name string) bool {
+	if h.cluster == nil {
+		return false
+	}
+	skel := NameSkeleton(name)
+	for _, m := range h.cluster.c.Members(room) {
+		if NameSkeleton(m) == skel {
+			return true
+		}
+	}
+	return false
+}
+
 // onlineElsewhere reports whether someone called name is online on
 // another node.
 func (h *Hub) onlineElsewhere(name string) bool {
@@ -447,16 +462,22 @@ func (h *Hub) Remote(ev *Event, rooms []string) {
 			r.mu.Unlock()
 			continue
 		}
+		if ev.Kind == KindJoin || ev.Kind == KindPart {
+			here := false
+			for _, m := range r.members {
+				here = here || NameKey(m.Name()) == NameKey(ev.Name)
+			}
+			if here {
+				// The user is in the room here (its account's other
+				// device, or the user back here after its old node
+				// went): its arrival or departure elsewhere is no news.
+				r.mu.Unlock()
+				continue
+			}
+		}
 		for _, m := range r.members {
 			if !told[m.id] {
 				told[m.id] = true
-				if (ev.Kind == KindJoin || ev.Kind == KindPart) && NameKey(m.Name()) == NameKey(ev.Name) {
-					// This user's own old session (gone with its node,
-					// the user back here), or its account's other device:
-					// not news to it, and its own part would read as
-					// being out of the room.
-					continue
-				}
 				m.deliver(ev)
 			}
 		}

@@ -394,6 +394,9 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 			return nil
 		}
 
+		// An account already in the room on another node: this device
+		// joining is no news (asked before the room's lock).
+		elsewhere := h.inRoomElsewhere(key, name)
 		s.holdLive()
 		r.mu.Lock()
 		if r.dead { // freed since the lookup: make it anew
@@ -409,7 +412,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 			s.current = key
 			acct := s.acct
 			s.mu.Unlock()
-			news := r.accountIn(acct) // another device of the same user joining is no news
+			news := r.accountIn(acct) && !(acct != nil && elsewhere) // another device of the same user joining is no news
 			// The joiner is told straight away, ahead of the replay and
 			// of the live events held meanwhile: its join, the topic, the
 			// room's history, then what is new.
@@ -423,7 +426,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 			}
 			s.sink.Deliver(joined)
 			joinedNow = true
-			if len(r.members) == 1 {
+			if len(r.members) == 1 && len(h.remoteMembers(key)) == 0 {
 				defer h.mod.claimNew(s, key) // an account making a room owns it
 			}
 			if r.topic != "" {
@@ -528,10 +531,11 @@ func (s *Session) part(room, reason, by string) error {
 	}
 	name, acct := s.name, s.acct
 	s.mu.Unlock()
+	elsewhere := acct != nil && s.hub.inRoomElsewhere(key, name)
 
 	r.mu.Lock()
 	part := &Event{Message: Message{Kind: KindPart, Room: key, Time: s.hub.now()}, Session: s.id, Name: name, Reason: reason, By: by}
-	if r.accountOut(acct) {
+	if r.accountOut(acct) && !elsewhere {
 		r.announce(s.hub, s, part, len(r.members), true)
 	} else {
 		s.deliver(part) // the user is still here on another device
@@ -889,9 +893,10 @@ func (s *Session) Leave(reason string) {
 
 	for _, r := range rooms {
 		key := r.name
+		elsewhere := acct != nil && h.inRoomElsewhere(key, name)
 		r.mu.Lock()
 		r.remove(s)
-		if r.accountOut(acct) {
+		if r.accountOut(acct) && !elsewhere {
 			r.announce(h, s, &Event{Message: Message{Kind: KindPart, Room: key, Time: h.now()}, Session: s.id, Name: name, Reason: reason, Quit: true}, len(r.members)+1, false)
 		}
 		empty := len(r.members) == 0

@@ -801,6 +801,53 @@ func TestIRCAcrossNodes(t *testing.T) {
 	}
 	ivy.Send("PRIVMSG nobody :hello?")
 	ivy.Expect(" 401 ")
+	ivy.Send("JOIN #tea")
+	ivy.Expect(" 366 ivy #tea ")
+	ivy.Send("INVITE jon #tea")
+	ivy.Expect(" 341 ivy jon #tea")
+	jon.Expect("ivy invites you to #tea")
+}
+
+// TestDevicesAcrossNodes: an account's second device, on another node,
+// joining and leaving a room the account is in is no news to anyone; an
+// account joining a room that has members elsewhere does not become its
+// owner.
+func TestDevicesAcrossNodes(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	const pw = "correct-horse-battery-staple"
+	lee := joinRoom(t, nodes[1], "lee", "devs") // makes the room, on node 1
+	kim := joinRoom(t, nodes[0], "kim", "lobby2")
+	kim.Send(native.Request{Type: "register", Password: pw})
+	kim.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	testkit.Eventually(t, "lee known on node 0", func() bool { return len(nodes[0].Cluster.Members("devs")) == 1 })
+	kim.Send(native.Request{Type: "join", Room: "devs"})
+	kim.Expect("join", func(ev native.Event) bool { return ev.Type == "join" && ev.Room == "devs" && ev.Name == "kim" })
+	kim.Send(native.Request{Type: "mode", Room: "devs", Mode: "+m"})
+	if ev := kim.ExpectType("error"); ev.Code != "forbidden" {
+		t.Fatalf("an account joining a room with a member on another node owns it: %s %s", ev.Code, ev.Message)
+	}
+	lee.Expect("kim joins", func(ev native.Event) bool { return ev.Type == "join" && ev.Name == "kim" })
+	moe := joinRoom(t, nodes[0], "moe", "devs")
+	lee.Expect("moe joins", func(ev native.Event) bool { return ev.Type == "join" && ev.Name == "moe" })
+
+	// kim's second device, on node 1, comes and goes.
+	kim1 := joinWith(t, nodes[1], "kim", "devs", native.Request{Account: "kim", Password: pw})
+	testkit.Eventually(t, "the second device known on node 0", func() bool { return len(nodes[0].Cluster.Members("devs")) == 2 })
+	kim1.Conn.Close()
+	testkit.Eventually(t, "the second device gone", func() bool { return len(nodes[0].Cluster.Members("devs")) == 1 })
+	// A later change on node 1 reaches both after the device's coming
+	// and going did (each node's presence is in order).
+	nat := joinRoom(t, nodes[1], "nat", "devs")
+	_ = nat
+	for who, c := range map[string]*testkit.Native{"lee (node 1)": lee, "moe (node 0)": moe} {
+		c.Expect("nat joins", func(ev native.Event) bool {
+			if (ev.Type == "join" || ev.Type == "part") && ev.Name == "kim" {
+				t.Fatalf("%s was told kim's other device's %s", who, ev.Type)
+			}
+			return ev.Type == "join" && ev.Name == "nat"
+		})
+	}
 }
 
 // TestModerationActionsAcrossNodes: an invitation, a kick, a server

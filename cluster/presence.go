@@ -140,6 +140,20 @@ func (x *index) part(s *rsess, room string) bool {
 	return true
 }
 
+// others reports whether another session called like s (an account's
+// other device) is in room.
+func (x *index) others(s *rsess, room string) bool {
+	if s.name == "" {
+		return false
+	}
+	for k := range x.names[chat.NameSkeleton(s.name)] {
+		if o := x.sessions[k]; k != s.skey && o != nil && o.rooms[room] {
+			return true
+		}
+	}
+	return false
+}
+
 // drop forgets s and returns its rooms, sorted.
 func (x *index) drop(s *rsess) []string {
 	rooms := make([]string, 0, len(s.rooms))
@@ -329,7 +343,14 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 				return nil
 			}
 			name := s.name
+			stays := map[string]bool{} // rooms the user is still in, on another device
+			for room := range s.rooms {
+				stays[room] = c.idx.others(s, room)
+			}
 			for _, room := range c.idx.drop(s) {
+				if stays[room] {
+					continue
+				}
 				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Session: chat.RemoteSessionID(k.node, k.id), Name: name, Reason: v.Reason, Quit: true}, room)
 			}
 			return out
@@ -363,13 +384,13 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 		}
 		if del || v.Left {
 			s := c.idx.sessions[k]
-			if s != nil && c.idx.part(s, room) {
+			if s != nil && c.idx.part(s, room) && !c.idx.others(s, room) {
 				tell(&chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: now}, Session: chat.RemoteSessionID(k.node, k.id), Name: s.name, Reason: v.Reason, By: v.By}, room)
 			}
 			return out
 		}
 		s := c.idx.session(k)
-		if c.idx.join(s, room) && s.name != "" {
+		if c.idx.join(s, room) && s.name != "" && !c.idx.others(s, room) {
 			tell(&chat.Event{Message: chat.Message{Kind: chat.KindJoin, Room: room, Time: now}, Session: chat.RemoteSessionID(k.node, k.id), Name: s.name}, room)
 		}
 	case parts[0] == "t" && len(parts) == 2:

@@ -79,6 +79,16 @@ func (c *Client) inviteCmd(s *chat.Session, m *Message) {
 		return
 	}
 	u := s.Hub().Lookup(nick)
+	if u == nil {
+		if name, ok := s.Hub().RemoteUser(nick); ok && isIn(s, room) { // on another node of the cluster
+			if err := s.Invite(room, name); err != nil {
+				c.failIn(ch, err)
+				return
+			}
+			c.out(c.numeric(RplInviting, name, ch))
+			return
+		}
+	}
 	switch {
 	case u == nil:
 		c.out(c.numeric(ErrNoSuchNick, nick, "No such nick/channel"))
