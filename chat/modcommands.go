@@ -732,10 +732,12 @@ func (s *Session) KillUser(name, reason string) error {
 	for _, v := range victims {
 		v.Kill("killed by "+s.Name()+withReason(reason), s.Name())
 	}
+	where := plural(len(victims), "session")
 	if _, ok := h.RemoteUser(who); ok { // the account's sessions on other nodes
 		h.relay(Action{Op: ActionKill, Target: who, By: s.Name(), Reason: reason})
+		where += " here, and those on other nodes"
 	}
-	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: fmt.Sprintf("killed %s (%s)", who, plural(len(victims), "session"))}})
+	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: fmt.Sprintf("killed %s (%s)", who, where)}})
 	return nil
 }
 

@@ -566,6 +566,24 @@ func (d *Directory) Modlog(ctx context.Context, room string, before int64, limit
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	for try := 1; ; try++ {
+		out, err := d.readModlog(ctx, filter, before, limit)
+		if err == nil || try == 3 || ctx.Err() != nil {
+			return out, err
+		}
+		// A JetStream request can go unanswered while the stream's
+		// leader moves ("no responders"): once more, shortly.
+		d.c.log.Debug("reading the audit log failed; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(try) * 200 * time.Millisecond):
+		}
+	}
+}
+
+// readModlog reads the audit entries of filter once.
+func (d *Directory) readModlog(ctx context.Context, filter string, before int64, limit int) ([]chat.ModEntry, error) {
 	cons, err := d.c.js.OrderedConsumer(ctx, d.c.modlogStream(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	if err != nil {
 		return nil, err
