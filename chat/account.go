@@ -97,7 +97,11 @@ func (h *Hub) loadDirectory(last uint64) error {
 // (lastDelivered, at start).
 func (h *Hub) readDirectory() error {
 	if h.sharedDir != nil {
-		return h.sharedDir.Attach(h)
+		if err := h.sharedDir.Attach(h); err != nil {
+			return err
+		}
+		h.cloakKey = h.sharedDir.CloakKey()
+		return nil
 	}
 	ctx := context.Background()
 	accts, err := h.dir.Accounts(ctx)
@@ -945,6 +949,9 @@ func (s *Session) Unregister(password string) error {
 		r.mu.Lock()
 		r.accountGone(a)
 		r.mu.Unlock()
+	}
+	if !s.Closed() { // a guest now: the other nodes know it by its address
+		h.announce(Presence{Op: PresenceNick, Session: s.id, Name: s.Name(), Addr: remoteIP(s.info.Remote)})
 	}
 	h.log.Info("account deleted", "account", key, "session", s.id)
 	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "your account is deleted; you stay on as a guest"}})

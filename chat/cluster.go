@@ -52,6 +52,11 @@ type Cluster interface {
 	// Lookup returns the display name of the user called name (compared by
 	// NameSkeleton) if one is online on another node.
 	Lookup(name string) (display string, ok bool)
+	// Whois is Lookup with what bans and cloaks need: the user's account,
+	// or a guest's address.
+	Whois(name string) (RemoteUserInfo, bool)
+	// GuestAddrs returns the addresses of the guests on other nodes.
+	GuestAddrs() []string
 	// Ready is nil while the node is connected to the cluster.
 	Ready() error
 	// Relay tells the other nodes about a moderation action (they carry
@@ -162,7 +167,23 @@ type Presence struct {
 	Reason  string // why it left, for PresencePart and PresenceQuit
 	By      string // the moderator who kicked it, for PresencePart
 	Text    string // away message, or topic
+	Addr    string // a guest's IP address, for PresenceHello
 	Time    time.Time
+}
+
+// RemoteUserInfo is what a node knows of a user on another node.
+type RemoteUserInfo struct {
+	Name    string // display name
+	Account string // account key; "" for a guest
+	Addr    string // a guest's IP address
+}
+
+// remoteWhois is Cluster.Whois on a hub that may have no cluster.
+func (h *Hub) remoteWhois(name string) (RemoteUserInfo, bool) {
+	if h.cluster == nil {
+		return RemoteUserInfo{}, false
+	}
+	return h.cluster.c.Whois(name)
 }
 
 // RemoteSession is the Session of a message that came from another node

@@ -164,6 +164,10 @@ type SharedDirectory interface {
 	// hub's initial load), then every change as it happens, until the
 	// directory closes.
 	Attach(DirectoryApplier) error
+	// CloakKey is the key guests' address cloaks are made with (after
+	// Attach): the same on every node, so a guest shows, and is banned,
+	// by one cloak everywhere.
+	CloakKey() [32]byte
 }
 
 // DirectoryApplier is what a SharedDirectory applies changes to: a Hub.

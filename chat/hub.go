@@ -522,7 +522,7 @@ func (h *Hub) Register(sink Sink, name string, info ClientInfo) (*Session, error
 		h.releaseName(skel)
 		return nil, err
 	}
-	h.announce(Presence{Op: PresenceHello, Session: s.id, Name: display})
+	h.announce(Presence{Op: PresenceHello, Session: s.id, Name: display, Addr: remoteIP(info.Remote)})
 	return s, nil
 }
 

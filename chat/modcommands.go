@@ -117,6 +117,9 @@ func (h *Hub) resolveTarget(arg string) (target, error) {
 		// address (ops see it with /bans).
 		return target{TargetAddress, ip, online.Name() + " (guest/" + h.addressCloak(ip) + ")"}, nil
 	}
+	if u, ok := h.remoteWhois(display); ok && u.Account == "" && u.Addr != "" { // a guest on another node
+		return target{TargetAddress, u.Addr, u.Name + " (guest/" + h.addressCloak(u.Addr) + ")"}, nil
+	}
 	return target{TargetName, skel, display}, nil
 }
 

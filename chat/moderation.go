@@ -811,6 +811,14 @@ func (h *Hub) Bans(room string) []BanInfo {
 func (h *Hub) Cloak(name string) string {
 	s := h.Lookup(name)
 	if s == nil {
+		switch u, ok := h.remoteWhois(name); {
+		case !ok:
+			return ""
+		case u.Account != "":
+			return "account/" + cloakSafe(u.Account)
+		case u.Addr != "":
+			return "guest/" + h.addressCloak(u.Addr)
+		}
 		return ""
 	}
 	s.mu.Lock()
@@ -843,6 +851,13 @@ func (h *Hub) CloakTarget(cloak string) (string, bool) {
 			}
 			if s.addrCloak == hash {
 				return "ip:" + remoteIP(s.Info().Remote), true
+			}
+		}
+		if h.cluster != nil {
+			for _, ip := range h.cluster.c.GuestAddrs() { // guests on other nodes
+				if h.addressCloak(ip) == hash {
+					return "ip:" + ip, true
+				}
 			}
 		}
 	}

@@ -662,7 +662,7 @@ func TestAccountsAndModerationAcrossNodes(t *testing.T) {
 	log := dan0.Expect("modlog", func(ev native.Event) bool {
 		return ev.Type == "notice" && strings.Contains(ev.Text, "moderation log of #mod")
 	})
-	for _, want := range []string{"ban eve (spam)", "mode +m", "claim dan", "voice eve"} {
+	for _, want := range []string{"ban eve (guest/", "(spam)", "mode +m", "claim dan", "voice eve"} {
 		if !strings.Contains(log.Text, want) {
 			t.Errorf("the moderation log read on node 0 lacks %q:\n%s", want, log.Text)
 		}
@@ -890,6 +890,30 @@ func TestModerationActionsAcrossNodes(t *testing.T) {
 		return ev.Type == "part" && ev.Room == "act" && ev.Name == "fay" && strings.Contains(ev.Reason, "kicked by boss: testing")
 	})
 	eve.Expect("kick notice", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "boss kicked fay") })
+
+	// A guest on another node shows with one cloak on every node, and a
+	// ban of them there names their address: another guest from it is
+	// kept out too, and the ban's mask is the same everywhere.
+	c0, c1 := nodes[0].Hub.Cloak("eve"), nodes[1].Hub.Cloak("eve")
+	if !strings.HasPrefix(c0, "guest/") || c0 != c1 {
+		t.Fatalf("eve's cloak: %q on her node, %q on the other", c0, c1)
+	}
+	root.Send(native.Request{Type: "ban", Room: "act", Name: "eve"})
+	eve.Expect("eve banned", func(ev native.Event) bool { return ev.Type == "part" && ev.Room == "act" && ev.Name == "eve" })
+	for i, nd := range nodes {
+		testkit.Eventually(t, fmt.Sprint("the ban on node ", i), func() bool {
+			bans := nd.Hub.Bans("act")
+			return len(bans) == 1 && bans[0].Mask == "*!*@"+c0
+		})
+	}
+	gus := joinRoom(t, nodes[0], "gus", "lobby2")
+	gus.Send(native.Request{Type: "join", Room: "act"})
+	if ev := gus.ExpectType("error"); ev.Code != "banned" {
+		t.Fatalf("another guest from a banned guest's address: %s %s", ev.Code, ev.Message)
+	}
+	if target, ok := nodes[1].Hub.CloakTarget(c0); !ok || !strings.HasPrefix(target, "ip:") {
+		t.Fatalf("the cloak of a guest on another node names %q, %v", target, ok)
+	}
 
 	// A server operator on node 1 kills a user on node 0.
 	root.Send(native.Request{Type: "kill", Name: "eve", Reason: "bye now"})

@@ -56,6 +56,8 @@ type Directory struct {
 	settings  map[string]chat.RoomSettings
 	sanctions map[string]chat.Sanction
 	byID      map[int64]string // sanction id -> bucket key
+	cloak     [32]byte         // the cluster's cloak key (k.cloak), once loaded
+	hasCloak  bool
 }
 
 var _ chat.SharedDirectory = (*Directory)(nil)
@@ -103,8 +105,12 @@ func (d *Directory) Attach(h chat.DirectoryApplier) error {
 			return fmt.Errorf("cluster: load the directory: %w", ctx.Err())
 		}
 	}
+	if err := d.ensureCloakKey(ctx); err != nil {
+		_ = w.Stop()
+		return fmt.Errorf("cluster: the cloak key: %w", err)
+	}
 	d.mu.Lock()
-	empty := len(d.revs) == 0
+	empty := len(d.revs) <= 1 // nothing but the cloak key
 	d.mu.Unlock()
 	if empty && d.seed != nil {
 		if err := d.importSeed(ctx); err != nil {
@@ -115,6 +121,44 @@ func (d *Directory) Attach(h chat.DirectoryApplier) error {
 	d.c.wg.Add(1)
 	go d.watch(w)
 	return nil
+}
+
+// cloakKey is the bucket key of the cluster's cloak key.
+const cloakKey = "k.cloak"
+
+// ensureCloakKey makes the cluster's cloak key if no node has yet, and
+// loads it.
+func (d *Directory) ensureCloakKey(ctx context.Context) error {
+	d.mu.Lock()
+	has := d.hasCloak
+	d.mu.Unlock()
+	if has {
+		return nil
+	}
+	var k [32]byte
+	_, _ = rand.Read(k[:])
+	_, err := d.kv.Create(ctx, cloakKey, []byte(hex.EncodeToString(k[:])))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return err
+	}
+	// Read back through a watch (a consumer on the bucket's leader): a
+	// direct get may be answered by a replica that has not got it yet.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.refreshLocked(ctx, cloakKey); err != nil {
+		return err
+	}
+	if !d.hasCloak {
+		return errors.New("the stored cloak key is not 32 bytes of hex")
+	}
+	return nil
+}
+
+// CloakKey implements chat.SharedDirectory.
+func (d *Directory) CloakKey() [32]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cloak
 }
 
 // Seed gives the directory a node's own accounts and moderation (its
@@ -322,6 +366,19 @@ func (d *Directory) takeLocked(e jetstream.KeyValueEntry, remote bool) {
 		d.sanctions[key] = sc
 		d.byID[sc.ID] = key
 		change.Sanction = &sc
+	case "k":
+		// The cloak key: the first one read stays (guests' cloaks, and
+		// the bans by them, must not change under the node).
+		b, err := hex.DecodeString(string(e.Value()))
+		if key != cloakKey || del || err != nil || len(b) != 32 {
+			d.c.log.Warn("ignored an invalid key entry in the directory", "key", key)
+			return
+		}
+		if !d.hasCloak {
+			copy(d.cloak[:], b)
+			d.hasCloak = true
+		}
+		return
 	default:
 		d.c.log.Warn("ignored an unknown key in the directory", "key", key)
 		return

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ type sessionValue struct {
 	Name    string `json:"n"`
 	Account string `json:"a,omitempty"`
 	Away    string `json:"w,omitempty"`
+	Addr    string `json:"ip,omitempty"` // a guest's address: bans and cloaks name guests by it
 	Gone    bool   `json:"g,omitempty"`
 	Reason  string `json:"r,omitempty"`
 }
@@ -57,6 +59,7 @@ type skey struct {
 type rsess struct {
 	skey
 	name, account, away string
+	addr                string // a guest's address ("" for an account)
 	rooms               map[string]bool
 }
 
@@ -202,6 +205,33 @@ func (c *Cluster) RoomMembers() map[string]int {
 			names[s.name] = true
 		}
 		out[room] = len(names)
+	}
+	return out
+}
+
+// Whois implements chat.Cluster.
+func (c *Cluster) Whois(name string) (chat.RemoteUserInfo, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.idx.names[chat.NameSkeleton(name)] {
+		if s := c.idx.sessions[k]; s != nil {
+			return chat.RemoteUserInfo{Name: s.name, Account: s.account, Addr: s.addr}, true
+		}
+	}
+	return chat.RemoteUserInfo{}, false
+}
+
+// GuestAddrs implements chat.Cluster.
+func (c *Cluster) GuestAddrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range c.idx.sessions {
+		if s.addr != "" && !seen[s.addr] {
+			seen[s.addr] = true
+			out = append(out, s.addr)
+		}
 	}
 	return out
 }
@@ -372,6 +402,10 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 		}
 		c.idx.rename(s, v.Name)
 		s.account, s.away = v.Account, v.Away
+		s.addr = ""
+		if a, err := netip.ParseAddr(v.Addr); err == nil && v.Account == "" {
+			s.addr = a.Unmap().String()
+		}
 	case parts[0] == "m" && len(parts) == 4:
 		room, err := untoken(parts[1])
 		k, ok := parseSkey(parts[2], parts[3])
@@ -504,6 +538,12 @@ func (c *Cluster) putOnce(mine map[uint64]*own, p chat.Presence, quitRooms []str
 		o.v.Name = p.Name
 		if p.Op != chat.PresenceAway {
 			o.v.Account = p.Account
+			if p.Op == chat.PresenceHello || p.Addr != "" {
+				o.v.Addr = p.Addr
+			}
+			if p.Account != "" {
+				o.v.Addr = "" // an account answers for itself: its address is not needed
+			}
 		} else {
 			o.v.Away = p.Text
 		}
