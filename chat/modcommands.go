@@ -550,7 +550,11 @@ func (s *Session) ListSanctions(room string, server bool) error {
 		where = "the server"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s of %s:", plural(len(list), "ban or mute"), where)
+	what := "bans and mutes"
+	if len(list) == 1 {
+		what = "ban or mute"
+	}
+	fmt.Fprintf(&b, "%s %s of %s:", itoa(len(list)), what, where)
 	for _, sc := range list {
 		what := string(sc.Target)
 		if sc.Target == TargetAddress {

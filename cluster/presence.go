@@ -373,6 +373,11 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 				return nil
 			}
 			name := s.name
+			if del && v.Reason == "" {
+				// Deleted with no quit first: the node sweeping out a dead
+				// one (that node tells its own users so too).
+				v.Reason = "lost contact with its server"
+			}
 			stays := map[string]bool{} // rooms the user is still in, on another device
 			for room := range s.rooms {
 				stays[room] = c.idx.others(s, room)

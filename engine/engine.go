@@ -417,7 +417,7 @@ func (hs *handshake) run() {
 		}
 		hs.attempts++
 		final, reason := h.finalError(err, hs.attempts, l)
-		if chat.ErrorCode(err) == chat.CodeAuth {
+		if chat.ErrorCode(err) == chat.CodeAuth && l.Account == "" && l.Credential == nil && !h.Hub.IsRegistered(l.Name) { // an account's is logged as a failed login
 			c.Logger().Warn("wrong server password", "protocol", h.Protocol.Name())
 		}
 		c.Send(cl.HandshakeError(err, final))
