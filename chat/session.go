@@ -387,7 +387,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 		if already {
 			s.current = key
 		}
-		name := s.name
+		name, isAccount := s.name, s.acct != nil
 		s.mu.Unlock()
 		if already && opt.After == 0 {
 			s.Send(&Event{Message: Message{Kind: KindNotice, Room: key, Time: h.now(), Text: "you are in " + key + "; it is now your current room"}})
@@ -396,7 +396,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 
 		// An account already in the room on another node: this device
 		// joining is no news (asked before the room's lock).
-		elsewhere := h.inRoomElsewhere(key, name)
+		elsewhere := isAccount && h.inRoomElsewhere(key, name)
 		s.holdLive()
 		r.mu.Lock()
 		if r.dead { // freed since the lookup: make it anew
