@@ -486,12 +486,11 @@ func (h *Hub) Remote(ev *Event, rooms []string) {
 		if ev.Kind == KindJoin || ev.Kind == KindPart {
 			here := false
 			for _, m := range r.members {
-				here = here || NameKey(m.Name()) == NameKey(ev.Name)
+				here = here || NameKey(m.Name()) == NameKey(ev.Name) && m.accountKey() != ""
 			}
 			if here {
-				// The user is in the room here (its account's other
-				// device, or the user back here after its old node
-				// went): its arrival or departure elsewhere is no news.
+				// The account is in the room here, on another device:
+				// its arrival or departure elsewhere is no news.
 				r.mu.Unlock()
 				continue
 			}
@@ -499,6 +498,12 @@ func (h *Hub) Remote(ev *Event, rooms []string) {
 		for _, m := range r.members {
 			if !told[m.id] {
 				told[m.id] = true
+				if (ev.Kind == KindJoin || ev.Kind == KindPart) && NameKey(m.Name()) == NameKey(ev.Name) {
+					// This user's own old session (gone with its node,
+					// the user back here): not news to it, and its own
+					// part would read as being out of the room.
+					continue
+				}
 				m.deliver(ev)
 			}
 		}

@@ -143,14 +143,16 @@ func (x *index) part(s *rsess, room string) bool {
 	return true
 }
 
-// others reports whether another session called like s (an account's
-// other device) is in room.
+// others reports whether another session of s's account (its other
+// device) is in room. A guest has none: a guest's name on two sessions is
+// the user back on another node after its own went, and its old
+// session's departure is told.
 func (x *index) others(s *rsess, room string) bool {
-	if s.name == "" {
+	if s.name == "" || s.account == "" {
 		return false
 	}
 	for k := range x.names[chat.NameSkeleton(s.name)] {
-		if o := x.sessions[k]; k != s.skey && o != nil && o.rooms[room] {
+		if o := x.sessions[k]; k != s.skey && o != nil && o.account == s.account && o.rooms[room] {
 			return true
 		}
 	}
