@@ -417,7 +417,8 @@ func (hs *handshake) run() {
 		}
 		hs.attempts++
 		final, reason := h.finalError(err, hs.attempts, l)
-		if chat.ErrorCode(err) == chat.CodeAuth && l.Account == "" && l.Credential == nil && !h.Hub.IsRegistered(l.Name) { // an account's is logged as a failed login
+		// (A wrong account password is logged by the hub as a failed login.)
+		if chat.ErrorCode(err) == chat.CodeAuth && (l == nil || l.Account == "" && l.Credential == nil && !h.Hub.IsRegistered(l.Name)) {
 			c.Logger().Warn("wrong server password", "protocol", h.Protocol.Name())
 		}
 		c.Send(cl.HandshakeError(err, final))
