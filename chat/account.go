@@ -707,6 +707,7 @@ func (s *Session) Register(password string) error {
 		h.regGuard.Fail(ip) // counts a registration, not a failure
 	}
 	h.upgradeClaim(skel, name, key)
+	h.announce(Presence{Op: PresenceNick, Session: s.id, Name: name, Account: key}) // the other nodes: it is an account now
 	h.log.Info("account registered", "account", name, "session", s.id, "remote", ip)
 	s.Send(&Event{Message: Message{Kind: KindNotice, Time: h.now(), Text: "the name " + name + " is now registered to you. Next time log in as " + name + " with your password (/login " + name + " PASSWORD, or " + name + ":PASSWORD as a tutorial client's name)"}})
 	return nil

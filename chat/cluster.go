@@ -126,7 +126,9 @@ func (h *Hub) RemoteAction(a Action) {
 			h.roomEvent(a.Room, ev)
 		} else if t := h.Lookup(a.Target); t != nil {
 			ev.To = t.Name()
-			t.deliver(ev)
+			for _, o := range h.sessionsOf(t) {
+				o.deliver(ev)
+			}
 		}
 	case ActionInvite:
 		display, nkey, err := ValidateName(a.Target)

@@ -97,7 +97,13 @@ func (s *Session) Notice(room, to, text string) error {
 		if s.Closed() {
 			return ErrClosed
 		}
-		target.deliver(&Event{Message: Message{Kind: KindUserNotice, From: s.Name(), To: target.Name(), Time: s.hub.now(), Text: text}, Session: s.id})
+		ev := &Event{Message: Message{Kind: KindUserNotice, From: s.Name(), To: target.Name(), Time: s.hub.now(), Text: text}, Session: s.id}
+		for _, o := range s.hub.sessionsOf(target) { // every device of an account
+			o.deliver(ev)
+		}
+		if target.accountKey() != "" && s.hub.onlineElsewhere(target.Name()) {
+			s.hub.relay(Action{Op: ActionUserNotice, Target: target.Name(), By: s.Name(), Text: text, Time: ev.Time}) // and those on other nodes
+		}
 		return nil
 	}
 	key, r, err := s.member(room)

@@ -690,6 +690,7 @@ func TestAccountDMsAcrossNodes(t *testing.T) {
 	gil.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
 	// The account logs in on the other node while the session that
 	// registered it stays: one user on two devices.
+	testkit.Eventually(t, "gil shown as an account on node 1", func() bool { return nodes[1].Hub.Cloak("gil") == "account/gil" })
 	gil1 := joinWith(t, nodes[1], "gil", "dms", native.Request{Account: "gil", Password: pw})
 	gil1.Conn.Close()
 	ann := joinRoom(t, nodes[1], "ann", "dms")

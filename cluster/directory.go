@@ -137,21 +137,42 @@ func (d *Directory) ensureCloakKey(ctx context.Context) error {
 	}
 	var k [32]byte
 	_, _ = rand.Read(k[:])
-	_, err := d.kv.Create(ctx, cloakKey, []byte(hex.EncodeToString(k[:])))
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	rev, err := d.kv.Create(ctx, cloakKey, []byte(hex.EncodeToString(k[:])))
+	if err == nil {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if !d.hasCloak { // ours is the cluster's
+			d.cloak, d.hasCloak = k, true
+			d.revs[cloakKey] = max(d.revs[cloakKey], rev)
+		}
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
 		return err
 	}
-	// Read back through a watch (a consumer on the bucket's leader): a
-	// direct get may be answered by a replica that has not got it yet.
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.refreshLocked(ctx, cloakKey); err != nil {
-		return err
+	// Another node's: read it back through a watch (a consumer on the
+	// bucket's leader; a direct get may be answered by a replica that
+	// has not got it yet), a few times if it is not there yet.
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		d.mu.Lock()
+		err := d.refreshLocked(ctx, cloakKey)
+		has := d.hasCloak
+		d.mu.Unlock()
+		if has {
+			return nil
+		}
+		if err == nil && wait > 2*time.Second {
+			err = errors.New("the stored cloak key is not 32 bytes of hex")
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
-	if !d.hasCloak {
-		return errors.New("the stored cloak key is not 32 bytes of hex")
-	}
-	return nil
 }
 
 // CloakKey implements chat.SharedDirectory.

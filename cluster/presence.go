@@ -349,7 +349,13 @@ func (c *Cluster) apply(e jetstream.KeyValueEntry, initial bool) []remote {
 			return nil
 		}
 		if del {
-			delete(c.idx.nodes, node)
+			// The node left, or was swept out as dead: whatever of its
+			// sessions is still known here (a clean-up that did not get
+			// through, a quit not written) goes with it.
+			_, gone := c.nodeGoneLocked(node)
+			for _, r := range gone {
+				tell(r.ev, r.rooms...)
+			}
 		} else {
 			if c.gone[node] && !initial {
 				// Taken for dead here, and alive after all: read its
@@ -728,19 +734,38 @@ func (c *Cluster) reload(node string) {
 func (c *Cluster) nodeGone(node string) ([]string, []remote) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.nodeGoneLocked(node)
+}
+
+// nodeGoneLocked is nodeGone with c.mu held.
+func (c *Cluster) nodeGoneLocked(node string) ([]string, []remote) {
 	delete(c.idx.nodes, node)
 	c.gone[node] = true
 	var keys []string
 	var out []remote
+	type left struct {
+		s     rsess // what it was (drop forgets its name)
+		rooms []string
+	}
+	var gone []left
 	for k, s := range c.idx.sessions {
 		if k.node != node {
 			continue
 		}
 		keys = append(keys, sessionKey(node, k.id))
-		name := s.name
-		for _, room := range c.idx.drop(s) {
-			keys = append(keys, memberKey(room, node, k.id))
-			out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: time.Now()}, Session: chat.RemoteSessionID(node, k.id), Name: name, Reason: "lost contact with its server", Quit: true}, rooms: []string{room}})
+		was := rsess{skey: s.skey, name: s.name, account: s.account}
+		gone = append(gone, left{was, c.idx.drop(s)})
+	}
+	// Only now, with all of the node's sessions gone from the index: an
+	// account's device elsewhere keeps it in a room.
+	for _, g := range gone {
+		s := g.s
+		for _, room := range g.rooms {
+			keys = append(keys, memberKey(room, node, s.id))
+			if c.idx.others(&s, room) {
+				continue // the account is still in the room on another node
+			}
+			out = append(out, remote{ev: &chat.Event{Message: chat.Message{Kind: chat.KindPart, Room: room, Time: time.Now()}, Session: chat.RemoteSessionID(node, s.id), Name: s.name, Reason: "lost contact with its server", Quit: true}, rooms: []string{room}})
 		}
 	}
 	// The heartbeat goes last: a node that is alive after all describes
@@ -751,19 +776,32 @@ func (c *Cluster) nodeGone(node string) ([]string, []remote) {
 // forgetNode removes a node's entries from the bucket (its own, at a
 // clean shutdown; those the sessions' quits left behind otherwise).
 func (c *Cluster) forgetNode(ctx context.Context, node string) {
-	keys := []string{"n." + node}
+	var keys []string
 	if lister, err := c.presence.ListKeysFiltered(ctx, "s."+node+".*", "m.*."+node+".*"); err == nil {
 		for k := range lister.Keys() {
 			keys = append(keys, k)
 		}
 	}
-	c.deleteKeys(ctx, keys)
+	// The heartbeat last: until it goes, the others still know the node
+	// and sweep what is left of it.
+	c.deleteKeys(ctx, append(keys, "n."+node))
 }
 
 func (c *Cluster) deleteKeys(ctx context.Context, keys []string) {
 	for _, k := range keys {
-		if err := c.presence.Delete(ctx, k); err != nil && ctx.Err() == nil {
-			c.log.Debug("deleting a presence entry failed", "key", k, "err", err)
+		for try := 1; ; try++ {
+			err := c.presence.Delete(ctx, k)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			if try == 3 {
+				c.log.Warn("deleting a presence entry failed", "key", k, "err", err)
+				break
+			}
+			select { // a leader election: once more, shortly
+			case <-ctx.Done():
+			case <-time.After(time.Duration(try) * 250 * time.Millisecond):
+			}
 		}
 	}
 }
