@@ -926,6 +926,53 @@ func TestModerationActionsAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestDeadNodesLeftoversGo: sessions a dead node left in the presence
+// bucket (its clean-up did not get through) are swept out by the live
+// nodes, and the sessions of a node whose heartbeat is deleted go with it;
+// a node started later does not show them.
+func TestDeadNodesLeftoversGo(t *testing.T) {
+	t.Parallel()
+	nodes := startCluster(t, 2)
+	ann := joinRoom(t, nodes[0], "ann", "left")
+	js := natsOf(t, nodes[0])
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, "parley-presence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := hex.EncodeToString([]byte("left"))
+	put := func(key, val string) {
+		t.Helper()
+		if _, err := kv.Put(ctx, key, []byte(val)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A dead node's leftovers, heartbeat and all: swept out.
+	put("n.deadbeef0001", `{"at":1}`)
+	put("s.deadbeef0001.7", `{"n":"ghost"}`)
+	put("m."+room+".deadbeef0001.7", `{}`)
+	ann.Expect("the ghost joins", func(ev native.Event) bool { return ev.Type == "join" && ev.Name == "ghost" })
+	ann.Expect("and is swept out", func(ev native.Event) bool {
+		return ev.Type == "part" && ev.Name == "ghost" && strings.Contains(ev.Reason, "lost contact")
+	})
+	// A node's sessions left behind when its heartbeat goes: they go too.
+	put("n.deadbeef0002", `{"at":1}`)
+	put("s.deadbeef0002.8", `{"n":"wraith"}`)
+	put("m."+room+".deadbeef0002.8", `{}`)
+	ann.Expect("the wraith joins", func(ev native.Event) bool { return ev.Type == "join" && ev.Name == "wraith" })
+	if err := kv.Delete(ctx, "n.deadbeef0002"); err != nil {
+		t.Fatal(err)
+	}
+	ann.Expect("and goes with its node", func(ev native.Event) bool { return ev.Type == "part" && ev.Name == "wraith" })
+	for i, nd := range nodes {
+		testkit.Eventually(t, fmt.Sprint("no ghosts on node ", i), func() bool {
+			_, g := nd.Hub.RemoteUser("ghost")
+			_, w := nd.Hub.RemoteUser("wraith")
+			return !g && !w
+		})
+	}
+}
+
 // TestNodeTakenForDeadComesBack: a node whose entries another removed (it
 // was taken for dead while silent through a leader election) describes
 // its sessions again, and the others see its users back.
