@@ -126,6 +126,7 @@ type Event struct {
 	Err     error         // TypeState: why the connection dropped or the client closed
 	RetryIn time.Duration // StateDisconnected: delay before the next attempt
 	Attempt int           // StateDisconnected, StateReconnecting: attempt number, from 1
+	Addr    string        // StateConnected: the server (of Config.Addr and Others) it is connected to
 }
 
 // ServerError is an error event the server answered a hello with.
@@ -639,7 +640,7 @@ func (c *Client) reconnect(cause error) (*conn, bool) {
 		if !c.setConn(cn, welcome) {
 			return nil, false
 		}
-		if !c.emit(Event{Event: native.Event{Type: TypeState}, State: StateConnected, Attempt: attempt}) {
+		if !c.emit(Event{Event: native.Event{Type: TypeState}, State: StateConnected, Attempt: attempt, Addr: c.Addr()}) {
 			return nil, false
 		}
 		if !c.emit(c.wrap(welcome)) {

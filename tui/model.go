@@ -896,6 +896,9 @@ func (m *Model) stateChange(ev *client.Event) tea.Cmd {
 		}
 	case client.StateConnected:
 		m.err = ""
+		if ev.Addr != "" {
+			m.opt.Addr = ev.Addr // another node of a cluster, say
+		}
 		m.system(m.cur(), "reconnected to "+m.opt.Addr+"; catching up on what was missed")
 	case client.StateClosed:
 		m.quitting = true

@@ -220,6 +220,11 @@ func TestGoldenRoomsAndDisconnected(t *testing.T) {
 	if !strings.Contains(x.m.View(), "● alice") {
 		t.Fatalf("header does not show connected:\n%s", x.m.View())
 	}
+	// Reconnected to another node of a cluster: it says which.
+	x.m.Update(EventMsg(client.Event{Event: native.Event{Type: client.TypeState}, State: client.StateConnected, Addr: "10.0.0.2:1234"}))
+	if !strings.Contains(x.m.View(), "reconnected to 10.0.0.2:1234") {
+		t.Fatalf("the reconnect line does not name the node reached:\n%s", x.m.View())
+	}
 }
 
 func TestGoldenNarrowWrapWide(t *testing.T) {
