@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -265,21 +267,7 @@ func (d *Directory) importSeed(ctx context.Context) error {
 
 // watch applies the other nodes' changes as they come.
 func (d *Directory) watch(w jetstream.KeyWatcher) {
-	defer d.c.wg.Done()
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			if e != nil {
-				d.take(e, true)
-			}
-		case <-d.c.ctx.Done():
-			return
-		}
-	}
+	d.c.follow(w, func(e jetstream.KeyValueEntry) { d.take(e, true) })
 }
 
 // take applies one bucket entry unless it is one already applied (this
@@ -498,11 +486,7 @@ func settingsKey(room string) string { return "r." + token(room) }
 func (d *Directory) Accounts(context.Context) ([]chat.Account, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]chat.Account, 0, len(d.accounts))
-	for _, a := range d.accounts {
-		out = append(out, a)
-	}
-	return out, nil
+	return slices.Collect(maps.Values(d.accounts)), nil
 }
 
 // PutAccount implements chat.Directory.
@@ -539,11 +523,7 @@ func (d *Directory) DeleteAccount(ctx context.Context, key string) error {
 func (d *Directory) RoomSettings(context.Context) ([]chat.RoomSettings, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]chat.RoomSettings, 0, len(d.settings))
-	for _, rs := range d.settings {
-		out = append(out, rs)
-	}
-	return out, nil
+	return slices.Collect(maps.Values(d.settings)), nil
 }
 
 // PutRoomSettings implements chat.Directory.
@@ -567,11 +547,7 @@ func (d *Directory) PutRoomSettings(ctx context.Context, rs chat.RoomSettings) e
 func (d *Directory) Sanctions(context.Context) ([]chat.Sanction, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]chat.Sanction, 0, len(d.sanctions))
-	for _, sc := range d.sanctions {
-		out = append(out, sc)
-	}
-	return out, nil
+	return slices.Collect(maps.Values(d.sanctions)), nil
 }
 
 // PutSanction implements chat.Directory; the sanction's id is the

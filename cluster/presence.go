@@ -297,6 +297,16 @@ func (c *Cluster) startPresence() error {
 
 // watch applies the other nodes' changes as they come.
 func (c *Cluster) watch(w jetstream.KeyWatcher) {
+	c.follow(w, func(e jetstream.KeyValueEntry) {
+		for _, r := range c.apply(e, false) {
+			c.hub.Remote(r.ev, r.rooms)
+		}
+	})
+}
+
+// follow hands take every entry a bucket's watcher brings, until the
+// cluster closes (one of c.wg's goroutines).
+func (c *Cluster) follow(w jetstream.KeyWatcher, take func(jetstream.KeyValueEntry)) {
 	defer c.wg.Done()
 	defer func() { _ = w.Stop() }()
 	for {
@@ -305,11 +315,8 @@ func (c *Cluster) watch(w jetstream.KeyWatcher) {
 			if !ok {
 				return
 			}
-			if e == nil {
-				continue
-			}
-			for _, r := range c.apply(e, false) {
-				c.hub.Remote(r.ev, r.rooms)
+			if e != nil {
+				take(e)
 			}
 		case <-c.ctx.Done():
 			return
