@@ -781,7 +781,11 @@ func (s *Session) Modlog(room string, limit int) error {
 	if key == AllRooms {
 		where = "the server"
 	}
-	fmt.Fprintf(&b, "moderation log of %s, newest first (%s):", where, itoa(len(list))+" entries")
+	count := itoa(len(list)) + " entries"
+	if len(list) == 1 {
+		count = "1 entry"
+	}
+	fmt.Fprintf(&b, "moderation log of %s, newest first (%s):", where, count)
 	for _, e := range list {
 		fmt.Fprintf(&b, "\n  %s %s", e.At.UTC().Format("2006-01-02 15:04:05"), e.Actor)
 		if e.Room != "" && key == AllRooms {
