@@ -598,10 +598,7 @@ func TestHostileClusterInput(t *testing.T) {
 func TestAccountsAndModerationAcrossNodes(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 2)
-	const pw = "correct-horse-battery-staple"
-	dan := joinRoom(t, nodes[0], "dan", "lobby2")
-	dan.Send(native.Request{Type: "register", Password: pw})
-	dan.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	dan := registerOn(t, nodes[0], "dan", "lobby2")
 	dan.Conn.Close()
 	testkit.Eventually(t, "dan gone", func() bool { _, ok := nodes[1].Hub.RemoteUser("dan"); return !ok && nodes[0].Hub.Lookup("dan") == nil })
 
@@ -684,10 +681,7 @@ func TestAccountsAndModerationAcrossNodes(t *testing.T) {
 func TestAccountDMsAcrossNodes(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 2)
-	const pw = "correct-horse-battery-staple"
-	gil := joinRoom(t, nodes[0], "gil", "dms")
-	gil.Send(native.Request{Type: "register", Password: pw})
-	gil.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	gil := registerOn(t, nodes[0], "gil", "dms")
 	// The account logs in on the other node while the session that
 	// registered it stays: one user on two devices.
 	testkit.Eventually(t, "gil shown as an account on node 1", func() bool { return nodes[1].Hub.Cloak("gil") == "account/gil" })
@@ -737,12 +731,9 @@ func TestAccountDMsAcrossNodes(t *testing.T) {
 // the cluster's directory.
 func TestSingleNodeAccountsComeAlong(t *testing.T) {
 	t.Parallel()
-	const pw = "correct-horse-battery-staple"
 	dir := t.TempDir()
 	single := testkit.StartNode(t, node.Config{StoreConfig: node.StoreConfig{StoreKind: node.StoreSQLite, DataDir: filepath.Join(dir, "n0")}, Logger: logger(t, "single")})
-	hal := joinRoom(t, single, "hal", "lobby2")
-	hal.Send(native.Request{Type: "register", Password: pw})
-	hal.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	hal := registerOn(t, single, "hal", "lobby2")
 	hal.Send(native.Request{Type: "join", Room: "old"})
 	hal.Expect("owner", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "you own #old") })
 	hal.Send(native.Request{Type: "mode", Room: "old", Mode: "+m"})
@@ -816,11 +807,8 @@ func TestIRCAcrossNodes(t *testing.T) {
 func TestDevicesAcrossNodes(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 2)
-	const pw = "correct-horse-battery-staple"
 	lee := joinRoom(t, nodes[1], "lee", "devs") // makes the room, on node 1
-	kim := joinRoom(t, nodes[0], "kim", "lobby2")
-	kim.Send(native.Request{Type: "register", Password: pw})
-	kim.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	kim := registerOn(t, nodes[0], "kim", "lobby2")
 	testkit.Eventually(t, "lee known on node 0", func() bool { return len(nodes[0].Cluster.Members("devs")) == 1 })
 	kim.Send(native.Request{Type: "join", Room: "devs"})
 	kim.Expect("join", func(ev native.Event) bool { return ev.Type == "join" && ev.Room == "devs" && ev.Name == "kim" })
@@ -857,10 +845,7 @@ func TestDevicesAcrossNodes(t *testing.T) {
 func TestModerationActionsAcrossNodes(t *testing.T) {
 	t.Parallel()
 	nodes := startCluster(t, 2)
-	const pw = "correct-horse-battery-staple"
-	root := joinRoom(t, nodes[1], "boss", "lobby2")
-	root.Send(native.Request{Type: "register", Password: pw})
-	root.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	root := registerOn(t, nodes[1], "boss", "lobby2")
 	root.Send(native.Request{Type: "join", Room: "act"})
 	root.Expect("owner", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "you own #act") })
 	eve := joinRoom(t, nodes[0], "eve", "act")
@@ -1014,6 +999,19 @@ func TestNodeTakenForDeadComesBack(t *testing.T) {
 	ann.Send(native.Request{Type: "say", Room: "back", Text: ptr("still here")})
 	ben.Expect("ann's message", func(ev native.Event) bool { return ev.Type == "say" && ev.Text == "still here" })
 }
+
+// registerOn is joinRoom, then the name registered as an account with
+// password pw (the tests' one password).
+func registerOn(t *testing.T, nd *node.Node, name, room string) *testkit.Native {
+	t.Helper()
+	c := joinRoom(t, nd, name, room)
+	c.Send(native.Request{Type: "register", Password: pw})
+	c.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	return c
+}
+
+// pw is the password of the tests' accounts.
+const pw = "correct-horse-battery-staple"
 
 // joinRoom connects a native client called name to nd and joins room.
 func joinRoom(t *testing.T, nd *node.Node, name, room string) *testkit.Native {

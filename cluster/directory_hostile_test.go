@@ -85,10 +85,7 @@ func TestHostileDirectoryInput(t *testing.T) {
 	// the one that checks it: once one is applied there, the node's watcher
 	// has been through every entry above (it applies them in revision
 	// order).
-	const pw = "correct-horse-battery-staple"
-	dan := joinRoom(t, nodes[0], "dan", "lobby2")
-	dan.Send(native.Request{Type: "register", Password: pw})
-	dan.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	dan := registerOn(t, nodes[0], "dan", "lobby2")
 	dan.Conn.Close()
 	testkit.Eventually(t, "dan's account on node 1", func() bool { return nodes[1].Hub.IsRegistered("dan") })
 	testkit.Eventually(t, "dan gone", func() bool { _, ok := nodes[1].Hub.RemoteUser("dan"); return !ok && nodes[0].Hub.Lookup("dan") == nil })
@@ -181,9 +178,7 @@ func TestHostileDirectoryInput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eve := joinRoom(t, nodes[1], "eve", "lobby3")
-	eve.Send(native.Request{Type: "register", Password: pw})
-	eve.Expect("registered", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "now registered") })
+	registerOn(t, nodes[1], "eve", "lobby3")
 	dan1.Send(native.Request{Type: "join", Room: "mod3"})
 	dan1.Expect("owner of #mod3", func(ev native.Event) bool { return ev.Type == "notice" && strings.Contains(ev.Text, "you own #mod3") })
 	dan1.Send(native.Request{Type: "mode", Room: "mod3", Mode: "+t"})
