@@ -79,8 +79,11 @@ func startClusterIn(t *testing.T, dir string, n int) []*node.Node {
 				Logger:      logger(t, fmt.Sprint("n", i)),
 				Hub:         chat.Config{Admins: []string{"boss"}},
 				Cluster: &cluster.Config{
-					Embedded:  &cluster.Embedded{ClusterListen: routes[i], Routes: routes, ServerName: fmt.Sprint("n", i)},
-					Heartbeat: 200 * time.Millisecond, DeadAfter: 600 * time.Millisecond,
+					Embedded: &cluster.Embedded{ClusterListen: routes[i], Routes: routes, ServerName: fmt.Sprint("n", i)},
+					// Silent for 1.5 s is dead: short, for the tests' sake,
+					// but not so short that a node of a loaded -race run
+					// is taken for dead while alive.
+					Heartbeat: 200 * time.Millisecond, DeadAfter: 1500 * time.Millisecond,
 				},
 			}
 			nodes[i] = testkit.StartNode(t, cfg)
@@ -487,7 +490,7 @@ func TestNodeCutOffFromNATS(t *testing.T) {
 		cfg := node.Config{
 			StoreConfig: node.StoreConfig{StoreKind: node.StoreSQLite, DataDir: filepath.Join(t.TempDir(), fmt.Sprint("n", i))},
 			Logger:      logger(t, fmt.Sprint("n", i)),
-			Cluster:     &cluster.Config{URLs: []string{nats.url(i)}, OnlyGivenURLs: true, Heartbeat: 200 * time.Millisecond, DeadAfter: 600 * time.Millisecond},
+			Cluster:     &cluster.Config{URLs: []string{nats.url(i)}, OnlyGivenURLs: true, Heartbeat: 200 * time.Millisecond, DeadAfter: 1500 * time.Millisecond},
 		}
 		nodes = append(nodes, testkit.StartNode(t, cfg))
 	}
