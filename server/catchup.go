@@ -52,6 +52,7 @@ const maxCatchUpWait = 10 * time.Second
 // after every message the client was sent before: the reader's goroutine
 // calls it (an IRC PING), and the client, which is slow anyway, waits.
 func (c *Conn) AwaitCaughtUp() {
+	c.yieldStart()
 	deadline := time.Now().Add(maxCatchUpWait)
 	for {
 		c.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/parleychat/parley/chat"
@@ -23,6 +24,7 @@ import (
 // deadline.
 type Conn struct {
 	conn     net.Conn
+	raw      syscall.RawConn // conn's descriptor, if it is plain TCP: read through socketReader, parked in the poller
 	server   *Server
 	listener string // the listener's name, for Stats
 	reader   Reader // holds a buffer only while input is buffered
@@ -98,12 +100,57 @@ func newConn(nc net.Conn, s *Server, listener string, framing Framing) *Conn {
 		server:   s,
 		listener: listener,
 	}
-	c.reader.init(nc, s.readBufs)
+	var rd io.Reader = nc
+	if tc, ok := nc.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			c.raw, rd = raw, (*socketReader)(c)
+		}
+	}
+	c.reader.init(rd, s.readBufs)
 	c.reader.wait = c.armMessageDeadline
 	if framing != nil {
 		c.framer = framing(&c.reader, &s.opts)
 	}
 	return c
+}
+
+// socketReader reads a plain TCP connection's socket through its RawConn,
+// as net.TCPConn.Read would, except that the handler gives back its start
+// slot (starts.go) when, and only when, a read finds nothing to read and
+// is about to wait for the client.
+type socketReader Conn
+
+func (r *socketReader) Read(p []byte) (int, error) {
+	c := (*Conn)(r)
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), p)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			c.yieldStart()
+			return false // wait for input, then read again
+		}
+		return true
+	})
+	n = max(n, 0)
+	if err == nil && rerr != nil {
+		err = os.NewSyscallError("read", rerr)
+	}
+	switch {
+	case err != nil:
+		return n, &net.OpError{Op: "read", Net: "tcp", Source: c.conn.LocalAddr(), Addr: c.conn.RemoteAddr(), Err: err}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // ReadMessage reads the next inbound message through the listener's
@@ -459,6 +506,7 @@ func (c *Conn) writeLoop() {
 // goroutine, so that a resume or a history page larger than the queue
 // bound is paced by the client instead of overflowing it.
 func (c *Conn) AwaitRoom() {
+	c.yieldStart()
 	for {
 		c.mu.Lock()
 		if c.closed || c.finishing || c.queued < c.server.opts.MaxQueueBytes/2 {

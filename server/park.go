@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net"
 	"time"
 
 	"github.com/parleychat/parley/engine"
@@ -28,7 +27,11 @@ var _ engine.Parker = (*Conn)(nil)
 
 // runState belongs to one goroutine running a connection's handler: Park
 // marks it, so that goroutine knows it must not clean up.
-type runState struct{ parked bool }
+// Only that goroutine uses it.
+type runState struct {
+	parked bool
+	slot   bool // holds a slot of the start gate (starts.go)
+}
 
 // Park arranges for resume to run on a new goroutine once input arrives
 // or the connection is closed or finished, and reports true: the caller
@@ -39,8 +42,7 @@ type runState struct{ parked bool }
 // cannot park (TLS, WebSocket, no poller on this platform); the caller
 // then reads as usual.
 func (c *Conn) Park(resume func()) bool {
-	tc, ok := c.conn.(*net.TCPConn)
-	if !ok || c.reader.Buffered() > 0 {
+	if c.raw == nil || c.reader.Buffered() > 0 {
 		return false
 	}
 	if pr, ok := c.framer.(PendingReader); ok && pr.Pending() {
@@ -50,15 +52,11 @@ func (c *Conn) Park(resume func()) bool {
 	if p == nil {
 		return false
 	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return false
-	}
 	c.reader.Release() // nothing is buffered: hold no buffer while parked
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	deadline := c.effectiveDeadlineLocked()
-	if c.closed || c.finishing || c.run == nil || (!deadline.IsZero() && !time.Now().Before(deadline)) || !p.park(c, raw) {
+	if c.closed || c.finishing || c.run == nil || (!deadline.IsZero() && !time.Now().Before(deadline)) || !p.park(c, c.raw) {
 		return false // a deadline already passed: the read fails at once
 	}
 	c.parked = resume
@@ -88,9 +86,12 @@ func (c *Conn) wake() {
 		return
 	}
 	c.server.stats.parked.Add(-1)
-	go c.server.runHandler(c, func(st *runState) {
-		c.run = st // the goroutine that parked no longer reads it
-		resume()
+	c.server.starts.start(func(slot bool) {
+		c.server.runHandler(c, func(st *runState) {
+			st.slot = slot
+			c.run = st // the goroutine that parked no longer reads it
+			resume()
+		})
 	})
 }
 

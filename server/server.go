@@ -130,6 +130,7 @@ type Server struct {
 	stats     stats
 
 	writers  *writerPool // runs the connections' writers
+	starts   starter     // the gate on handlers' goroutines (starts.go)
 	pollOnce sync.Once
 	poll     atomic.Pointer[poller] // parked connections' input; nil until the first park, or on platforms without one
 }
@@ -226,13 +227,18 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.stats.noteAccepted(name)
-		go s.serveConn(name, c, l.Handler, refusal)
+		if l.TLS != nil {
+			go s.serveConn(name, c, l.Handler, refusal, false)
+		} else {
+			s.starts.start(func(slot bool) { s.serveConn(name, c, l.Handler, refusal, slot) })
+		}
 	}
 }
 
-func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error) {
+func (s *Server) serveConn(name string, c *Conn, h Handler, refusal *chat.Error, slot bool) {
 	c.debug("connection accepted", "protocol", name)
 	s.runHandler(c, func(st *runState) {
+		st.slot = slot
 		c.run = st
 		if refusal != nil {
 			c.Logger().Warn("connection refused", "protocol", name, "why", refusal.Message)
@@ -260,6 +266,7 @@ func (s *Server) runHandler(c *Conn, run func(st *runState)) {
 			c.Logger().Error("connection handler panicked", "protocol", c.listener, "panic", p)
 			c.Close(engine.ReasonProtocolViolation)
 		}
+		s.leaveStart(st)
 		if !st.parked {
 			s.endConn(c)
 		}

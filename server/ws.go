@@ -77,7 +77,7 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.noteAccepted(ws.Name)
-	s.serveConn(ws.Name, c, ws.Handler, refusal) // on this request's goroutine, like any connection's handler
+	s.serveConn(ws.Name, c, ws.Handler, refusal, false) // on this request's goroutine, like any connection's handler
 }
 
 // hijackWriter hands the WebSocket library a socket of ours when it takes

@@ -50,11 +50,18 @@ func NewPlainReader(r SliceReader, max int) *Reader {
 // ReadLine returns the next line without its line ending. An overlong line
 // is skipped to its end and reported as ErrLineTooLong. At EOF, a last
 // unterminated line is returned first.
+//
+// A line that is in the buffered reader whole (the common case) is not
+// copied; one that arrives in pieces is gathered in a buffer that is let
+// go once the line is returned, so an idle connection holds none.
 func (lr *Reader) ReadLine() (string, error) {
-	lr.buf = lr.buf[:0]
+	defer func() { lr.buf = nil }()
 	tooLong := false
 	for {
 		chunk, err := lr.r.ReadSlice('\n')
+		if err == nil && len(lr.buf) == 0 && !tooLong {
+			return lr.finish(chunk)
+		}
 		if !tooLong {
 			if len(lr.buf)+len(chunk) > lr.max+2 { // +2: the line ending does not count
 				tooLong = true
@@ -68,11 +75,11 @@ func (lr *Reader) ReadLine() (string, error) {
 			if tooLong {
 				return "", ErrLineTooLong
 			}
-			return lr.finish()
+			return lr.finish(lr.buf)
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
 		case errors.Is(err, io.EOF) && len(lr.buf) > 0 && !tooLong:
-			line, lerr := lr.finish()
+			line, lerr := lr.finish(lr.buf)
 			if lerr != nil {
 				return "", lerr
 			}
@@ -83,8 +90,8 @@ func (lr *Reader) ReadLine() (string, error) {
 	}
 }
 
-func (lr *Reader) finish() (string, error) {
-	b := bytes.TrimSuffix(lr.buf, []byte("\n"))
+func (lr *Reader) finish(line []byte) (string, error) {
+	b := bytes.TrimSuffix(line, []byte("\n"))
 	b = bytes.TrimSuffix(b, []byte("\r"))
 	if !lr.noTelnet && bytes.IndexByte(b, 0xff) >= 0 {
 		b = stripTelnet(b)
