@@ -93,14 +93,17 @@ func (c *Conn) canShedLocked() bool {
 // startCatchUpLocked switches to catch-up: the queued live messages and
 // others' changes go. Caller holds c.mu.
 func (c *Conn) startCatchUpLocked() {
-	c.lagging, c.lagSince = true, time.Now().UnixNano()
+	if c.lag == nil {
+		c.lag = &lagState{}
+	}
+	c.lagging, c.lag.since = true, time.Now().UnixNano()
 	kept := c.queue[:0]
 	c.queued = 0
 	for _, ev := range c.queue {
 		switch {
 		case isLive(ev):
 		case c.othersChange(ev):
-			c.unshown++
+			c.lag.unshown++
 		default:
 			kept = append(kept, ev)
 			c.queued += ev.Size()
@@ -116,14 +119,14 @@ func (c *Conn) startCatchUpLocked() {
 // connection is done (a write failed, and it was closed).
 func (c *Conn) catchUp() bool {
 	c.mu.Lock()
-	after := max(c.cursor, c.lastWritten)
+	after := max(c.lag.cursor, c.lastWritten)
 	head, bl, enc := c.liveHead, c.backlog, c.enc
 	limit := catchUpPage
-	if c.pageAvg > 0 {
-		limit = max(1, min(catchUpPage, catchUpBytes/c.pageAvg))
+	if c.lag.pageAvg > 0 {
+		limit = max(1, min(catchUpPage, catchUpBytes/c.lag.pageAvg))
 	}
-	first := !c.lagLogged
-	c.lagLogged = true
+	first := !c.lag.logged
+	c.lag.logged = true
 	c.mu.Unlock()
 	if first {
 		c.Logger().Info("client fell behind: catching up from the store", "from_id", after, "live_head", head)
@@ -142,12 +145,12 @@ func (c *Conn) catchUp() bool {
 	}
 	c.mu.Lock()
 	if len(page) > 0 {
-		c.pageAvg = max(1, size/len(page))
+		c.lag.pageAvg = max(1, size/len(page))
 	}
 	for _, ev := range page {
-		if ref, ok := c.ownRefs[ev.ID]; ok {
+		if ref, ok := c.lag.ownRefs[ev.ID]; ok {
 			ev.Ref = ref
-			delete(c.ownRefs, ev.ID)
+			delete(c.lag.ownRefs, ev.ID)
 		}
 	}
 	c.mu.Unlock()
@@ -164,15 +167,15 @@ func (c *Conn) catchUp() bool {
 	c.mu.Lock()
 	c.signalDrainedLocked()
 	c.lastWritten = max(c.lastWritten, last)
-	c.cursor = last
+	c.lag.cursor = last
 	var took time.Duration
 	caughtUp := false
 	if len(page) < limit {
 		// Everything stored after the cursor when the page was read is in
 		// it, and every live message up to head was stored before it was
 		// delivered: the cursor is at head.
-		c.cursor = max(c.cursor, head)
-		if c.liveHead <= c.cursor && c.lagging {
+		c.lag.cursor = max(c.lag.cursor, head)
+		if c.liveHead <= c.lag.cursor && c.lagging {
 			took, caughtUp = c.stopCatchUpLocked(), true
 		}
 	}
@@ -186,12 +189,31 @@ func (c *Conn) catchUp() bool {
 // stopCatchUpLocked goes back to live delivery and returns how long the
 // catch-up took. Caller holds c.mu.
 func (c *Conn) stopCatchUpLocked() time.Duration {
-	c.lagging, c.lagLogged = false, false
+	c.lagging, c.lag.logged = false, false
 	c.server.stats.lagging.Add(-1)
-	if c.unshown > 0 {
+	if c.lag.unshown > 0 {
 		c.queue = append(c.queue, &chat.Event{Message: chat.Message{Kind: chat.KindNotice, Time: time.Now(),
-			Text: fmt.Sprintf("while you were catching up, %d joins, parts or other changes were not shown; /who lists who is here", c.unshown)}})
-		c.unshown = 0
+			Text: fmt.Sprintf("while you were catching up, %d joins, parts or other changes were not shown; /who lists who is here", c.lag.unshown)}})
+		c.lag.unshown = 0
 	}
-	return time.Duration(time.Now().UnixNano() - c.lagSince)
+	return time.Duration(time.Now().UnixNano() - c.lag.since)
+}
+
+// lagState is a connection's catch-up state, made when it first falls
+// behind: most connections never do, and carry only the pointer.
+type lagState struct {
+	since   int64 // when the catch-up began, Unix nanoseconds
+	logged  bool
+	unshown int               // others' changes dropped while catching up
+	cursor  uint64            // where the catch-up has read the backlog to
+	pageAvg int               // average size of the messages of the last backlog page
+	ownRefs map[uint64]string // refs of the session's own messages dropped while catching up, by id
+}
+
+// at is where the catch-up has read the backlog to; 0 if it never ran.
+func (l *lagState) at() uint64 {
+	if l == nil {
+		return 0
+	}
+	return l.cursor
 }

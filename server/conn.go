@@ -30,44 +30,42 @@ type Conn struct {
 	reader   Reader // holds a buffer only while input is buffered
 	framer   MessageReader
 
-	accepted time.Time // when accepted: the handshake deadline counts from here
-	ip       string    // remote IP counted against MaxConnsPerIP, "" if none
-	admitted bool      // counted against MaxConns (guarded by server.mu)
-	refused  bool      // over the limits: refused instead of served
+	accepted instant // when accepted: the handshake deadline counts from here
+	ip       string  // remote IP counted against MaxConnsPerIP, "" if none
+	msgEnd   instant // the deadline armed for the message being read; zero if none is (reader goroutine only, see ReadMessage)
 
-	// The message deadline; reader goroutine only (see ReadMessage).
-	inMessage bool      // a message's first byte has arrived and the framing is reading the rest
-	msgEnd    time.Time // the deadline armed for this message; zero if none is
-	msgArmed  bool      // a read deadline was set for this message and must be restored
+	// (The flags are together: each one alone would take a word.)
+	admitted  bool // counted against MaxConns (guarded by server.mu)
+	refused   bool // over the limits: refused instead of served
+	inMessage bool // a message's first byte has arrived and the framing is reading the rest (reader goroutine only)
+	msgArmed  bool // a read deadline was set for this message and must be restored (reader goroutine only)
 
-	mu        sync.Mutex
+	mu sync.Mutex // guards the fields below
+	// Guarded by mu too.
+	lagging   bool // catching up from the store (catchup.go): live messages are dropped
+	writing   bool
+	flushDue  bool // a deferred delivery waits for Flush to start the writer
+	closed    bool
+	finishing bool // Finish was called: write what is queued, then shut down
+	pollAdded bool // the descriptor is registered in the poller
+
 	rdeadline time.Time // the read deadline the handler set (SetReadDeadline)
 	// Catch-up (catchup.go).
 	backlog     engine.Backlog // the session, to catch up from; nil: drop when full
 	self        uint64         // the session's id
-	lagging     bool           // catching up from the store: live messages are dropped
-	lagSince    int64          // when the catch-up began, Unix nanoseconds
-	lagLogged   bool
-	unshown     int               // others' changes dropped while catching up
-	liveHead    uint64            // the newest live message delivered (queued or dropped)
-	lastWritten uint64            // the newest message written to the socket
-	cursor      uint64            // where the catch-up has read the backlog to
-	pageAvg     int               // average size of the messages of the last backlog page
-	ownRefs     map[uint64]string // refs of the session's own messages dropped while catching up, by id
-	drained     chan struct{}     // closed by the writer after a batch, for AwaitRoom; nil when no one waits
+	lag         *lagState      // the catch-up's state; nil until the connection first lags
+	liveHead    uint64         // the newest live message delivered (queued or dropped)
+	lastWritten uint64         // the newest message written to the socket
+	drained     chan struct{}  // closed by the writer after a batch, for AwaitRoom; nil when no one waits
 	enc         engine.Encoder
 	skip        engine.Skipper // enc, if it can tell what it skips
 	queue       []*chat.Event  // events, and raw bytes as events of no kind (see rawEvent)
 	spare       []*chat.Event
 	bufs        net.Buffers
 	queued      int // bytes estimated in queue
-	writing     bool
-	flushDue    bool // a deferred delivery waits for Flush to start the writer
 	reason      engine.CloseReason
-	closed      bool
-	finishing   bool      // Finish was called: write what is queued, then shut down
-	lingerUntil time.Time // end of the drain after Finish
-	wdeadline   time.Time // write deadline last set; used by the one running writer only
+	lingerUntil instant // end of the drain after Finish
+	wdeadline   instant // write deadline last set; used by the one running writer only
 	writerWG    sync.WaitGroup
 
 	// Parking (park.go).
@@ -75,7 +73,24 @@ type Conn struct {
 	parked    func()      // the handler's continuation while parked; nil otherwise
 	parkTimer *time.Timer // wakes a connection parked with a read deadline, at it
 	pollToken uint64      // the connection's token in the poller; 0 before it first parks
-	pollAdded bool        // the descriptor is registered in the poller
+}
+
+// instant is a point in time in Unix nanoseconds, 0 for none: a third of
+// the size of a time.Time, for the times every connection keeps.
+type instant int64
+
+func at(t time.Time) instant {
+	if t.IsZero() {
+		return 0
+	}
+	return instant(t.UnixNano())
+}
+
+func (i instant) time() time.Time {
+	if i == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(i))
 }
 
 // rawFormat is the encoding slot of bytes queued by Send: they travel in
@@ -176,8 +191,8 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	msg, err := c.framer.ReadMessage()
 	c.inMessage = false
 	if c.msgArmed {
-		hit := !c.msgEnd.IsZero() && !time.Now().Before(c.msgEnd)
-		c.msgArmed, c.msgEnd = false, time.Time{}
+		hit := c.msgEnd != 0 && !time.Now().Before(c.msgEnd.time())
+		c.msgArmed, c.msgEnd = false, 0
 		c.mu.Lock()
 		restore := c.effectiveDeadlineLocked()
 		c.mu.Unlock()
@@ -203,7 +218,7 @@ func (c *Conn) armMessageDeadline() {
 	current := c.effectiveDeadlineLocked()
 	c.mu.Unlock()
 	if current.IsZero() || end.Before(current) {
-		c.msgEnd = end
+		c.msgEnd = at(end)
 		_ = c.conn.SetReadDeadline(end)
 	}
 }
@@ -213,8 +228,8 @@ func (c *Conn) armMessageDeadline() {
 // c.mu.
 func (c *Conn) effectiveDeadlineLocked() time.Time {
 	t := c.rdeadline
-	if !c.lingerUntil.IsZero() && (t.IsZero() || c.lingerUntil.Before(t)) {
-		t = c.lingerUntil
+	if linger := c.lingerUntil.time(); !linger.IsZero() && (t.IsZero() || linger.Before(t)) {
+		t = linger
 	}
 	return t
 }
@@ -348,7 +363,7 @@ func (c *Conn) enqueueLocked(ev *chat.Event, size int) bool {
 	if live && ev.ID > c.liveHead {
 		c.liveHead = ev.ID
 	}
-	if live && !c.lagging && ev.ID <= max(c.lastWritten, c.cursor) {
+	if live && !c.lagging && ev.ID <= max(c.lastWritten, c.lag.at()) {
 		// Already written from the store: a catch-up reads what is stored,
 		// which can be ahead of what the fan-out has delivered yet, and
 		// live messages come in id order.
@@ -362,15 +377,15 @@ func (c *Conn) enqueueLocked(ev *chat.Event, size int) bool {
 	if c.lagging {
 		switch {
 		case live:
-			if ev.Ref != "" && ev.Session == c.self && len(c.ownRefs) < maxOwnRefs {
-				if c.ownRefs == nil {
-					c.ownRefs = map[uint64]string{}
+			if ev.Ref != "" && ev.Session == c.self && len(c.lag.ownRefs) < maxOwnRefs {
+				if c.lag.ownRefs == nil {
+					c.lag.ownRefs = map[uint64]string{}
 				}
-				c.ownRefs[ev.ID] = ev.Ref // its echo from the store still confirms it
+				c.lag.ownRefs[ev.ID] = ev.Ref // its echo from the store still confirms it
 			}
 			return true // it will come from the store
 		case c.othersChange(ev):
-			c.unshown++
+			c.lag.unshown++
 			return true
 		}
 		limit *= 2 // what the store cannot give back is kept, up to a bound
@@ -584,9 +599,10 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 		// per connection): move it only once it has come within 3/4 of the
 		// timeout, so a chunk may block between 3/4 and all of WriteTimeout.
 		now := time.Now()
-		if timeout := c.server.opts.WriteTimeout; c.wdeadline.Sub(now) < timeout-timeout/4 {
-			c.wdeadline = now.Add(timeout)
-			if err := c.conn.SetWriteDeadline(c.wdeadline); err != nil {
+		if timeout := c.server.opts.WriteTimeout; time.Duration(int64(c.wdeadline)-now.UnixNano()) < timeout-timeout/4 {
+			deadline := now.Add(timeout)
+			c.wdeadline = at(deadline)
+			if err := c.conn.SetWriteDeadline(deadline); err != nil {
 				return err
 			}
 		}
@@ -724,10 +740,10 @@ func (c *Conn) shutWrite() {
 func (c *Conn) lingerDeadline() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lingerUntil.IsZero() {
-		c.lingerUntil = time.Now().Add(lingerTime)
+	if c.lingerUntil == 0 {
+		c.lingerUntil = at(time.Now().Add(lingerTime))
 	}
-	return c.lingerUntil
+	return c.lingerUntil.time()
 }
 
 // lingerTime bounds how long a finished connection's input is drained

@@ -32,7 +32,7 @@ func pipeConn(t *testing.T, opts Options) (*Conn, net.Conn) {
 	s := New(opts)
 	server, client := net.Pipe()
 	c := newConn(server, s, "test", func(r *Reader, _ *Options) MessageReader { return lineReader{r} })
-	c.accepted = time.Now()
+	c.accepted = at(time.Now())
 	t.Cleanup(func() {
 		c.Close(engine.ReasonClientClosed)
 		client.Close()

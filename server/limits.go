@@ -190,12 +190,12 @@ func (s *Server) handshake(c *Conn) bool {
 // deadline until the client has a session, so the TLS handshake, a password
 // and every name attempt share one deadline.
 func (c *Conn) HandshakeDeadline() time.Time {
-	return c.accepted.Add(c.server.opts.HandshakeTimeout)
+	return c.accepted.time().Add(c.server.opts.HandshakeTimeout)
 }
 
 // RefuseDeadline returns the deadline for telling a refused connection why
 // (see Refuser).
-func (c *Conn) RefuseDeadline() time.Time { return c.accepted.Add(refuseTimeout) }
+func (c *Conn) RefuseDeadline() time.Time { return c.accepted.time().Add(refuseTimeout) }
 
 // Admitted returns the number of connections counted against MaxConns.
 func (s *Server) Admitted() int {

@@ -206,7 +206,7 @@ func (s *Server) acceptLoop(ln net.Listener, l Listener) {
 		}
 		backoff = 0
 		c := newConn(s.prepare(nc, l.TLS), s, name, l.Framing)
-		c.accepted = time.Now()
+		c.accepted = at(time.Now())
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()

@@ -61,7 +61,7 @@ func tcpConn(t *testing.T, opts Options) (*Conn, net.Conn, *Server) {
 	}
 	s := New(opts)
 	c := newConn(nc, s, "test", func(r *Reader, _ *Options) MessageReader { return lineReader{r} })
-	c.accepted = time.Now()
+	c.accepted = at(time.Now())
 	t.Cleanup(func() {
 		c.Close(engine.ReasonClientClosed)
 		peer.Close()

@@ -56,7 +56,7 @@ func (ws *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	nc := newWSConn(conn, hw.sock, r)
 	c := newConn(nc, s, ws.Name, nil)
 	c.framer = &wsReader{nc: nc}
-	c.accepted = time.Now()
+	c.accepted = at(time.Now())
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
