@@ -117,7 +117,7 @@ func (c *Conn) startCatchUpLocked() {
 
 // catchUp writes one page of the backlog. It reports false when the
 // connection is done (a write failed, and it was closed).
-func (c *Conn) catchUp() bool {
+func (c *Conn) catchUp(w *writerSlot) bool {
 	c.mu.Lock()
 	after := max(c.lag.cursor, c.lastWritten)
 	head, bl, enc := c.liveHead, c.backlog, c.enc
@@ -160,7 +160,7 @@ func (c *Conn) catchUp() bool {
 		}
 		last = max(last, ev.ID)
 	}
-	if err := c.writeBuffers(bufs); err != nil {
+	if err := c.writeBuffers(bufs, w); err != nil {
 		c.writeFailed(err)
 		return false
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/parleychat/parley/chat"
 	"github.com/parleychat/parley/engine"
 )
@@ -129,14 +131,17 @@ func newConn(nc net.Conn, s *Server, listener string, framing Framing) *Conn {
 	return c
 }
 
-// socketReader reads a plain TCP connection's socket through its RawConn,
-// as net.TCPConn.Read would, except that the handler gives back its start
-// slot (starts.go) when, and only when, a read finds nothing to read and
-// is about to wait for the client.
+// socketReader reads a plain TCP connection's socket as net.TCPConn.Read
+// would, except that while the handler holds a start slot (starts.go) it
+// reads through the RawConn, to give the slot back when, and only when, a
+// read finds nothing to read and is about to wait for the client.
 type socketReader Conn
 
 func (r *socketReader) Read(p []byte) (int, error) {
 	c := (*Conn)(r)
+	if c.run == nil || !c.run.slot {
+		return c.conn.Read(p) // no slot to give back (and no closure to allocate)
+	}
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -414,13 +419,15 @@ func (c *Conn) startWriterLocked() {
 
 // writeLoop drains the queue and exits when it is empty, so an idle
 // connection keeps no writer goroutine.
-func (c *Conn) writeLoop() {
+// w is the pool's slot it runs on (nil outside the pool), given up while a
+// write waits for the client.
+func (c *Conn) writeLoop(w *writerSlot) {
 	defer c.writerWG.Done()
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 && c.lagging && !c.closed && !c.finishing && c.enc != nil {
 			c.mu.Unlock()
-			if !c.catchUp() {
+			if !c.catchUp(w) {
 				return
 			}
 			continue
@@ -481,7 +488,7 @@ func (c *Conn) writeLoop() {
 			if len(bufs) == maxWritev {
 				// A batch is written in chunks as it is encoded: the
 				// iovec slice never grows past one chunk.
-				if err = c.writeBuffers(bufs); err != nil {
+				if err = c.writeBuffers(bufs, w); err != nil {
 					break
 				}
 				clear(bufs)
@@ -489,7 +496,7 @@ func (c *Conn) writeLoop() {
 			}
 		}
 		if err == nil {
-			err = c.writeBuffers(bufs)
+			err = c.writeBuffers(bufs, w)
 		}
 		clear(batch)
 		clear(bufs)
@@ -575,7 +582,7 @@ func byeReason(bye *chat.Event) engine.CloseReason {
 	return engine.ReasonServerShutdown
 }
 
-func (c *Conn) writeBuffers(bufs net.Buffers) error {
+func (c *Conn) writeBuffers(bufs net.Buffers, w *writerSlot) error {
 	if len(bufs) == 0 {
 		return nil
 	}
@@ -613,7 +620,7 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 			n, err = bw.WriteBatch(chunk)
 			written = int64(n)
 		} else {
-			written, err = c.writeChunk(chunk, size)
+			written, err = c.writeChunk(chunk, size, w)
 		}
 		c.server.stats.bytesOut.Add(uint64(written))
 		if err != nil {
@@ -630,10 +637,10 @@ func (c *Conn) writeBuffers(bufs net.Buffers) error {
 // long as the longest writev it was ever given (a kilobyte per connection
 // after an IRC welcome burst), and a gathered write is also cheaper for
 // the kernel than as many iovecs.
-func (c *Conn) writeChunk(chunk net.Buffers, size int) (int64, error) {
+func (c *Conn) writeChunk(chunk net.Buffers, size int, w *writerSlot) (int64, error) {
 	switch {
 	case len(chunk) == 1:
-		n, err := c.conn.Write(chunk[0])
+		n, err := c.writeSocket(chunk[0], nil, w)
 		return int64(n), err
 	case size <= gatherBytes:
 		p := gatherBufs.Get().(*[]byte)
@@ -641,12 +648,87 @@ func (c *Conn) writeChunk(chunk net.Buffers, size int) (int64, error) {
 		for _, part := range chunk {
 			b = append(b, part...)
 		}
-		n, err := c.conn.Write(b)
+		n, err := c.writeSocket(b, nil, w)
 		*p = b[:0]
 		gatherBufs.Put(p)
 		return int64(n), err
 	}
-	return chunk.WriteTo(c.conn)
+	n, err := c.writeSocket(nil, chunk, w)
+	return int64(n), err
+}
+
+// writeSocket writes bufs whole, with write(2) for one buffer and writev(2)
+// for several. A plain TCP socket is written through its RawConn, so that
+// when it is full (the client reads slowly) the writer gives up its slot
+// of the pool (w) before it waits; anything else through net.Conn.
+func (c *Conn) writeSocket(one []byte, many net.Buffers, w *writerSlot) (int, error) {
+	if c.raw == nil || w == nil {
+		if many == nil {
+			return c.conn.Write(one)
+		}
+		n, err := many.WriteTo(c.conn)
+		return int(n), err
+	}
+	w.one, w.many, w.written, w.err = one, many, 0, nil
+	err := c.raw.Write(w.write) // w.write was made once per worker: no allocation per write
+	written, werr := w.written, w.err
+	w.one, w.many = nil, nil
+	if err == nil {
+		err = werr
+	}
+	if err != nil {
+		return written, &net.OpError{Op: "write", Net: "tcp", Source: c.conn.LocalAddr(), Addr: c.conn.RemoteAddr(), Err: err}
+	}
+	return written, nil
+}
+
+// writeFD is the RawConn callback of writeSocket: it writes w.one (or
+// w.many) to fd until all is written, or the socket is full (it then
+// gives the slot up and reports false: the runtime waits until the socket
+// takes more and calls it again), or the write fails.
+func (w *writerSlot) writeFD(fd uintptr) bool {
+	for len(w.one) > 0 || len(w.many) > 0 {
+		var n int
+		var e error
+		if w.many == nil {
+			n, e = syscall.Write(int(fd), w.one)
+			if n > 0 {
+				w.one = w.one[n:]
+			}
+		} else {
+			n, e = unix.Writev(int(fd), w.many)
+			if n > 0 {
+				consume(&w.many, n)
+			}
+		}
+		w.written += max(n, 0)
+		switch {
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
+			w.blocked()
+			return false
+		case e != nil:
+			w.err = os.NewSyscallError("write", e)
+			return true
+		case n == 0:
+			w.err = io.ErrUnexpectedEOF
+			return true
+		}
+	}
+	return true
+}
+
+// consume drops the first n bytes of bufs.
+func consume(bufs *net.Buffers, n int) {
+	for len(*bufs) > 0 {
+		if l := len((*bufs)[0]); n < l {
+			(*bufs)[0] = (*bufs)[0][n:]
+			return
+		} else {
+			n -= l
+		}
+		*bufs = (*bufs)[1:]
+	}
 }
 
 // gatherBytes is the largest chunk copied into one buffer for one write.

@@ -1,62 +1,187 @@
 package server
 
 import (
+	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// writerPool runs connections' writers (Conn.writeLoop) on goroutines that
-// outlive one burst. A writer exists only while its connection has
-// something to write, so a busy room starts one per member many times a
-// second; a new goroutine each time would also grow its stack through the
-// socket write and copy it, every time (7% of the server's CPU in a
-// 2000-client fan-out). A worker whose writer is done waits writerIdle for
-// another connection to write for, then exits: an idle server keeps none.
+// writerPool runs connections' writers (Conn.writeLoop) on a bounded set
+// of goroutines that outlive one burst.
+//
+// A writer exists only while its connection has something to write, so a
+// busy room needs one per member many times a second; a new goroutine each
+// time would also grow its stack through the socket write and copy it,
+// every time (7% of the server's CPU in a 2000-client fan-out). And the
+// number of goroutines alive at once must stay small: the runtime keeps
+// the descriptor of every goroutine it ever ran (about 480 bytes), so a
+// fan-out to 15,000 connections that started a writer for each would
+// leave 7 MB behind for good.
+//
+// So connections with something to write wait in a queue, and at most
+// maxWriters workers (each holding a slot) take them in turn. A write
+// never holds a slot while it waits for the client: when the socket is
+// full (EAGAIN), the worker gives its slot up (another worker may start)
+// and waits for the socket alone, taking a slot back when it is done, or
+// exiting if there is none. A worker that finds the queue empty waits
+// writerIdle for more, then exits: an idle server keeps none.
 type writerPool struct {
-	handoff chan *Conn // unbuffered: a send succeeds only when a worker waits
-	quit    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
+	queue chan *Conn // connections waiting for a worker
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+	limit int64
+
 	workers atomic.Int64 // alive now
+	peak    atomic.Int64 // most workers alive at once
+	slots   atomic.Int64 // workers holding a slot
+	idle    atomic.Int64 // workers waiting for the queue
 }
 
 // writerIdle is how long a worker waits for more work before it exits.
 const writerIdle = 200 * time.Millisecond
 
+// maxWriters bounds the workers holding a slot: writes are system calls
+// that do not wait, so a few per core keep every core busy.
+var maxWriters = max(16, 8*runtime.GOMAXPROCS(0))
+
+// writerQueue is the queue's capacity. A connection that finds it full
+// (a burst to more connections than that, all while every worker is
+// busy) gets a worker of its own, without a slot.
+const writerQueue = 16384
+
 func newWriterPool() *writerPool {
-	return &writerPool{handoff: make(chan *Conn), quit: make(chan struct{})}
+	return &writerPool{queue: make(chan *Conn, writerQueue), quit: make(chan struct{}), limit: int64(maxWriters)}
 }
 
-// start runs c's writer on a waiting worker, or on a new one. It never
-// blocks.
+// start queues c's writer for a worker, starting one if none waits and a
+// slot is free. It never blocks.
 func (p *writerPool) start(c *Conn) {
 	select {
-	case p.handoff <- c:
+	case p.queue <- c:
 	default:
-		p.wg.Add(1)
-		p.workers.Add(1)
-		go p.work(c)
+		p.spawn(c, false)
+		return
+	}
+	if p.idle.Load() == 0 {
+		p.grow()
 	}
 }
 
-func (p *writerPool) work(c *Conn) {
+// grow starts a worker for the queue if a slot is free.
+func (p *writerPool) grow() {
+	if p.slots.Add(1) <= p.limit {
+		p.spawn(nil, true)
+		return
+	}
+	p.slots.Add(-1)
+}
+
+func (p *writerPool) spawn(c *Conn, slot bool) {
+	p.wg.Add(1)
+	n := p.workers.Add(1)
+	for old := p.peak.Load(); n > old && !p.peak.CompareAndSwap(old, n); old = p.peak.Load() {
+	}
+	go p.work(c, slot)
+}
+
+// writerSlot is a worker's hold on a slot of the pool; the worker's
+// current connection gives it up when a write would block (blocked).
+type writerSlot struct {
+	p    *writerPool
+	held bool
+
+	// The write in progress (Conn.writeSocket), and the RawConn callback
+	// that does it, made once.
+	write   func(fd uintptr) bool
+	one     []byte
+	many    net.Buffers
+	written int
+	err     error
+}
+
+// blocked gives the slot up: the write it was taken for now waits for the
+// client. Safe on nil (a writer outside the pool).
+func (w *writerSlot) blocked() {
+	if w == nil || !w.held {
+		return
+	}
+	w.held = false
+	w.p.slots.Add(-1)
+	if len(w.p.queue) > 0 && w.p.idle.Load() == 0 {
+		w.p.grow()
+	}
+}
+
+// take takes a slot back; it reports false when none is free.
+func (w *writerSlot) take() bool {
+	if w.held {
+		return true
+	}
+	if w.p.slots.Add(1) > w.p.limit {
+		w.p.slots.Add(-1)
+		return false
+	}
+	w.held = true
+	return true
+}
+
+// drop gives the slot up on the way out.
+func (w *writerSlot) drop() {
+	if w.held {
+		w.held = false
+		w.p.slots.Add(-1)
+	}
+}
+
+func (p *writerPool) work(c *Conn, slot bool) {
 	defer p.wg.Done()
 	defer p.workers.Add(-1)
+	w := &writerSlot{p: p, held: slot}
+	w.write = w.writeFD
+	defer w.drop()
 	var idle *time.Timer
 	for {
-		c.writeLoop()
+		if c != nil {
+			c.writeLoop(w)
+			c = nil
+		}
+		if !w.take() {
+			return // it waited for a client while others took the slots
+		}
+		select {
+		case c = <-p.queue:
+			continue
+		default:
+		}
 		if idle == nil {
 			idle = time.NewTimer(writerIdle)
 		} else {
 			idle.Reset(writerIdle)
 		}
+		p.idle.Add(1)
 		select {
-		case c = <-p.handoff:
+		case c = <-p.queue:
+			p.idle.Add(-1)
 		case <-idle.C:
+			p.idle.Add(-1)
+			w.drop()
+			if len(p.queue) > 0 && w.take() {
+				continue // queued as it was leaving
+			}
 			return
 		case <-p.quit:
-			return
+			p.idle.Add(-1)
+			for { // what was queued before the close is written still
+				select {
+				case c = <-p.queue:
+					c.writeLoop(w)
+				default:
+					return
+				}
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -46,6 +47,15 @@ func tcpConn(t *testing.T, opts Options) (*Conn, net.Conn, *Server) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	s := New(opts)
+	t.Cleanup(s.writers.close)
+	c, peer := tcpConnOn(t, s)
+	return c, peer, s
+}
+
+// tcpConnOn is tcpConn on the server s.
+func tcpConnOn(t *testing.T, s *Server) (*Conn, net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -59,16 +69,14 @@ func tcpConn(t *testing.T, opts Options) (*Conn, net.Conn, *Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(opts)
 	c := newConn(nc, s, "test", func(r *Reader, _ *Options) MessageReader { return lineReader{r} })
 	c.accepted = at(time.Now())
 	t.Cleanup(func() {
 		c.Close(engine.ReasonClientClosed)
 		peer.Close()
 		c.wait()
-		s.writers.close()
 	})
-	return c, peer, s
+	return c, peer
 }
 
 // rawEncoder writes an event's text as it is.
@@ -173,5 +181,59 @@ func TestWriterPool(t *testing.T) {
 	s.writers.close()
 	if n := s.writers.workers.Load(); n != 0 {
 		t.Fatalf("%d workers after close", n)
+	}
+}
+
+// TestWriterPoolIsBounded: writes to many connections at once run on at
+// most the pool's slots' worth of workers, and every byte still arrives.
+func TestWriterPoolIsBounded(t *testing.T) {
+	s := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(s.writers.close)
+	s.writers.limit = 2
+	const n = 40
+	conns := make([]*Conn, n)
+	peers := make([]net.Conn, n)
+	for i := range n {
+		conns[i], peers[i] = tcpConnOn(t, s)
+		conns[i].SetEncoder(textEncoder)
+	}
+	for round := range 5 {
+		for _, c := range conns {
+			c.Deliver(say(fmt.Sprint("round ", round)))
+		}
+	}
+	for i, peer := range peers {
+		got := readLines(t, peer, 5)
+		for round, line := range got {
+			if want := fmt.Sprint("say round ", round); line != want {
+				t.Fatalf("connection %d read %q, want %q", i, line, want)
+			}
+		}
+	}
+	if peak := s.writers.peak.Load(); peak > 2 {
+		t.Fatalf("%d workers at once for 2 slots", peak)
+	}
+}
+
+// TestWriterBlockedOnClientHoldsNoSlot: a writer waiting on a client that
+// does not read gives its slot up, so the only slot serves the others.
+func TestWriterBlockedOnClientHoldsNoSlot(t *testing.T) {
+	s := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SendBuffer: 4096, MaxQueueBytes: 16 << 20})
+	t.Cleanup(s.writers.close)
+	s.writers.limit = 1
+	stuck, _ := tcpConnOn(t, s) // its peer never reads
+	stuck.SetEncoder(rawEncoder)
+	chunk := strings.Repeat("x", 64<<10)
+	for range 64 {
+		stuck.Deliver(&chat.Event{Message: chat.Message{Kind: chat.KindSay, Text: chunk}})
+	}
+	waitFor(t, "the stuck writer to give its slot up", func() bool {
+		return s.writers.slots.Load() == 0 && s.writers.workers.Load() == 1
+	})
+	c, peer := tcpConnOn(t, s)
+	c.SetEncoder(textEncoder)
+	c.Deliver(say("through"))
+	if got := readLines(t, peer, 1); got[0] != "say through" {
+		t.Fatalf("read %q", got)
 	}
 }
