@@ -27,7 +27,11 @@ func (c *Client) local(op, ref, text, reason string) {
 
 // Run runs the line Parse kept.
 func (c *Client) Run(s *chat.Session, req chat.Request) error {
-	m := &c.msg
+	m := c.msg
+	c.msg = nil // not kept past its line
+	if m == nil {
+		m = &Message{} // a line Parse could not read (req says why)
+	}
 	if c.lag != nil && m.Command != "PONG" {
 		if d := c.lag.Reserve().Delay(); d > 0 {
 			time.Sleep(d) // fake lag: this client's next lines wait, unread

@@ -78,7 +78,7 @@ func (p *Protocol) Name() string { return "irc" }
 
 // NewClient starts one connection.
 func (p *Protocol) NewClient(env engine.Env) engine.Client {
-	c := &Client{env: env, p: p, hub: env.Hub, server: serverName(env.Hub)}
+	c := &Client{env: env, p: p, hub: env.Hub, server: serverName(env.Hub), reg: &registration{}}
 	c.caps = &atomic.Uint32{}
 	if p.LineRate > 0 {
 		c.lag = rate.NewLimiter(rate.Limit(p.LineRate), max(p.LineBurst, 1))
@@ -111,24 +111,29 @@ type Client struct {
 	server string
 	caps   *atomic.Uint32 // negotiated capabilities (capSet bits)
 
-	// registration
 	nick, user, realname string
-	pass                 string
-	gotUser              bool
-	capBusy              bool   // CAP LS or REQ before registration: wait for CAP END
-	capVersion           int    // 302 from "CAP LS 302"
-	tried                string // the nick last offered to the engine
+	reg                  *registration // until registered; nil after
+	capBusy              bool          // CAP LS or REQ before registration: wait for CAP END
 	registered           bool
-	sasl                 saslState
-	cred                 *chat.Credential // the account SASL logged in to
-	umodes               string           // user modes set (i, w): shown, not enforced
+	capVersion           int    // 302 from "CAP LS 302"
+	umodes               string // user modes set (i, w): shown, not enforced
 
 	session *chat.Session
 	enc     *encoder
 	lag     *rate.Limiter // the burst penalty; nil for none
-	msg     Message       // the line being run (Parse keeps it for Run)
+	msg     *Message      // the line being run (Parse keeps it for Run)
 	bad     string        // why the line could not be parsed
 	label   string        // its label tag, when labeled-response is on
+}
+
+// registration is what a client says before it is registered, dropped
+// once it is: a registered client's memory holds none of it.
+type registration struct {
+	pass    string
+	tried   string // the nick last offered to the engine
+	gotUser bool
+	sasl    saslState
+	cred    *chat.Credential // the account SASL logged in to
 }
 
 var _ engine.Client = (*Client)(nil)
@@ -212,7 +217,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrNeedMoreParams, "PASS", "Not enough parameters"))
 			return nil, nil
 		}
-		c.pass = m.Params[0]
+		c.reg.pass = m.Params[0]
 	case "NICK":
 		if len(m.Params) < 1 || m.Params[0] == "" {
 			c.sendNow(c.numeric(ErrNoNicknameGiven, "No nickname given"))
@@ -222,7 +227,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrErroneusNickname, m.Params[0], "Erroneous nickname: "+chat.ErrorMessage(err)))
 			return nil, nil
 		}
-		c.nick, c.tried = m.Params[0], "" // a NICK is a new try, even of the same name
+		c.nick, c.reg.tried = m.Params[0], "" // a NICK is a new try, even of the same name
 	case "USER":
 		if len(m.Params) < 4 {
 			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters"))
@@ -233,7 +238,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters: the realname is empty"))
 			return nil, nil
 		}
-		c.user, c.realname, c.gotUser = identOf(m.Params[0]), realname, true
+		c.user, c.realname, c.reg.gotUser = identOf(m.Params[0]), realname, true
 	case "PING":
 		if len(m.Params) < 1 {
 			c.sendNow(c.numeric(ErrNoOrigin, "No origin specified"))
@@ -252,17 +257,17 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 		c.sendNow(c.numeric(ErrNotRegistered, "You have not registered"))
 		return nil, nil
 	}
-	if c.nick == "" || !c.gotUser || c.capBusy || c.nick == c.tried {
+	if c.nick == "" || !c.reg.gotUser || c.capBusy || c.nick == c.reg.tried {
 		return nil, nil
 	}
-	c.tried = c.nick
+	c.reg.tried = c.nick
 	history := 0
 	if c.has(capChatHistory) {
 		history = -1 // the client fetches what it wants
 	}
-	l := &engine.Login{Name: c.nick, Password: c.pass, Protocol: "irc", History: history, Pings: true, User: c.user, RealName: c.realname, NoLobby: c.p.NoLobby,
-		Credential: c.cred}
-	if acct, pw, ok := strings.Cut(c.pass, ":"); ok && c.cred == nil && c.hub.IsRegistered(acct) {
+	l := &engine.Login{Name: c.nick, Password: c.reg.pass, Protocol: "irc", History: history, Pings: true, User: c.user, RealName: c.realname, NoLobby: c.p.NoLobby,
+		Credential: c.reg.cred}
+	if acct, pw, ok := strings.Cut(c.reg.pass, ":"); ok && c.reg.cred == nil && c.hub.IsRegistered(acct) {
 		l.Account, l.AccountPassword = acct, pw // PASS account:password
 	}
 	return l, nil
@@ -283,9 +288,9 @@ func (c *Client) HandshakeError(err error, final bool) []byte {
 		out = append(out, &Message{Command: "ERROR", Params: []string{"Closing link: registration timed out"}})
 		return appendAll(out)
 	}
-	nick := c.tried
-	if nick == "" {
-		nick = "*"
+	nick := "*"
+	if c.reg != nil && c.reg.tried != "" {
+		nick = c.reg.tried
 	}
 	switch chat.ErrorCode(err) {
 	case chat.CodeNameTaken:
@@ -317,6 +322,7 @@ func appendAll(msgs []*Message) []byte {
 // Encoder returns the session's renderer.
 func (c *Client) Encoder(s *chat.Session) engine.Encoder {
 	c.session, c.registered = s, true
+	c.reg = nil
 	c.enc = newEncoder(c, s)
 	return c.enc
 }
@@ -339,7 +345,7 @@ func (c *Client) Parse(_ *chat.Session, raw []byte) (chat.Request, error) {
 		c.bad = err.Error()
 		return chat.Request{Command: "irc-bad"}, nil
 	}
-	c.msg, c.label = m, ""
+	c.msg, c.label = &m, ""
 	if c.has(capLabeledResponse | capBatch) { // a labeled response may be a batch
 		if l, ok := m.Tag("label"); ok && validLabel(l) {
 			c.label = l

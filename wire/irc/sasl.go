@@ -36,38 +36,38 @@ const (
 func (c *Client) authenticate(m *Message) {
 	arg := m.Param(0)
 	switch {
-	case c.cred != nil:
+	case c.reg.cred != nil:
 		c.sendNow(c.numeric(ErrSASLAlready, "You have already authenticated using SASL"))
 		return
 	case !c.has(capSASL):
 		c.sendNow(c.numeric(ErrSASLFail, saslNotLoggedIn+": request the sasl capability first"))
 		return
 	case arg == "*":
-		c.sasl = saslState{}
+		c.reg.sasl = saslState{}
 		c.sendNow(c.numeric(ErrSASLAborted, "SASL authentication aborted"))
 		return
-	case !c.sasl.started:
+	case !c.reg.sasl.started:
 		if !strings.EqualFold(arg, saslMechanisms) {
 			c.sendNow(c.numeric(RplSASLMechs, saslMechanisms, "are available SASL mechanisms"), c.numeric(ErrSASLFail, saslNotLoggedIn))
 			return
 		}
-		c.sasl.started = true
+		c.reg.sasl.started = true
 		c.sendNow(&Message{Command: "AUTHENTICATE", Params: []string{"+"}})
 		return
 	}
 	if arg != "+" {
-		c.sasl.buf = append(c.sasl.buf, arg...)
+		c.reg.sasl.buf = append(c.reg.sasl.buf, arg...)
 	}
-	if len(c.sasl.buf) > maxSASLBytes {
-		c.sasl = saslState{}
+	if len(c.reg.sasl.buf) > maxSASLBytes {
+		c.reg.sasl = saslState{}
 		c.sendNow(c.numeric(ErrSASLTooLong, "SASL message too long"))
 		return
 	}
 	if len(arg) == saslChunk {
 		return // more follows
 	}
-	payload, err := base64.StdEncoding.DecodeString(string(c.sasl.buf))
-	c.sasl = saslState{}
+	payload, err := base64.StdEncoding.DecodeString(string(c.reg.sasl.buf))
+	c.reg.sasl = saslState{}
 	if err != nil {
 		c.sendNow(c.numeric(ErrSASLFail, saslNotLoggedIn+": the payload is not base64"))
 		return
@@ -91,7 +91,7 @@ func (c *Client) authenticate(m *Message) {
 		c.sendNow(c.numeric(ErrSASLFail, msg))
 		return
 	}
-	c.cred = cred
+	c.reg.cred = cred
 	nick := c.nick
 	if nick == "" {
 		nick = cred.Account()
