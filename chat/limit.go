@@ -44,7 +44,7 @@ var ErrFlooding = &Error{Code: CodeRateLimited, Message: "flooding: over the mes
 type limiter struct {
 	mu        sync.Mutex
 	bucket    *rate.Limiter
-	slowSince time.Time // start of the current run of slowed requests; zero when not slowed
+	slowSince int64 // start of the current run of slowed requests, Unix nanoseconds by the hub's clock; 0 when not slowed
 }
 
 // Admit charges one inbound request to the session's rate limit, by the
@@ -69,16 +69,16 @@ func (s *Session) Admit() (wait time.Duration, err error) {
 	r := l.bucket.ReserveN(now, 1)
 	wait = r.DelayFrom(now)
 	if wait <= 0 {
-		l.slowSince = time.Time{}
+		l.slowSince = 0
 		return 0, nil
 	}
 	s.hub.counters.rateLimitDelays.Add(1)
-	if l.slowSince.IsZero() {
-		l.slowSince = now
+	if l.slowSince == 0 {
+		l.slowSince = now.UnixNano()
 		s.hub.counters.rateLimitWarned.Add(1)
 		return wait, Errorf(CodeRateLimited, "slow down: at most %g messages per second; yours are being delayed, and a client that keeps this up for %s is disconnected", cfg.Rate, cfg.FloodAfter)
 	}
-	if now.Sub(l.slowSince) >= cfg.FloodAfter {
+	if time.Duration(now.UnixNano()-l.slowSince) >= cfg.FloodAfter {
 		r.CancelAt(now)
 		s.hub.counters.flooded.Add(1)
 		return 0, ErrFlooding

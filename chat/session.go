@@ -30,7 +30,6 @@ type Session struct {
 	gone    map[string]uint64 // per room, the pruned id a backlog has told the session about
 	roomIdx map[string]*Room  // key -> room, kept only while rooms is longer than roomIndexAt
 	current string
-	closed  bool
 	away    string    // away message; "" when here
 	started time.Time // when registered; set once
 	acct    *account  // the account logged in to; nil for a guest. Changed only under Hub.mu too
@@ -41,6 +40,7 @@ type Session struct {
 	// delivered by replayAway while live events are held (awayHeld).
 	awayFrom, awayTo uint64
 	awayHeld         bool
+	closed           bool
 	// nameSince is the newest message id when the session took its current
 	// name: a name is not an account, so direct-message history starts
 	// there and whoever takes a name later cannot read the earlier holder's.
@@ -58,9 +58,15 @@ type Session struct {
 // exactly where live delivery begins. The fast path (not holding) is one
 // atomic load per delivery.
 type hold struct {
-	on     atomic.Bool
-	mu     sync.Mutex // taken after Room.mu, before the Sink's locks
-	depth  int        // replays running
+	on    atomic.Bool
+	mu    sync.Mutex // taken after Room.mu, before the Sink's locks
+	depth int        // replays running
+	st    *heldEvents
+}
+
+// heldEvents is what a hold keeps while it holds, made when it first
+// keeps something: an idle session carries only the pointer.
+type heldEvents struct {
 	events []*Event
 	bytes  int
 	// Past MaxHeldBytes every event is dropped until the replay ends; the
@@ -96,30 +102,34 @@ func (s *Session) deliver(ev *Event) {
 		s.sink.Deliver(ev)
 		return
 	}
+	if h.st == nil {
+		h.st = &heldEvents{}
+	}
+	st := h.st
 	size := ev.Size()
-	if !h.full && h.bytes+size <= s.hub.cfg.MaxHeldBytes {
-		h.events = append(h.events, ev)
-		h.bytes += size
+	if !st.full && st.bytes+size <= s.hub.cfg.MaxHeldBytes {
+		st.events = append(st.events, ev)
+		st.bytes += size
 		return
 	}
-	h.full = true
+	st.full = true
 	if !ev.Kind.IsMessage() || ev.ID == 0 {
-		h.others++
+		st.others++
 		return
 	}
-	if h.lost == nil {
-		h.lost = map[string][2]uint64{}
+	if st.lost == nil {
+		st.lost = map[string][2]uint64{}
 	}
 	key := ev.Room
 	if ev.Kind == KindDM {
 		key = ""
 	}
-	r, ok := h.lost[key]
+	r, ok := st.lost[key]
 	if !ok {
 		r[0] = ev.ID
 	}
 	r[1] = ev.ID
-	h.lost[key] = r
+	st.lost[key] = r
 }
 
 // holdLive starts holding live events (replays nest).
@@ -147,8 +157,13 @@ func (s *Session) releaseLive() {
 			h.mu.Unlock()
 			return
 		}
-		events, lost, others := h.events, h.lost, h.others
-		h.events, h.bytes, h.lost, h.others, h.full = nil, 0, nil, 0, false
+		var events []*Event
+		var lost map[string][2]uint64
+		var others int
+		if st := h.st; st != nil {
+			events, lost, others = st.events, st.lost, st.others
+			h.st = nil
+		}
 		if len(lost) == 0 || round >= maxRefetchRounds {
 			for _, ev := range events {
 				s.sink.Deliver(ev)
