@@ -120,16 +120,43 @@ type Protocol interface {
 // Env is what a protocol's client may use during its handshake.
 type Env struct {
 	Hub    *chat.Hub
-	Remote string         // the peer's address ("host:port"), for logins checked during the handshake
-	Send   func(b []byte) // queue bytes to the client (prompts, handshake replies)
-	// AwaitRoom waits while the connection's outbound queue is over half
-	// its bound (see chat.Pacer), so that a long reply a protocol writes
-	// itself is paced by the client instead of overflowing the queue.
-	AwaitRoom func()
-	// AwaitCaughtUp waits, a bounded time, while the connection is
-	// catching up from the store (it fell behind): a protocol whose
-	// replies promise order with what came before (IRC's PONG) calls it.
-	AwaitCaughtUp func()
+	Remote string // the peer's address ("host:port"), for logins checked during the handshake
+	// Conn is the connection, for Send, AwaitRoom and AwaitCaughtUp; nil
+	// for none (a client rendering without one), which makes them no-ops.
+	// (An interface, not three func fields: those would cost every
+	// connection three closures.)
+	Conn EnvConn
+}
+
+// EnvConn is what Env needs of a connection: Send, and optionally
+// AwaitRoom (chat.Pacer) and AwaitCaughtUp.
+type EnvConn interface {
+	Send(b []byte)
+}
+
+// Send queues bytes to the client (prompts, handshake replies).
+func (e Env) Send(b []byte) {
+	if e.Conn != nil {
+		e.Conn.Send(b)
+	}
+}
+
+// AwaitRoom waits while the connection's outbound queue is over half its
+// bound (see chat.Pacer), so that a long reply a protocol writes itself is
+// paced by the client instead of overflowing the queue.
+func (e Env) AwaitRoom() {
+	if p, ok := e.Conn.(chat.Pacer); ok {
+		p.AwaitRoom()
+	}
+}
+
+// AwaitCaughtUp waits, a bounded time, while the connection is catching
+// up from the store (it fell behind): a protocol whose replies promise
+// order with what came before (IRC's PONG) calls it.
+func (e Env) AwaitCaughtUp() {
+	if cu, ok := e.Conn.(interface{ AwaitCaughtUp() }); ok {
+		cu.AwaitCaughtUp()
+	}
 }
 
 // Client is one connection's protocol state. The engine calls its methods
@@ -299,14 +326,7 @@ var errHandled = errors.New("engine: handled")
 // ServeConn runs one connection until it ends. The server closes the
 // connection after it returns.
 func (h *Handler) ServeConn(ctx context.Context, c Conn) {
-	env := Env{Hub: h.Hub, Remote: c.RemoteAddr().String(), Send: c.Send, AwaitRoom: func() {}, AwaitCaughtUp: func() {}}
-	if p, ok := c.(chat.Pacer); ok {
-		env.AwaitRoom = p.AwaitRoom
-	}
-	if cu, ok := c.(interface{ AwaitCaughtUp() }); ok {
-		env.AwaitCaughtUp = cu.AwaitCaughtUp
-	}
-	cl := h.Protocol.NewClient(env)
+	cl := h.Protocol.NewClient(Env{Hub: h.Hub, Remote: c.RemoteAddr().String(), Conn: c})
 	_ = c.SetReadDeadline(c.HandshakeDeadline())
 	if g := cl.Greeting(); len(g) > 0 {
 		c.Send(g)
@@ -364,7 +384,7 @@ func (c *farewellConn) Finish(reason CloseReason) {
 // (within the read deadline the server set) so that the answer is in its
 // dialect.
 func (h *Handler) Refuse(c Conn, why *chat.Error) {
-	cl := h.Protocol.NewClient(Env{Hub: h.Hub, Send: func([]byte) {}, AwaitRoom: func() {}, AwaitCaughtUp: func() {}})
+	cl := h.Protocol.NewClient(Env{Hub: h.Hub})
 	if len(cl.Greeting()) == 0 {
 		if msg, err := c.ReadMessage(); err == nil {
 			_, _ = cl.Handshake(msg)

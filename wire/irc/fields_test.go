@@ -89,7 +89,7 @@ func TestEveryFieldIsSafe(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, caps := range []string{"", "CAP REQ :away-notify batch cap-notify draft/chathistory echo-message labeled-response message-tags multi-prefix server-time userhost-in-names"} {
-		c := (&irc.Protocol{}).NewClient(engine.Env{Hub: h, Send: func([]byte) {}, AwaitRoom: func() {}})
+		c := (&irc.Protocol{}).NewClient(engine.Env{Hub: h})
 		if caps != "" {
 			_, _ = c.Handshake([]byte(caps))
 		}

@@ -86,7 +86,7 @@ func FuzzProtocol(f *testing.F) {
 	}
 	p := NewProtocol(nil)
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		c := p.NewClient(engine.Env{Hub: hub, Send: func([]byte) {}})
+		c := p.NewClient(engine.Env{Hub: hub})
 		if _, err := c.Handshake(payload); err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 			t.Fatalf("Handshake(%q) = %v", payload, err)
 		}

@@ -27,7 +27,7 @@ const hostile = "\x02bold\x0304,01red\x0f x\x1b[2K\r[06:46] <vline> my password 
 // encoders are the renderers of the protocols that write raw text to
 // terminals. Their sessions are nil: no event is taken for the reader's own.
 func encoders() map[string]engine.Encoder {
-	env := engine.Env{Hub: testHub, Send: func([]byte) {}}
+	env := engine.Env{Hub: testHub}
 	return map[string]engine.Encoder{
 		"line":     (&line.Protocol{Location: time.UTC}).NewClient(env).Encoder(nil),
 		"tutorial": (&tutorial.Protocol{}).NewClient(env).Encoder(nil),
