@@ -1026,6 +1026,7 @@ func (h *Hub) fanoutLoop() {
 		h.batch = &flushBatch{}
 	}
 	for evs := range h.fanoutQ {
+		settled := uint64(0)
 		for i := 0; i < len(evs); {
 			j := i + 1
 			if r := roomOf(evs[i]); local && r != nil {
@@ -1039,13 +1040,14 @@ func (h *Hub) fanoutLoop() {
 			for _, ev := range evs[i:j] {
 				h.lastDelivered.Store(ev.ID)
 				if ev.route == nil || !ev.route.remote {
-					h.settled.Add(1) // Sync counts this node's messages
+					settled++ // Sync counts this node's messages
 				}
 				h.progress.Add(1)
 			}
 			i = j
 		}
 		h.batch.flush()
+		h.settled.Add(settled) // after the flush: Sync promises the writes have started
 		clear(evs)
 		if cap(evs) <= maxCommitBatch {
 			select {
