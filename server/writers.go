@@ -113,13 +113,14 @@ func (w *writerSlot) blocked() {
 	}
 	w.held = false
 	w.p.slots.Add(-1)
-	if len(w.p.queue) > 0 && w.p.slots.Add(1) <= w.p.limit {
-		w.p.spawn(nil, true) // for the queue
+	if len(w.p.queue) == 0 {
 		return
 	}
-	if len(w.p.queue) > 0 {
-		w.p.slots.Add(-1)
+	if w.p.slots.Add(1) <= w.p.limit {
+		w.p.spawn(nil, true) // for the queue, with the slot just taken
+		return
 	}
+	w.p.slots.Add(-1) // none free after all
 }
 
 // take takes a slot back; it reports false when none is free.
