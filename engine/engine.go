@@ -298,6 +298,8 @@ type Handler struct {
 	Hub      *chat.Hub
 	Protocol Protocol
 	Options  Options
+
+	idle idleWatch // the idle check of every session that answers pings
 }
 
 // NewHandler returns a handler with the options' defaults filled in.
@@ -604,20 +606,18 @@ type loop struct {
 	c      Conn
 	cl     Client
 	s      *chat.Session
-	do     func(chat.Request) error
-	idle   *idleCheck
+	runner Runner // cl as a Runner, nil if it is not one
 	parker Parker
 	resume func() // run, made once
+	idle   idleState
 }
 
 // serve runs the request loop of a session.
 func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
-	lp := &loop{h: h, c: c, cl: cl, s: s, do: s.Do}
-	if r, ok := cl.(Runner); ok {
-		lp.do = func(req chat.Request) error { return r.Run(s, req) }
-	}
+	lp := &loop{h: h, c: c, cl: cl, s: s}
+	lp.runner, _ = cl.(Runner)
 	if l.Pings && h.Options.IdleTimeout > 0 {
-		lp.idle = startIdleCheck(c, s, h.Options.IdleTimeout, h.Options.PingTimeout)
+		h.watch(lp)
 	}
 	if st, ok := cl.(Starter); ok {
 		st.Started(s)
@@ -658,14 +658,20 @@ func (lp *loop) run() {
 			lp.end()
 			return
 		}
-		lp.idle.touch()
+		if lp.idle.watched {
+			lp.idle.last.Store(time.Now().UnixNano())
+		}
 		req, err := lp.cl.Parse(s, msg)
 		if !throttle(c, s, req.Ref) {
 			lp.end()
 			return
 		}
 		if err == nil && req.Command != "" {
-			err = lp.do(req)
+			if lp.runner != nil {
+				err = lp.runner.Run(s, req)
+			} else {
+				err = s.Do(req)
+			}
 		}
 		if err != nil {
 			s.Send(chat.ErrorEvent(err, req.Ref))
@@ -679,7 +685,5 @@ func (lp *loop) run() {
 
 // end stops what the loop started.
 func (lp *loop) end() {
-	if lp.idle != nil {
-		lp.idle.stop()
-	}
+	lp.h.unwatch(lp)
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -333,6 +334,89 @@ func TestIdlePing(t *testing.T) {
 	c.wait(t, "error idle past the deadline")
 	if r := c.closeReason(); r != engine.ReasonIdle {
 		t.Fatalf("reason %v", r)
+	}
+}
+
+// TestIdleWatchMany runs the one idle check of a handler over sessions that
+// answer their pings, stay silent or leave early, in an order that moves
+// the watched sessions around in the check's list.
+func TestIdleWatchMany(t *testing.T) {
+	hub := newHub(t, chat.Config{})
+	h := engine.NewHandler(hub, &toy{pings: true}, engine.Options{IdleTimeout: 30 * time.Millisecond, PingTimeout: 400 * time.Millisecond})
+	const n = 7
+	conns := make([]*fakeConn, n)
+	dones := make([]<-chan struct{}, n)
+	for i := range n {
+		conns[i], dones[i] = serve(t, h)
+		conns[i].in <- []byte(fmt.Sprintf("hi user%d", i))
+		conns[i].wait(t, fmt.Sprintf("welcome user%d", i))
+	}
+	if got := engine.Watched(h); got != n {
+		t.Fatalf("watched %d sessions, want %d", got, n)
+	}
+	pings := func(c *fakeConn) int {
+		k := 0
+		for _, l := range c.lines() {
+			if strings.HasPrefix(l, "ping ") {
+				k++
+			}
+		}
+		return k
+	}
+	// 0, 2 and 4 answer every ping; 1 leaves at once; 3, 5 and 6 say nothing.
+	conns[1].Finish(engine.ReasonClientClosed)
+	<-dones[1]
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, i := range []int{0, 2, 4} {
+		wg.Add(1)
+		go func(c *fakeConn) {
+			defer wg.Done()
+			answered := 0
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Millisecond):
+				}
+				if k := pings(c); k > answered {
+					answered = k
+					c.in <- []byte("/who")
+				}
+			}
+		}(conns[i])
+	}
+	for _, i := range []int{3, 5, 6} {
+		select {
+		case <-dones[i]:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("user%d was never finished as idle", i)
+		}
+		conns[i].wait(t, "error idle past the deadline")
+		if r := conns[i].closeReason(); r != engine.ReasonIdle {
+			t.Fatalf("user%d: reason %v, want idle", i, r)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, i := range []int{0, 2, 4} {
+		for pings(conns[i]) < 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("user%d was pinged %d times, want 3", i, pings(conns[i]))
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for _, i := range []int{0, 2, 4} {
+		if r := conns[i].closeReason(); r != engine.ReasonNone {
+			t.Fatalf("user%d answered its pings and was closed: %v", i, r)
+		}
+		conns[i].Finish(engine.ReasonClientClosed)
+		<-dones[i]
+	}
+	if got := engine.Watched(h); got != 0 {
+		t.Fatalf("%d sessions still watched after every one ended", got)
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -8,65 +9,132 @@ import (
 	"github.com/parleychat/parley/chat"
 )
 
-// idleCheck pings a session that has sent nothing for the idle timeout, and
-// finishes its connection when nothing arrives within the ping timeout
-// after that. It is a timer, not a read deadline, so it works the same on
-// every transport and costs the read loop one atomic store per message.
-type idleCheck struct {
-	c           Conn
-	s           *chat.Session
-	idle, grace time.Duration
-	last        atomic.Int64 // unix nanos of the last message read
-
-	mu       sync.Mutex // guards the fields below
-	t        *time.Timer
-	pingedAt int64 // when the ping went out, 0 if none is pending
-	stopped  bool
+// idleWatch pings the sessions of one handler that have sent nothing for
+// the idle timeout, and finishes a connection when nothing arrives within
+// the ping timeout after that. One timer per handler does it for every
+// session: it is set for the earliest deadline among them (never sooner
+// than a tick after the last check, so that sessions due close together
+// are checked together), and a check walks them all. A session's share is
+// three words in its loop (idleState) and one atomic store per message
+// read; it used to be a timer of its own, about 200 bytes per idle
+// connection. It is a timer, not a read deadline, so it works the same on
+// every transport.
+//
+// Lock order: idleWatch.mu, then whatever Session.Send and Conn.Finish
+// lock (they are called with it held, so that a session that has stopped
+// being watched is never pinged or finished by a check that raced its
+// end).
+type idleWatch struct {
+	mu    sync.Mutex
+	loops []*loop     // the watched sessions; a loop's idleState.at is its index
+	t     *time.Timer // made on the first watch
+	due   int64       // unix nanos the timer is set for; 0 when it is not set
 }
 
-func startIdleCheck(c Conn, s *chat.Session, idle, grace time.Duration) *idleCheck {
-	ic := &idleCheck{c: c, s: s, idle: idle, grace: grace}
-	ic.last.Store(time.Now().UnixNano())
-	ic.mu.Lock()
-	ic.t = time.AfterFunc(idle, ic.fire)
-	ic.mu.Unlock()
-	return ic
+// idleState is a loop's part of the idle check.
+type idleState struct {
+	last     atomic.Int64 // unix nanos of the last message read
+	pingedAt int64        // when the pending ping went out, 0 for none, -1 once finished (idleWatch.mu)
+	at       int32        // index in idleWatch.loops (idleWatch.mu)
+	watched  bool         // set and cleared by the loop itself, read without the lock
 }
 
-// touch records that a message arrived. Safe on a nil check.
-func (ic *idleCheck) touch() {
-	if ic != nil {
-		ic.last.Store(time.Now().UnixNano())
-	}
+// idleTick is the least time between two checks: a quarter of the shorter
+// timeout, between 1 ms and 1 s. A ping or a disconnect is at most that
+// late.
+func idleTick(idle, grace time.Duration) int64 {
+	return int64(min(max(min(idle, grace)/4, time.Millisecond), time.Second))
 }
 
-func (ic *idleCheck) stop() {
-	ic.mu.Lock()
-	ic.stopped = true
-	ic.t.Stop()
-	ic.mu.Unlock()
-}
-
-// fire runs on the timer's goroutine.
-func (ic *idleCheck) fire() {
-	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	if ic.stopped {
-		return
-	}
+// watch starts the idle check of lp's session.
+func (h *Handler) watch(lp *loop) {
+	w := &h.idle
 	now := time.Now().UnixNano()
-	last := ic.last.Load()
-	if ic.pingedAt != 0 && last < ic.pingedAt {
-		ic.s.Send(chat.ErrorEvent(chat.Errorf(chat.CodeProtocol, "idle past the deadline: no answer to a ping; closing the connection"), ""))
-		ic.c.Finish(ReasonIdle)
+	lp.idle.last.Store(now)
+	lp.idle.watched = true
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lp.idle.at = int32(len(w.loops))
+	w.loops = append(w.loops, lp)
+	if w.due == 0 { // the others are due before lp: only an unset timer moves
+		w.set(h, now, now+int64(h.Options.IdleTimeout))
+	}
+}
+
+// unwatch ends the idle check of lp's session; it is a no-op for one that
+// is not watched. Only lp's own loop calls it.
+func (h *Handler) unwatch(lp *loop) {
+	if !lp.idle.watched {
 		return
 	}
-	ic.pingedAt = 0
-	if quiet := time.Duration(now - last); quiet < ic.idle {
-		ic.t.Reset(ic.idle - quiet)
+	lp.idle.watched = false
+	w := &h.idle
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := lp.idle.at
+	last := len(w.loops) - 1
+	w.loops[i] = w.loops[last]
+	w.loops[i].idle.at = i
+	w.loops[last] = nil
+	w.loops = w.loops[:last]
+	if len(w.loops) == 0 {
+		w.loops = nil // a burst's array is not kept
+	}
+}
+
+// set arms the timer for due, or for a tick after now if that is later.
+// w.mu is held.
+func (w *idleWatch) set(h *Handler, now, due int64) {
+	due = max(due, now+idleTick(h.Options.IdleTimeout, h.Options.PingTimeout))
+	w.due = due
+	d := time.Duration(due - now)
+	if w.t == nil {
+		w.t = time.AfterFunc(d, func() { w.check(h) })
 		return
 	}
-	ic.pingedAt = now
-	ic.s.Send(&chat.Event{Message: chat.Message{Kind: chat.KindPing, Time: ic.s.Hub().Now()}})
-	ic.t.Reset(ic.grace)
+	w.t.Reset(d)
+}
+
+// check runs on the timer's goroutine: it pings the sessions silent for
+// the idle timeout, finishes those whose ping went unanswered, and sets
+// the timer for the next deadline (it stays unset while none is watched).
+func (w *idleWatch) check(h *Handler) {
+	idle, grace := int64(h.Options.IdleTimeout), int64(h.Options.PingTimeout)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now().UnixNano()
+	next := int64(math.MaxInt64)
+	var ping *chat.Event
+	for _, lp := range w.loops {
+		st := &lp.idle
+		if st.pingedAt < 0 {
+			continue // finished; unwatched when its loop ends
+		}
+		last := st.last.Load()
+		if st.pingedAt > 0 && last >= st.pingedAt {
+			st.pingedAt = 0 // answered
+		}
+		switch {
+		case st.pingedAt > 0 && now-st.pingedAt >= grace:
+			st.pingedAt = -1
+			lp.s.Send(chat.ErrorEvent(chat.Errorf(chat.CodeProtocol, "idle past the deadline: no answer to a ping; closing the connection"), ""))
+			lp.c.Finish(ReasonIdle)
+			continue
+		case st.pingedAt > 0:
+			next = min(next, st.pingedAt+grace)
+		case now-last >= idle:
+			st.pingedAt = now
+			if ping == nil { // one event for every session pinged in this check
+				ping = &chat.Event{Message: chat.Message{Kind: chat.KindPing, Time: h.Hub.Now()}}
+			}
+			lp.s.Send(ping)
+			next = min(next, now+grace)
+		default:
+			next = min(next, last+idle)
+		}
+	}
+	w.due = 0
+	if next != math.MaxInt64 {
+		w.set(h, now, next)
+	}
 }
