@@ -3,6 +3,7 @@ package chat
 import (
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,7 +34,9 @@ type Room struct {
 }
 
 func newRoom(key string, delivered uint64) *Room {
-	return &Room{name: key, index: make(map[uint64]int), delivered: delivered}
+	// A copy: key may be a piece of a client's input line, which the room
+	// would keep alive.
+	return &Room{name: strings.Clone(key), index: make(map[uint64]int), delivered: delivered}
 }
 
 // Name returns the room key.

@@ -391,6 +391,7 @@ func (s *Session) Join(room string, opt JoinOptions) error {
 		if err != nil {
 			return err
 		}
+		key = r.name // the room's copy: what the session and its events keep
 		h.loadTopic(r)
 		s.mu.Lock()
 		if s.closed {

@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -65,8 +66,8 @@ func (c *Client) handleCap(m *Message) {
 			c.capBusy = true
 		}
 		if v := m.Param(1); v != "" {
-			if n := atoiOr(v, 0); n > c.capVersion {
-				c.capVersion = n
+			if n := min(atoiOr(v, 0), math.MaxInt16); n > int(c.capVersion) {
+				c.capVersion = int16(n)
 			}
 		}
 		if c.capVersion >= 302 {

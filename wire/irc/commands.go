@@ -46,7 +46,7 @@ func (c *Client) Run(s *chat.Session, req chat.Request) error {
 	}
 	switch req.Command {
 	case "irc-bad":
-		c.out(c.numeric(ErrUnknownCommand, "*", "Unknown command: the line could not be parsed ("+c.bad+")"))
+		c.out(c.numeric(ErrUnknownCommand, "*", "Unknown command: the line could not be parsed ("+req.Text+")"))
 		return nil
 	case "irc-too-long":
 		c.out(c.numeric(ErrInputTooLong, "Input line was too long"))
@@ -247,7 +247,7 @@ func (c *Client) sendNames(room string) {
 	if err != nil {
 		names = nil
 	}
-	c.out(namesReply(c.hub, c.server, c.target(), room, names, c.has(capUserhostInNames), c.hub.Roles(room, names))...)
+	c.out(namesReply(c.env.Hub, c.server, c.target(), room, names, c.has(capUserhostInNames), c.env.Hub.Roles(room, names))...)
 }
 
 func (c *Client) namesCmd(s *chat.Session, m *Message) {
@@ -405,7 +405,7 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 			continue
 		}
 		if isNotice && c.has(capEchoMessage) {
-			echo := &Message{Source: source(c.hub, s.Name()), Command: "NOTICE", Params: []string{t, chat.StripKeepFormatting(m.Params[1])}, Trailing: true}
+			echo := &Message{Source: source(c.env.Hub, s.Name()), Command: "NOTICE", Params: []string{t, chat.StripKeepFormatting(m.Params[1])}, Trailing: true}
 			if c.has(capServerTime) {
 				echo.Tags = []Tag{{"time", s.Hub().Now().UTC().Format(timeFormat)}}
 			}
@@ -444,7 +444,7 @@ func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
 		default:
 			answer = "ERRMSG " + verb + " :unsupported; parley answers CLIENTINFO, PING, TIME and VERSION"
 		}
-		c.out(&Message{Source: source(c.hub, name), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
+		c.out(&Message{Source: source(c.env.Hub, name), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
 	}
 }
 
@@ -542,11 +542,11 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 		mask = "*"
 	}
 	reply := func(ch string, u *chat.Session) {
-		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, userOf(u.Info()), hostOf(c.hub, u.Name()), c.server, u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
+		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, userOf(u.Info()), hostOf(c.env.Hub, u.Name()), c.server, u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
 	}
 	// A user on another node of a cluster: what this node knows of them.
 	replyRemote := func(ch, name string) {
-		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, "u", hostOf(c.hub, name), c.server, name, "H", "1 " + name}, Trailing: true})
+		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, "u", hostOf(c.env.Hub, name), c.server, name, "H", "1 " + name}, Trailing: true})
 	}
 	switch {
 	case isChannel(mask):
@@ -604,7 +604,7 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 	if u == nil {
 		if name, ok := s.Hub().RemoteUser(nick); ok {
 			// On another node of the cluster: what this node knows.
-			c.out(c.numeric(RplWhoisUser, name, "u", hostOf(c.hub, name), "*", name),
+			c.out(c.numeric(RplWhoisUser, name, "u", hostOf(c.env.Hub, name), "*", name),
 				c.numeric(RplWhoisServer, name, c.server, "another node of this cluster"),
 				c.numeric(RplEndOfWhois, name, "End of /WHOIS list"))
 			return
@@ -613,7 +613,7 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 		return
 	}
 	name := u.Name()
-	out := []*Message{c.numeric(RplWhoisUser, name, userOf(u.Info()), hostOf(c.hub, name), "*", c.realnameOf(u))}
+	out := []*Message{c.numeric(RplWhoisUser, name, userOf(u.Info()), hostOf(c.env.Hub, name), "*", c.realnameOf(u))}
 	// The channels, in as many lines as they need.
 	line := ""
 	for _, r := range u.Joined() {
@@ -649,7 +649,7 @@ func (c *Client) serverInfo() string {
 	if info := c.p.Description; info != "" {
 		return info
 	}
-	return c.hub.Software() + " chat server"
+	return c.env.Hub.Software() + " chat server"
 }
 
 func (c *Client) whowasCmd(s *chat.Session, m *Message) {
@@ -695,7 +695,7 @@ func (c *Client) modeCmd(s *chat.Session, m *Message) {
 			return
 		}
 		if len(m.Params) < 2 {
-			c.out(c.numeric(RplUModeIs, "+"+c.umodes))
+			c.out(c.numeric(RplUModeIs, "+"+c.umodes.String()))
 			return
 		}
 		c.setUserModes(s, m.Params[1])
@@ -709,6 +709,22 @@ func (c *Client) modeCmd(s *chat.Session, m *Message) {
 	c.channelMode(s, m, target, room)
 }
 
+// userModes is the set of user modes a client has set: i and w, shown by
+// MODE, not enforced.
+type userModes uint8
+
+func umodeBit(r rune) userModes {
+	if r == 'i' {
+		return 1
+	}
+	return 2 // 'w'
+}
+
+// String lists the modes set, in the order IRC servers show them.
+func (m userModes) String() string {
+	return [4]string{"", "i", "w", "iw"}[m&3]
+}
+
 // setUserModes takes +i and +w (kept, shown by MODE) and refuses others.
 func (c *Client) setUserModes(s *chat.Session, spec string) {
 	add, unknown := true, false
@@ -720,12 +736,13 @@ func (c *Client) setUserModes(s *chat.Session, spec string) {
 		case '-':
 			add = false
 		case 'i', 'w':
-			has := strings.ContainsRune(c.umodes, r)
+			bit := umodeBit(r)
+			has := c.umodes&bit != 0
 			if add && !has {
-				c.umodes += string(r)
+				c.umodes |= bit
 				changed += "+" + string(r)
 			} else if !add && has {
-				c.umodes = strings.ReplaceAll(c.umodes, string(r), "")
+				c.umodes &^= bit
 				changed += "-" + string(r)
 			}
 		default:
@@ -733,7 +750,7 @@ func (c *Client) setUserModes(s *chat.Session, spec string) {
 		}
 	}
 	if changed != "" {
-		c.out(&Message{Source: source(c.hub, s.Name()), Command: "MODE", Params: []string{s.Name(), changed}, Trailing: true})
+		c.out(&Message{Source: source(c.env.Hub, s.Name()), Command: "MODE", Params: []string{s.Name(), changed}, Trailing: true})
 	}
 	if unknown {
 		c.out(c.numeric(ErrUModeUnknownFlag, "Unknown MODE flag"))
@@ -763,7 +780,7 @@ func (c *Client) userhostCmd(s *chat.Session, m *Message) {
 		u := s.Hub().Lookup(n)
 		if u == nil {
 			if name, ok := s.Hub().RemoteUser(n); ok { // on another node of the cluster
-				out = append(out, name+"=+u@"+hostOf(c.hub, name))
+				out = append(out, name+"=+u@"+hostOf(c.env.Hub, name))
 			}
 			continue
 		}
@@ -771,13 +788,13 @@ func (c *Client) userhostCmd(s *chat.Session, m *Message) {
 		if u.Away() != "" {
 			flag = "-"
 		}
-		out = append(out, u.Name()+"="+flag+userOf(u.Info())+"@"+hostOf(c.hub, u.Name()))
+		out = append(out, u.Name()+"="+flag+userOf(u.Info())+"@"+hostOf(c.env.Hub, u.Name()))
 	}
 	c.out(&Message{Source: c.server, Command: RplUserHost, Params: []string{c.target(), strings.Join(out, " ")}, Trailing: true})
 }
 
 // version is the server software as one token.
-func (c *Client) version() string { return strings.ReplaceAll(c.hub.Software(), " ", "-") }
+func (c *Client) version() string { return strings.ReplaceAll(c.env.Hub.Software(), " ", "-") }
 
 func (c *Client) versionCmd(_ *chat.Session, _ *Message) {
 	c.out(c.numeric(RplVersion, c.version(), c.server, "parley chat server: IRC, web, terminal, nc and the socket tutorials' clients in one room"))
@@ -790,7 +807,7 @@ func (c *Client) timeCmd(s *chat.Session, _ *Message) {
 
 func (c *Client) infoCmd(_ *chat.Session, _ *Message) {
 	for _, l := range []string{
-		c.hub.Software() + ": one chat for IRC clients, browsers, the terminal client, nc and the socket tutorials' programs.",
+		c.env.Hub.Software() + ": one chat for IRC clients, browsers, the terminal client, nc and the socket tutorials' programs.",
 		"Rooms are channels; every message is stored and has an id (the msgid tag).",
 		"See docs/irc.md for what is supported.",
 	} {

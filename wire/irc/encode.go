@@ -33,10 +33,14 @@ var sharedFormats = [4]chat.Format{chat.NewFormat(), chat.NewFormat(), chat.NewF
 type encoder struct {
 	c    *Client
 	s    *chat.Session
-	self uint64
-	loc  *time.Location
-	caps uint32 // the capabilities in effect for what is being written (see has)
+	caps uint32        // the capabilities in effect for what is being written (see has)
+	st   *encoderState // made on first need: most clients never need one
+}
 
+// encoderState is what an encoder keeps across events for labeled
+// responses, batches and QUITs. An encoder that has none (the client uses
+// none of these, and saw no QUIT) costs its connection 32 bytes.
+type encoderState struct {
 	label    string // the labeled request being answered ("" for none)
 	held     *Message
 	outer    string            // the labeled-response batch, once open
@@ -46,14 +50,40 @@ type encoder struct {
 	quits    []uint64 // sessions whose QUIT was sent lately
 }
 
+// state returns e's state, made on first use.
+func (e *encoder) state() *encoderState {
+	if e.st == nil {
+		e.st = &encoderState{}
+	}
+	return e.st
+}
+
+// labeled reports whether a labeled response is in progress.
+func (e *encoder) labeled() bool { return e.st != nil && e.st.label != "" }
+
+// inner returns the innermost open chathistory batch, "" for none.
+func (e *encoder) inner() string {
+	if e.st == nil || len(e.st.open) == 0 {
+		return ""
+	}
+	return e.st.open[len(e.st.open)-1]
+}
+
+// self is the session's id.
+func (e *encoder) self() uint64 { return e.s.ID() }
+
+// loc is where played-back times are shown for clients without server-time.
+func (e *encoder) loc() *time.Location {
+	if l := e.c.p.Location; l != nil {
+		return l
+	}
+	return time.Local
+}
+
 var _ engine.Skipper = (*encoder)(nil)
 
 func newEncoder(c *Client, s *chat.Session) *encoder {
-	loc := c.p.Location
-	if loc == nil {
-		loc = time.Local
-	}
-	return &encoder{c: c, s: s, self: s.ID(), loc: loc, caps: c.caps.Load()}
+	return &encoder{c: c, s: s, caps: c.caps.Load()}
 }
 
 // Skips reports the events an IRC client is never sent: its own live
@@ -62,10 +92,10 @@ func newEncoder(c *Client, s *chat.Session) *encoder {
 func (e *encoder) Skips(ev *chat.Event) bool {
 	switch ev.Kind {
 	case chat.KindSay, chat.KindMe:
-		return !ev.History && ev.Session == e.self && ev.Session != 0 && e.c.caps.Load()&capEchoMessage == 0
+		return !ev.History && ev.Session == e.self() && ev.Session != 0 && e.c.caps.Load()&capEchoMessage == 0
 	case chat.KindDM:
 		// A direct message to oneself is shown, as on every IRC server.
-		return !ev.History && ev.Session == e.self && ev.Session != 0 && e.c.caps.Load()&capEchoMessage == 0 && ev.To != ev.From
+		return !ev.History && ev.Session == e.self() && ev.Session != 0 && e.c.caps.Load()&capEchoMessage == 0 && ev.To != ev.From
 	case chat.KindPong:
 		return true
 	case chat.KindAway:
@@ -87,13 +117,13 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 		return nil // a catch-up from the store renders without the queue's check
 	}
 	b := e.encode(ev)
-	if ev.Kind == chat.KindJoin && ev.Session != e.self && e.has(capAwayNotify) {
+	if ev.Kind == chat.KindJoin && ev.Session != e.self() && e.has(capAwayNotify) {
 		// away-notify: a user who is away when joining is said to be.
 		if u := e.s.Hub().Lookup(ev.Name); u != nil {
 			if away := u.Away(); away != "" {
 				// b may be an encoding shared with other readers: append
 				// to a copy.
-				b = (&Message{Source: source(e.c.hub, ev.Name), Command: "AWAY", Params: []string{oneLine(away)}, Trailing: true}).Append(slices.Clip(b))
+				b = (&Message{Source: source(e.c.env.Hub, ev.Name), Command: "AWAY", Params: []string{oneLine(away)}, Trailing: true}).Append(slices.Clip(b))
 			}
 		}
 	}
@@ -101,7 +131,7 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 }
 
 func (e *encoder) encode(ev *chat.Event) []byte {
-	resp := e.label != "" && e.isResponse(ev)
+	resp := e.labeled() && e.isResponse(ev)
 	if !resp && e.shareable(ev) {
 		idx := 0
 		if e.has(capMessageTags) {
@@ -128,7 +158,7 @@ func (e *encoder) encode(ev *chat.Event) []byte {
 // shareable reports whether ev renders the same for every IRC client with
 // the same capabilities: others' live room messages, joins and parts.
 func (e *encoder) shareable(ev *chat.Event) bool {
-	if ev.History || ev.Session == e.self || ev.Session == 0 {
+	if ev.History || ev.Session == e.self() || ev.Session == 0 {
 		return false
 	}
 	switch ev.Kind {
@@ -149,14 +179,14 @@ func (e *encoder) isResponse(ev *chat.Event) bool {
 	switch {
 	case ev.Ref == refChatHistory:
 		return true
-	case ev.Ref != "" && (ev.Session == e.self || ev.Session == 0):
+	case ev.Ref != "" && (ev.Session == e.self() || ev.Session == 0):
 		// Another user's message carries that user's label: never ours.
-		return ev.Ref == e.label
+		return ev.Ref == e.st.label // labeled(): e.st is set
 	case ev.History:
 		return true
 	case ev.Kind.IsMessage():
 		return false
-	case ev.Session == e.self:
+	case ev.Session == e.self():
 		return true
 	case ev.Session == 0:
 		// The state a command of ours made the hub send (a joined room's
@@ -173,21 +203,22 @@ func (e *encoder) respond(b []byte, m *Message, resp bool) []byte {
 	if !resp {
 		return m.Append(b)
 	}
-	if e.outer != "" {
-		tagBatch(m, e.outer)
+	st := e.state()
+	if st.outer != "" {
+		tagBatch(m, st.outer)
 		return m.Append(b)
 	}
-	if e.held == nil {
-		e.held = m
+	if st.held == nil {
+		st.held = m
 		return b
 	}
-	e.outer = e.newBatchID()
-	start := &Message{Tags: []Tag{{"label", e.label}}, Source: e.c.server, Command: "BATCH", Params: []string{"+" + e.outer, "labeled-response"}}
+	st.outer = e.newBatchID()
+	start := &Message{Tags: []Tag{{"label", st.label}}, Source: e.c.server, Command: "BATCH", Params: []string{"+" + st.outer, "labeled-response"}}
 	b = start.Append(b)
-	tagBatch(e.held, e.outer)
-	b = e.held.Append(b)
-	e.held = nil
-	tagBatch(m, e.outer)
+	tagBatch(st.held, st.outer)
+	b = st.held.Append(b)
+	st.held = nil
+	tagBatch(m, st.outer)
 	return m.Append(b)
 }
 
@@ -200,58 +231,64 @@ func tagBatch(m *Message, id string) {
 }
 
 func (e *encoder) newBatchID() string {
-	e.batchSeq++
-	return strconv.Itoa(e.batchSeq)
+	st := e.state()
+	st.batchSeq++
+	return strconv.Itoa(st.batchSeq)
 }
 
 // local runs a KindLocal event from the client's Run.
 func (e *encoder) local(ev *chat.Event) []byte {
 	switch ev.Name {
 	case localLabelStart:
-		e.label, e.held, e.outer = ev.Ref, nil, ""
+		st := e.state()
+		st.label, st.held, st.outer = ev.Ref, nil, ""
 		return nil
 	case localLabelEnd:
+		if !e.labeled() {
+			return nil
+		}
+		st := e.st
 		var b []byte
 		switch {
-		case e.outer != "":
-			b = (&Message{Source: e.c.server, Command: "BATCH", Params: []string{"-" + e.outer}}).Append(b)
-		case e.held != nil:
-			e.held.Tags = append([]Tag{{"label", e.label}}, e.held.Tags...)
-			b = e.held.Append(b)
+		case st.outer != "":
+			b = (&Message{Source: e.c.server, Command: "BATCH", Params: []string{"-" + st.outer}}).Append(b)
+		case st.held != nil:
+			st.held.Tags = append([]Tag{{"label", st.label}}, st.held.Tags...)
+			b = st.held.Append(b)
 		default:
-			b = (&Message{Tags: []Tag{{"label", e.label}}, Source: e.c.server, Command: "ACK"}).Append(b)
+			b = (&Message{Tags: []Tag{{"label", st.label}}, Source: e.c.server, Command: "ACK"}).Append(b)
 		}
-		e.label, e.held, e.outer = "", nil, ""
+		st.label, st.held, st.outer = "", nil, ""
 		return b
 	case localBatchStart:
 		id := e.newBatchID()
-		e.open = append(e.open, id)
+		e.st.open = append(e.st.open, id) // newBatchID made e.st
 		m := &Message{Source: e.c.server, Command: "BATCH", Params: []string{"+" + id, ev.Reason}}
 		if ev.Text != "" {
 			m.Params = append(m.Params, ev.Text)
 		}
-		return e.respond(nil, m, e.label != "")
+		return e.respond(nil, m, e.labeled())
 	case localCaps:
 		if n, err := strconv.ParseUint(ev.Text, 10, 32); err == nil {
 			e.caps = uint32(n)
 		}
 		return nil
 	case localBatchEnd:
-		if len(e.open) == 0 {
+		id := e.inner()
+		if id == "" {
 			return nil
 		}
-		id := e.open[len(e.open)-1]
-		e.open = e.open[:len(e.open)-1]
-		return e.respond(nil, &Message{Source: e.c.server, Command: "BATCH", Params: []string{"-" + id}}, e.label != "")
+		e.st.open = e.st.open[:len(e.st.open)-1]
+		return e.respond(nil, &Message{Source: e.c.server, Command: "BATCH", Params: []string{"-" + id}}, e.labeled())
 	}
 	m, err := Parse(ev.Text)
 	if err != nil {
 		return nil
 	}
-	if len(e.open) > 0 {
-		tagBatch(&m, e.open[len(e.open)-1])
+	if id := e.inner(); id != "" {
+		tagBatch(&m, id)
 	}
-	return e.respond(nil, &m, e.label != "")
+	return e.respond(nil, &m, e.labeled())
 }
 
 // stamp adds the tags every message may carry: server-time and msgid.
@@ -277,15 +314,15 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		if ev.Room != "" {
 			target = channel(ev.Room)
 		}
-		return e.lines(ev, source(e.c.hub, ev.From), "NOTICE", token(target), ev.Text, "", false)
+		return e.lines(ev, source(e.c.env.Hub, ev.From), "NOTICE", token(target), ev.Text, "", false)
 	case chat.KindJoin:
-		return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.Name), Command: "JOIN", Params: []string{channel(ev.Room)}}, ev)}
+		return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.Name), Command: "JOIN", Params: []string{channel(ev.Room)}}, ev)}
 	case chat.KindPart:
 		if ev.Quit {
-			if ev.Session == e.self || e.quitSent(ev.Session) {
+			if ev.Session == e.self() || e.quitSent(ev.Session) {
 				return nil
 			}
-			return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.Name), Command: "QUIT", Params: []string{quitReason(oneLine(ev.Reason))}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.Name), Command: "QUIT", Params: []string{quitReason(oneLine(ev.Reason))}, Trailing: true}, ev)}
 		}
 		if ev.By != "" {
 			// A KICK names its kicker: the reason is what they said.
@@ -293,23 +330,23 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			if why == "" {
 				why = ev.By
 			}
-			return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.By), Command: "KICK", Params: []string{channel(ev.Room), token(ev.Name), oneLine(why)}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.By), Command: "KICK", Params: []string{channel(ev.Room), token(ev.Name), oneLine(why)}, Trailing: true}, ev)}
 		}
-		m := &Message{Source: source(e.c.hub, ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
+		m := &Message{Source: source(e.c.env.Hub, ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
 		if ev.Reason != "" {
 			m.Params = append(m.Params, oneLine(ev.Reason))
 			m.Trailing = true
 		}
 		return []*Message{e.stamp(m, ev)}
 	case chat.KindNick:
-		return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.OldName), Command: "NICK", Params: []string{token(ev.Name)}, Trailing: true}, ev)}
+		return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.OldName), Command: "NICK", Params: []string{token(ev.Name)}, Trailing: true}, ev)}
 	case chat.KindTopic:
 		if ev.Session != 0 {
-			return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.From), Command: "TOPIC", Params: []string{channel(ev.Room), oneLine(ev.Text)}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.From), Command: "TOPIC", Params: []string{channel(ev.Room), oneLine(ev.Text)}, Trailing: true}, ev)}
 		}
 		return topicReply(srv, me, ev.Room, oneLine(ev.Text), token(ev.From), ev.Time)
 	case chat.KindAway:
-		m := &Message{Source: source(e.c.hub, ev.Name), Command: "AWAY"}
+		m := &Message{Source: source(e.c.env.Hub, ev.Name), Command: "AWAY"}
 		if ev.Text != "" {
 			m.Params, m.Trailing = []string{oneLine(ev.Text)}, true
 		}
@@ -325,7 +362,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			for _, f := range strings.Fields(ev.Mode) {
 				params = append(params, maskParam(f))
 			}
-			out := []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.From), Command: "MODE", Params: params}, ev)}
+			out := []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.From), Command: "MODE", Params: params}, ev)}
 			if strings.HasPrefix(ev.Mode, "+b") {
 				out = append(out, e.lines(ev, srv, "NOTICE", channel(ev.Room), ev.Text, "", false)...)
 			}
@@ -350,13 +387,16 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		}
 		return []*Message{{Command: "ERROR", Params: []string{"Closing link: " + why}, Trailing: true}}
 	case chat.KindHistoryEnd:
-		if id, ok := e.playback[ev.Room]; ok && ev.Ref == "" {
-			delete(e.playback, ev.Room)
+		if e.st == nil {
+			return nil
+		}
+		if id, ok := e.st.playback[ev.Room]; ok && ev.Ref == "" {
+			delete(e.st.playback, ev.Room)
 			return []*Message{{Source: srv, Command: "BATCH", Params: []string{"-" + id}}}
 		}
 		return nil
 	case chat.KindMembers:
-		return namesReply(e.c.hub, srv, me, ev.Room, ev.Members, e.has(capUserhostInNames), e.c.hub.Roles(ev.Room, ev.Members))
+		return namesReply(e.c.env.Hub, srv, me, ev.Room, ev.Members, e.has(capUserhostInNames), e.c.env.Hub.Roles(ev.Room, ev.Members))
 	case chat.KindRooms:
 		out := []*Message{{Source: srv, Command: RplListStart, Params: []string{me, "Channel", "Users  Name"}}}
 		for _, r := range ev.Rooms {
@@ -370,15 +410,16 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 // quitSent reports whether a QUIT of session id was sent lately, and
 // remembers it.
 func (e *encoder) quitSent(id uint64) bool {
-	for _, q := range e.quits {
+	st := e.state()
+	for _, q := range st.quits {
 		if q == id {
 			return true
 		}
 	}
-	if len(e.quits) == localQuitDedupe {
-		e.quits = e.quits[1:]
+	if len(st.quits) == localQuitDedupe {
+		st.quits = st.quits[1:]
 	}
-	e.quits = append(e.quits, id)
+	st.quits = append(st.quits, id)
 	return false
 }
 
@@ -416,22 +457,23 @@ func (e *encoder) message(ev *chat.Event, me string) []*Message {
 	if ev.History && !e.has(capServerTime) {
 		prefix = "[" + e.when(ev.Time) + "] "
 	}
-	msgs := e.lines(ev, source(e.c.hub, from), "PRIVMSG", target, text, prefix, action)
-	if ev.Ref == refChatHistory && len(e.open) > 0 {
+	msgs := e.lines(ev, source(e.c.env.Hub, from), "PRIVMSG", target, text, prefix, action)
+	if id := e.inner(); ev.Ref == refChatHistory && id != "" {
 		for _, m := range msgs {
-			tagBatch(m, e.open[len(e.open)-1])
+			tagBatch(m, id)
 		}
 		return msgs
 	}
 	if ev.History && ev.Room != "" && ev.Ref == "" && e.has(capBatch) && len(msgs) > 0 {
-		id, ok := e.playback[ev.Room]
+		st := e.state()
+		id, ok := st.playback[ev.Room]
 		var open *Message
 		if !ok {
-			if e.playback == nil {
-				e.playback = map[string]string{}
+			if st.playback == nil {
+				st.playback = map[string]string{}
 			}
 			id = e.newBatchID()
-			e.playback[ev.Room] = id
+			st.playback[ev.Room] = id
 			open = &Message{Source: e.c.server, Command: "BATCH", Params: []string{"+" + id, "chathistory", channel(ev.Room)}}
 		}
 		for _, m := range msgs {
@@ -447,9 +489,9 @@ func (e *encoder) message(ev *chat.Event, me string) []*Message {
 // when formats a played-back message's time for clients without
 // server-time.
 func (e *encoder) when(t time.Time) string {
-	t = t.In(e.loc)
-	if y, m, d := t.Date(); y == time.Now().In(e.loc).Year() {
-		if ny, nm, nd := time.Now().In(e.loc).Date(); ny == y && nm == m && nd == d {
+	t = t.In(e.loc())
+	if y, m, d := t.Date(); y == time.Now().In(e.loc()).Year() {
+		if ny, nm, nd := time.Now().In(e.loc()).Date(); ny == y && nm == m && nd == d {
 			return t.Format("15:04")
 		}
 		return t.Format("Jan 2 15:04")

@@ -78,8 +78,7 @@ func (p *Protocol) Name() string { return "irc" }
 
 // NewClient starts one connection.
 func (p *Protocol) NewClient(env engine.Env) engine.Client {
-	c := &Client{env: env, p: p, hub: env.Hub, server: serverName(env.Hub), reg: &registration{}}
-	c.caps = &atomic.Uint32{}
+	c := &Client{env: env, p: p, server: serverName(env.Hub), reg: &registration{}}
 	if p.LineRate > 0 {
 		c.lag = rate.NewLimiter(rate.Limit(p.LineRate), max(p.LineBurst, 1))
 	}
@@ -107,22 +106,20 @@ func serverName(h *chat.Hub) string {
 type Client struct {
 	env    engine.Env
 	p      *Protocol
-	hub    *chat.Hub
 	server string
-	caps   *atomic.Uint32 // negotiated capabilities (capSet bits)
 
 	nick, user, realname string
 	reg                  *registration // until registered; nil after
+	caps                 atomic.Uint32 // negotiated capabilities (capSet bits)
+	capVersion           int16         // 302 from "CAP LS 302"
 	capBusy              bool          // CAP LS or REQ before registration: wait for CAP END
 	registered           bool
-	capVersion           int    // 302 from "CAP LS 302"
-	umodes               string // user modes set (i, w): shown, not enforced
+	umodes               userModes
 
 	session *chat.Session
 	enc     *encoder
 	lag     *rate.Limiter // the burst penalty; nil for none
 	msg     *Message      // the line being run (Parse keeps it for Run)
-	bad     string        // why the line could not be parsed
 	label   string        // its label tag, when labeled-response is on
 }
 
@@ -227,7 +224,9 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrErroneusNickname, m.Params[0], "Erroneous nickname: "+chat.ErrorMessage(err)))
 			return nil, nil
 		}
-		c.nick, c.reg.tried = m.Params[0], "" // a NICK is a new try, even of the same name
+		// Cloned, as what is kept of a line is: a substring would keep
+		// the whole line alive for as long as the session lasts.
+		c.nick, c.reg.tried = strings.Clone(m.Params[0]), "" // a NICK is a new try, even of the same name
 	case "USER":
 		if len(m.Params) < 4 {
 			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters"))
@@ -238,7 +237,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters: the realname is empty"))
 			return nil, nil
 		}
-		c.user, c.realname, c.reg.gotUser = identOf(m.Params[0]), realname, true
+		c.user, c.realname, c.reg.gotUser = identOf(m.Params[0]), strings.Clone(realname), true
 	case "PING":
 		if len(m.Params) < 1 {
 			c.sendNow(c.numeric(ErrNoOrigin, "No origin specified"))
@@ -267,7 +266,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 	}
 	l := &engine.Login{Name: c.nick, Password: c.reg.pass, Protocol: "irc", History: history, Pings: true, User: c.user, RealName: c.realname, NoLobby: c.p.NoLobby,
 		Credential: c.reg.cred}
-	if acct, pw, ok := strings.Cut(c.reg.pass, ":"); ok && c.reg.cred == nil && c.hub.IsRegistered(acct) {
+	if acct, pw, ok := strings.Cut(c.reg.pass, ":"); ok && c.reg.cred == nil && c.env.Hub.IsRegistered(acct) {
 		l.Account, l.AccountPassword = acct, pw // PASS account:password
 	}
 	return l, nil
@@ -342,8 +341,7 @@ func (c *Client) Parse(_ *chat.Session, raw []byte) (chat.Request, error) {
 		if errors.Is(err, ErrEmpty) {
 			return chat.Request{}, nil
 		}
-		c.bad = err.Error()
-		return chat.Request{Command: "irc-bad"}, nil
+		return chat.Request{Command: "irc-bad", Text: err.Error()}, nil // Run says why
 	}
 	c.msg, c.label = &m, ""
 	if c.has(capLabeledResponse | capBatch) { // a labeled response may be a batch
