@@ -442,7 +442,7 @@ func (h *Hub) registerAccount(sink Sink, a *account, info ClientInfo) (*Session,
 		return nil, errLoginFailed // unregistered meanwhile
 	}
 	h.nextSess++
-	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, started: h.now(), addrCloak: h.addressCloak(remoteIP(info.Remote))}
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, started: h.now().UnixNano(), addrCloak: h.addressCloak(remoteIP(info.Remote))}
 	h.sessions[s.id] = s
 	h.peak = max(h.peak, len(h.sessions))
 	s.awayHeld = true
@@ -460,9 +460,10 @@ func (h *Hub) attachLocked(s *Session, a *account) {
 	s.name, s.key, s.skel = a.Name, a.Key, NameSkeleton(a.Name)
 	s.acct = a
 	s.nameSince = a.Since
-	s.awayFrom, s.awayTo = a.Seen, a.delivered.Load()
+	rare := s.rareLocked()
+	rare.awayFrom, rare.awayTo = a.Seen, a.delivered.Load()
 	if s.info.DMsAfter > 0 {
-		s.awayFrom = s.info.DMsAfter // the client says exactly what it has
+		rare.awayFrom = s.info.DMsAfter // the client says exactly what it has
 	}
 	s.mu.Unlock()
 	a.sessions = append(a.sessions, s)
@@ -479,8 +480,12 @@ func (h *Hub) attachLocked(s *Session, a *account) {
 // one was added), then ends the hold begun at login.
 func (s *Session) replayAway() {
 	s.mu.Lock()
-	from, to, name := s.awayFrom, s.awayTo, s.name
-	s.awayFrom, s.awayTo = 0, 0
+	var from, to uint64
+	if r := s.rare; r != nil {
+		from, to = r.awayFrom, r.awayTo
+		r.awayFrom, r.awayTo = 0, 0
+	}
+	name := s.name
 	pending := s.awayHeld
 	s.awayHeld = false
 	s.mu.Unlock()

@@ -23,15 +23,17 @@ func (s *Session) Backlog(after uint64, limit int) ([]*Event, error) {
 	for i, r := range s.rooms {
 		q.Rooms = append(q.Rooms, RoomRange{Room: r.name, From: s.since[i]})
 	}
-	kept := s.parted[:0]
-	for _, p := range s.parted {
-		if p.until > after {
-			kept = append(kept, p)
-			q.Rooms = append(q.Rooms, RoomRange{Room: p.name, From: p.since, Until: p.until})
+	if r := s.rare; r != nil {
+		kept := r.parted[:0]
+		for _, p := range r.parted {
+			if p.until > after {
+				kept = append(kept, p)
+				q.Rooms = append(q.Rooms, RoomRange{Room: p.name, From: p.since, Until: p.until})
+			}
 		}
+		clear(r.parted[len(kept):])
+		r.parted = kept
 	}
-	clear(s.parted[len(kept):])
-	s.parted = kept
 	if s.nameSince != noName {
 		q.User, q.UserFrom = s.name, s.nameSince
 	}
@@ -70,12 +72,13 @@ func (s *Session) Backlog(after uint64, limit int) ([]*Event, error) {
 func (s *Session) noteGone(room string, through uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gone == nil {
-		s.gone = map[string]uint64{}
+	r := s.rareLocked()
+	if r.gone == nil {
+		r.gone = map[string]uint64{}
 	}
-	if s.gone[room] >= through {
+	if r.gone[room] >= through {
 		return false
 	}
-	s.gone[room] = through
+	r.gone[room] = through
 	return true
 }

@@ -543,7 +543,7 @@ func (h *Hub) registerGuest(sink Sink, display, key, skel string, info ClientInf
 		return nil, err
 	}
 	h.nextSess++
-	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, skel: skel, nameSince: noName, started: h.now(), addrCloak: h.addressCloak(remoteIP(info.Remote))}
+	s := &Session{hub: h, id: h.nextSess, sink: sink, info: info, name: display, key: key, skel: skel, nameSince: noName, started: h.now().UnixNano(), addrCloak: h.addressCloak(remoteIP(info.Remote))}
 	h.sessions[s.id] = s
 	h.peak = max(h.peak, len(h.sessions))
 	h.names[key] = s

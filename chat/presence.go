@@ -45,16 +45,16 @@ func (s *Session) Away() string {
 }
 
 // Since returns when the session was registered.
-func (s *Session) Since() time.Time { return s.started }
+func (s *Session) Since() time.Time { return time.Unix(0, s.started) }
 
 // Idle returns how long ago the session last sent a message (since it was
 // registered, if it never has).
 func (s *Session) Idle() time.Duration {
 	last := s.started
 	if n := s.spoke.Load(); n != 0 {
-		last = time.Unix(0, n)
+		last = n
 	}
-	return max(s.hub.now().Sub(last), 0)
+	return max(s.hub.now().Sub(time.Unix(0, last)), 0)
 }
 
 // tellPeers delivers ev once to every other member of the given rooms.

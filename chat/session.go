@@ -23,24 +23,20 @@ type Session struct {
 	mu      sync.Mutex // guards the fields below; taken after Hub.mu and Room.mu
 	name    string
 	key     string
-	skel    string            // NameSkeleton(name)
-	rooms   []*Room           // joined rooms, in joining order: most sessions are in a few rooms, and a slice costs an idle session far less than a map
-	since   []uint64          // since[i]: the last id of rooms[i] before the session joined it (its replay's end)
-	parted  []partedRoom      // rooms left lately, for a lagging connection's backlog
-	gone    map[string]uint64 // per room, the pruned id a backlog has told the session about
-	roomIdx map[string]*Room  // key -> room, kept only while rooms is longer than roomIndexAt
+	skel    string           // NameSkeleton(name)
+	rooms   []*Room          // joined rooms, in joining order: most sessions are in a few rooms, and a slice costs an idle session far less than a map
+	since   []uint64         // since[i]: the last id of rooms[i] before the session joined it (its replay's end)
+	roomIdx map[string]*Room // key -> room, kept only while rooms is longer than roomIndexAt
 	current string
-	away    string    // away message; "" when here
-	started time.Time // when registered; set once
-	acct    *account  // the account logged in to; nil for a guest. Changed only under Hub.mu too
+	away    string   // away message; "" when here
+	started int64    // when registered, in Unix nanoseconds on the hub's clock; set once
+	acct    *account // the account logged in to; nil for a guest. Changed only under Hub.mu too
+	rare    *sessionRare
 	// addrCloak is the keyed hash of the session's address it is shown
 	// with as a guest (Hub.Cloak); set once.
 	addrCloak string
-	// The away replay of a login: direct messages in (awayFrom, awayTo],
-	// delivered by replayAway while live events are held (awayHeld).
-	awayFrom, awayTo uint64
-	awayHeld         bool
-	closed           bool
+	awayHeld  bool // a login's away replay is pending (sessionRare.awayFrom), live events are held
+	closed    bool
 	// nameSince is the newest message id when the session took its current
 	// name: a name is not an account, so direct-message history starts
 	// there and whoever takes a name later cannot read the earlier holder's.
@@ -51,6 +47,24 @@ type Session struct {
 
 	lim  limiter // rate limit of inbound requests (Admit); has its own lock
 	held hold    // live events held while a replay runs; has its own lock
+}
+
+// sessionRare is the part of a session few sessions need, made on first
+// use (under Session.mu): an idle guest carries only the pointer.
+type sessionRare struct {
+	parted []partedRoom      // rooms left lately, for a lagging connection's backlog
+	gone   map[string]uint64 // per room, the pruned id a backlog has told the session about
+	// The away replay of a login: direct messages in (awayFrom, awayTo],
+	// delivered by replayAway while live events are held (awayHeld).
+	awayFrom, awayTo uint64
+}
+
+// rareLocked returns s.rare, made if need be. Caller holds s.mu.
+func (s *Session) rareLocked() *sessionRare {
+	if s.rare == nil {
+		s.rare = &sessionRare{}
+	}
+	return s.rare
 }
 
 // hold keeps a session's live events back while a history replay is being
@@ -565,10 +579,11 @@ func (s *Session) part(room, reason, by string) error {
 	}
 	s.hub.announce(Presence{Op: PresencePart, Session: s.id, Name: name, Room: key, Reason: reason, By: by})
 	s.mu.Lock()
-	if len(s.parted) == maxParted {
-		s.parted = slices.Delete(s.parted, 0, 1)
+	rare := s.rareLocked()
+	if len(rare.parted) == maxParted {
+		rare.parted = slices.Delete(rare.parted, 0, 1)
 	}
-	s.parted = append(s.parted, partedRoom{name: key, since: since, until: until})
+	rare.parted = append(rare.parted, partedRoom{name: key, since: since, until: until})
 	s.mu.Unlock()
 	return nil
 }
@@ -901,7 +916,10 @@ func (s *Session) Leave(reason string) {
 	}
 	delete(h.sessions, s.id)
 	rooms := s.rooms
-	s.rooms, s.since, s.roomIdx, s.parted = nil, nil, nil, nil
+	s.rooms, s.since, s.roomIdx = nil, nil, nil
+	if s.rare != nil {
+		s.rare.parted = nil
+	}
 	s.current = ""
 	n := len(h.sessions)
 	s.mu.Unlock()

@@ -350,7 +350,7 @@ func (h *Handler) ServeConn(ctx context.Context, c Conn) {
 // start runs the session a handshake made.
 func (h *Handler) start(c Conn, cl Client, s *chat.Session, l *Login) {
 	if f, ok := cl.(Farewell); ok {
-		c = &farewellConn{Conn: c, words: f.Farewell}
+		c = &farewellConn{Conn: c, f: f}
 	}
 	h.serve(c, cl, s, l)
 }
@@ -366,8 +366,8 @@ type Farewell interface {
 // farewellConn writes the client's farewell before finishing.
 type farewellConn struct {
 	Conn
-	words func(CloseReason) []byte
-	once  sync.Once
+	f    Farewell // (not the method value: that would be one more allocation)
+	once sync.Once
 }
 
 // Park parks the connection underneath, if it can.
@@ -377,7 +377,7 @@ func (c *farewellConn) Park(resume func()) bool {
 }
 
 func (c *farewellConn) Finish(reason CloseReason) {
-	c.once.Do(func() { c.Send(c.words(reason)) })
+	c.once.Do(func() { c.Send(c.f.Farewell(reason)) })
 	c.Conn.Finish(reason)
 }
 

@@ -4,7 +4,7 @@ import "strings"
 
 // CloseReason says why a connection ended. Every disconnect has exactly one,
 // used in logs, in the part message others see, and in tests.
-type CloseReason int
+type CloseReason uint8
 
 // Close reasons.
 const (
@@ -45,7 +45,7 @@ var reasonText = [...]string{
 
 // String returns the reason as shown in logs and part messages.
 func (r CloseReason) String() string {
-	if r >= 0 && int(r) < len(reasonText) {
+	if int(r) < len(reasonText) {
 		return reasonText[r]
 	}
 	return "unknown"

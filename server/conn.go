@@ -33,11 +33,11 @@ type Conn struct {
 	framer   MessageReader
 
 	accepted instant // when accepted: the handshake deadline counts from here
-	ip       string  // remote IP counted against MaxConnsPerIP, "" if none
 	msgEnd   instant // the deadline armed for the message being read; zero if none is (reader goroutine only, see ReadMessage)
 
 	// (The flags are together: each one alone would take a word.)
 	admitted  bool // counted against MaxConns (guarded by server.mu)
+	perIP     bool // and against MaxConnsPerIP, under its remote IP (guarded by server.mu)
 	refused   bool // over the limits: refused instead of served
 	inMessage bool // a message's first byte has arrived and the framing is reading the rest (reader goroutine only)
 	msgArmed  bool // a read deadline was set for this message and must be restored (reader goroutine only)
@@ -50,8 +50,9 @@ type Conn struct {
 	closed    bool
 	finishing bool // Finish was called: write what is queued, then shut down
 	pollAdded bool // the descriptor is registered in the poller
+	reason    engine.CloseReason
 
-	rdeadline time.Time // the read deadline the handler set (SetReadDeadline)
+	rdeadline instant // the read deadline the handler set (SetReadDeadline)
 	// Catch-up (catchup.go).
 	backlog     engine.Backlog // the session, to catch up from; nil: drop when full
 	self        uint64         // the session's id
@@ -63,9 +64,7 @@ type Conn struct {
 	skip        engine.Skipper // enc, if it can tell what it skips
 	queue       []*chat.Event  // events, and raw bytes as events of no kind (see rawEvent)
 	spare       []*chat.Event
-	bufs        net.Buffers
-	queued      int // bytes estimated in queue
-	reason      engine.CloseReason
+	queued      int     // bytes estimated in queue
 	lingerUntil instant // end of the drain after Finish
 	wdeadline   instant // write deadline last set; used by the one running writer only
 	writerWG    sync.WaitGroup
@@ -232,7 +231,7 @@ func (c *Conn) armMessageDeadline() {
 // or the end of the linger after Finish if that is sooner. Caller holds
 // c.mu.
 func (c *Conn) effectiveDeadlineLocked() time.Time {
-	t := c.rdeadline
+	t := c.rdeadline.time()
 	if linger := c.lingerUntil.time(); !linger.IsZero() && (t.IsZero() || linger.Before(t)) {
 		t = linger
 	}
@@ -265,7 +264,7 @@ func (c *Conn) debug(msg string, args ...any) {
 // A Finish's drain deadline stays in force if it is sooner.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
-	c.rdeadline = t
+	c.rdeadline = at(t)
 	t = c.effectiveDeadlineLocked()
 	c.mu.Unlock()
 	return c.conn.SetReadDeadline(t)
@@ -423,6 +422,8 @@ func (c *Conn) startWriterLocked() {
 // write waits for the client.
 func (c *Conn) writeLoop(w *writerSlot) {
 	defer c.writerWG.Done()
+	var bufs net.Buffers // the iovecs, this writer's while it runs
+	defer func() { bufSlabs.put(bufs) }()
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 && c.lagging && !c.closed && !c.finishing && c.enc != nil {
@@ -460,10 +461,8 @@ func (c *Conn) writeLoop(w *writerSlot) {
 			c.queue, c.spare = c.spare[:0], nil
 			c.queued = 0
 		}
-		bufs := c.bufs[:0]
-		c.bufs = nil
 		c.mu.Unlock()
-		if cap(bufs) == 0 {
+		if bufs == nil {
 			bufs = bufSlabs.get()
 		}
 
@@ -501,7 +500,7 @@ func (c *Conn) writeLoop(w *writerSlot) {
 		clear(batch)
 		clear(bufs)
 		c.mu.Lock()
-		c.spare, c.bufs = batch[:0], bufs[:0]
+		c.spare, bufs = batch[:0], bufs[:0]
 		if err == nil {
 			c.lastWritten = max(c.lastWritten, newest)
 		}
@@ -759,8 +758,7 @@ func (c *Conn) releaseBuffersLocked() {
 		c.queue = nil
 	}
 	eventSlabs.put(c.spare)
-	bufSlabs.put(c.bufs)
-	c.spare, c.bufs = nil, nil
+	c.spare = nil
 }
 
 // Close closes the connection at once with a reason; the first reason wins.

@@ -138,7 +138,7 @@ func (s *Server) admitLocked(c *Conn) *chat.Error {
 			return chat.Errorf(chat.CodeFull, "too many connections from your address (the limit is %d); close one and try again", s.opts.MaxConnsPerIP)
 		}
 		s.perIP[ip]++
-		c.ip = ip
+		c.perIP = true
 	}
 	s.admitted++
 	c.admitted = true
@@ -155,9 +155,11 @@ func (s *Server) releaseLocked(c *Conn) {
 	}
 	c.admitted = false
 	s.admitted--
-	if c.ip != "" {
-		if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
-			delete(s.perIP, c.ip)
+	if c.perIP {
+		c.perIP = false
+		ip, _ := s.remoteIP(c) // what admitLocked counted: the address does not change
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
 		}
 	}
 }
