@@ -335,7 +335,7 @@ func (h *Handler) ServeConn(ctx context.Context, c Conn) {
 	}
 	if al, ok := cl.(AutoLogin); ok {
 		if s, l := h.autoLogin(c, cl, al); s != nil {
-			h.start(c, cl, s, l)
+			h.serve(c, cl, s, l)
 		}
 		return
 	}
@@ -347,14 +347,6 @@ func (h *Handler) ServeConn(ctx context.Context, c Conn) {
 	hs.run()
 }
 
-// start runs the session a handshake made.
-func (h *Handler) start(c Conn, cl Client, s *chat.Session, l *Login) {
-	if f, ok := cl.(Farewell); ok {
-		c = &farewellConn{Conn: c, f: f}
-	}
-	h.serve(c, cl, s, l)
-}
-
 // Farewell is implemented by clients whose protocol says why the server
 // closes a connection (IRC's ERROR): when the engine ends a session (idle,
 // flooding, a protocol violation), the bytes Farewell returns are written
@@ -363,23 +355,6 @@ type Farewell interface {
 	Farewell(reason CloseReason) []byte
 }
 
-// farewellConn writes the client's farewell before finishing.
-type farewellConn struct {
-	Conn
-	f    Farewell // (not the method value: that would be one more allocation)
-	once sync.Once
-}
-
-// Park parks the connection underneath, if it can.
-func (c *farewellConn) Park(resume func()) bool {
-	p, ok := c.Conn.(Parker)
-	return ok && p.Park(resume)
-}
-
-func (c *farewellConn) Finish(reason CloseReason) {
-	c.once.Do(func() { c.Send(c.f.Farewell(reason)) })
-	c.Conn.Finish(reason)
-}
 
 // Refuse tells a connection over the server's limits why it is refused, in
 // its own protocol: a client that speaks first has its first message read
@@ -430,7 +405,7 @@ func (hs *handshake) run() {
 		if err == nil {
 			var s *chat.Session
 			if s, err = h.login(c, cl, l); err == nil {
-				h.start(c, cl, s, l)
+				h.serve(c, cl, s, l)
 				return
 			}
 			if errors.Is(err, errHandled) {
@@ -601,29 +576,40 @@ type Parker interface {
 // loop is the request loop of one session. Its state lives here rather
 // than on a goroutine's stack, so that between messages the connection
 // can park (Parker) and an idle session costs no goroutine.
+//
+// The loop is the session's Conn for the engine's own use: its Finish says
+// the client's Farewell first, if it has one. (It is one allocation per
+// session with what a wrapper of the connection would add; the client's
+// optional interfaces are asserted where they are used, not kept.)
 type loop struct {
-	h      *Handler
-	c      Conn
-	cl     Client
-	s      *chat.Session
-	runner Runner // cl as a Runner, nil if it is not one
-	parker Parker
-	resume func() // run, made once
-	idle   idleState
+	Conn
+	h        *Handler
+	cl       Client
+	s        *chat.Session
+	farewell sync.Once
+	resume   func() // run, made once; nil if the connection cannot park
+	idle     idleState
 }
 
-// serve runs the request loop of a session.
+// Finish ends the connection, after the client's farewell if it has one
+// (once, whoever finishes first).
+func (lp *loop) Finish(reason CloseReason) {
+	if f, ok := lp.cl.(Farewell); ok {
+		lp.farewell.Do(func() { lp.Send(f.Farewell(reason)) })
+	}
+	lp.Conn.Finish(reason)
+}
+
+// serve runs the request loop of the session a handshake made.
 func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
-	lp := &loop{h: h, c: c, cl: cl, s: s}
-	lp.runner, _ = cl.(Runner)
+	lp := &loop{Conn: c, h: h, cl: cl, s: s}
 	if l.Pings && h.Options.IdleTimeout > 0 {
 		h.watch(lp)
 	}
 	if st, ok := cl.(Starter); ok {
 		st.Started(s)
 	}
-	if p, ok := c.(Parker); ok {
-		lp.parker = p
+	if _, ok := c.(Parker); ok {
 		lp.resume = lp.run
 	}
 	lp.run()
@@ -632,7 +618,7 @@ func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
 // run reads and runs requests until the session ends, or until the
 // connection parks (then it returns, and resumes on another goroutine).
 func (lp *loop) run() {
-	c, s := lp.c, lp.s
+	c, s := Conn(lp), lp.s
 	defer func() {
 		if p := recover(); p != nil {
 			lp.end() // the server recovers and closes the connection
@@ -640,7 +626,7 @@ func (lp *loop) run() {
 		}
 	}()
 	for {
-		if lp.parker != nil && lp.parker.Park(lp.resume) {
+		if lp.resume != nil && lp.Conn.(Parker).Park(lp.resume) {
 			return
 		}
 		msg, err := c.ReadMessage()
@@ -667,8 +653,8 @@ func (lp *loop) run() {
 			return
 		}
 		if err == nil && req.Command != "" {
-			if lp.runner != nil {
-				err = lp.runner.Run(s, req)
+			if r, ok := lp.cl.(Runner); ok {
+				err = r.Run(s, req)
 			} else {
 				err = s.Do(req)
 			}

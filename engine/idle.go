@@ -118,7 +118,7 @@ func (w *idleWatch) check(h *Handler) {
 		case st.pingedAt > 0 && now-st.pingedAt >= grace:
 			st.pingedAt = -1
 			lp.s.Send(chat.ErrorEvent(chat.Errorf(chat.CodeProtocol, "idle past the deadline: no answer to a ping; closing the connection"), ""))
-			lp.c.Finish(ReasonIdle)
+			lp.Finish(ReasonIdle)
 			continue
 		case st.pingedAt > 0:
 			next = min(next, st.pingedAt+grace)

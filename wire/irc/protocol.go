@@ -30,10 +30,12 @@ const MaxLineBytes = MaxTagBytes + MaxBodyBytes + 2
 // MaxLineBytes is skipped and refused with ERR_INPUTTOOLONG; the
 // connection goes on.
 func Framing(r *server.Reader, _ *server.Options) server.MessageReader {
-	return &framer{lr: line.NewPlainReader(r, MaxLineBytes)}
+	f := &framer{}
+	f.lr.InitPlain(r, MaxLineBytes)
+	return f
 }
 
-type framer struct{ lr *line.Reader }
+type framer struct{ lr line.Reader }
 
 func (f *framer) ReadMessage() ([]byte, error) {
 	text, err := f.lr.ReadLine()
