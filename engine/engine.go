@@ -355,7 +355,6 @@ type Farewell interface {
 	Farewell(reason CloseReason) []byte
 }
 
-
 // Refuse tells a connection over the server's limits why it is refused, in
 // its own protocol: a client that speaks first has its first message read
 // (within the read deadline the server set) so that the answer is in its

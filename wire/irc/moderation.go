@@ -217,7 +217,7 @@ func (c *Client) maskTarget(mask string) (string, error) {
 	if nick != "" && !strings.ContainsAny(nick, "*?") {
 		return nick, nil
 	}
-	if t, ok := c.hub.CloakTarget(host); ok {
+	if t, ok := c.env.Hub.CloakTarget(host); ok {
 		return t, nil
 	}
 	if _, err := netip.ParseAddr(host); err == nil {

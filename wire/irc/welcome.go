@@ -31,7 +31,7 @@ func (c *Client) welcome(w *chat.Welcome) []*Message {
 func (c *Client) isupport() []*Message { return c.isupportFor(c.target()) }
 
 func (c *Client) isupportFor(nick string) []*Message {
-	cfg := c.hub.Config()
+	cfg := c.env.Hub.Config()
 	maxHistory := cfg.MaxHistory
 	if maxHistory <= 0 {
 		maxHistory = 1000
@@ -79,7 +79,7 @@ const topicLen = 390
 func (c *Client) lusers() []*Message { return c.lusersFor(c.target()) }
 
 func (c *Client) lusersFor(nick string) []*Message {
-	users, rooms, peak := c.hub.Counts()
+	users, rooms, peak := c.env.Hub.Counts()
 	n, most := strconv.Itoa(users), strconv.Itoa(peak)
 	return []*Message{
 		c.reply(RplLuserClient, nick, "There are "+n+" users and 0 invisible on 1 servers"),
@@ -91,7 +91,7 @@ func (c *Client) lusersFor(nick string) []*Message {
 	}
 }
 
-func (c *Client) motd() []*Message { return c.motdFor(c.target(), c.hub.Config().Motd) }
+func (c *Client) motd() []*Message { return c.motdFor(c.target(), c.env.Hub.Config().Motd) }
 
 func (c *Client) motdFor(nick, motd string) []*Message {
 	motd = strings.TrimSpace(motd)
