@@ -110,13 +110,12 @@ type Client struct {
 	p      *Protocol
 	server string
 
-	nick, user, realname string
-	reg                  *registration // until registered; nil after
-	caps                 atomic.Uint32 // negotiated capabilities (capSet bits)
-	capVersion           int16         // 302 from "CAP LS 302"
-	capBusy              bool          // CAP LS or REQ before registration: wait for CAP END
-	registered           bool
-	umodes               userModes
+	reg        *registration // until registered; nil after
+	caps       atomic.Uint32 // negotiated capabilities (capSet bits)
+	capVersion int16         // 302 from "CAP LS 302"
+	capBusy    bool          // CAP LS or REQ before registration: wait for CAP END
+	registered bool
+	umodes     userModes
 
 	session *chat.Session
 	enc     *encoder
@@ -128,11 +127,12 @@ type Client struct {
 // registration is what a client says before it is registered, dropped
 // once it is: a registered client's memory holds none of it.
 type registration struct {
-	pass    string
-	tried   string // the nick last offered to the engine
-	gotUser bool
-	sasl    saslState
-	cred    *chat.Credential // the account SASL logged in to
+	nick, user, realname string // what NICK and USER said (the session keeps them once registered)
+	pass                 string
+	tried                string // the nick last offered to the engine
+	gotUser              bool
+	sasl                 saslState
+	cred                 *chat.Credential // the account SASL logged in to
 }
 
 var _ engine.Client = (*Client)(nil)
@@ -228,7 +228,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 		}
 		// Cloned, as what is kept of a line is: a substring would keep
 		// the whole line alive for as long as the session lasts.
-		c.nick, c.reg.tried = strings.Clone(m.Params[0]), "" // a NICK is a new try, even of the same name
+		c.reg.nick, c.reg.tried = strings.Clone(m.Params[0]), "" // a NICK is a new try, even of the same name
 	case "USER":
 		if len(m.Params) < 4 {
 			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters"))
@@ -239,7 +239,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrNeedMoreParams, "USER", "Not enough parameters: the realname is empty"))
 			return nil, nil
 		}
-		c.user, c.realname, c.reg.gotUser = identOf(m.Params[0]), strings.Clone(realname), true
+		c.reg.user, c.reg.realname, c.reg.gotUser = identOf(m.Params[0]), strings.Clone(realname), true
 	case "PING":
 		if len(m.Params) < 1 {
 			c.sendNow(c.numeric(ErrNoOrigin, "No origin specified"))
@@ -258,15 +258,15 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 		c.sendNow(c.numeric(ErrNotRegistered, "You have not registered"))
 		return nil, nil
 	}
-	if c.nick == "" || !c.reg.gotUser || c.capBusy || c.nick == c.reg.tried {
+	if c.reg.nick == "" || !c.reg.gotUser || c.capBusy || c.reg.nick == c.reg.tried {
 		return nil, nil
 	}
-	c.reg.tried = c.nick
+	c.reg.tried = c.reg.nick
 	history := 0
 	if c.has(capChatHistory) {
 		history = -1 // the client fetches what it wants
 	}
-	l := &engine.Login{Name: c.nick, Password: c.reg.pass, Protocol: "irc", History: history, Pings: true, User: c.user, RealName: c.realname, NoLobby: c.p.NoLobby,
+	l := &engine.Login{Name: c.reg.nick, Password: c.reg.pass, Protocol: "irc", History: history, Pings: true, User: c.reg.user, RealName: c.reg.realname, NoLobby: c.p.NoLobby,
 		Credential: c.reg.cred}
 	if acct, pw, ok := strings.Cut(c.reg.pass, ":"); ok && c.reg.cred == nil && c.env.Hub.IsRegistered(acct) {
 		l.Account, l.AccountPassword = acct, pw // PASS account:password

@@ -92,7 +92,7 @@ func (c *Client) authenticate(m *Message) {
 		return
 	}
 	c.reg.cred = cred
-	nick := c.nick
+	nick := c.reg.nick
 	if nick == "" {
 		nick = cred.Account()
 	}
