@@ -53,7 +53,7 @@ func (c *Client) Run(s *chat.Session, req chat.Request) error {
 		return nil
 	case "irc-not-utf8":
 		// UTF8ONLY: nothing that is not UTF-8 is relayed.
-		c.out(&Message{Source: c.server, Command: "FAIL", Params: []string{token(m.Command), "INVALID_UTF8", "Message rejected: this server takes UTF-8 only (set your client's encoding to UTF-8)"}})
+		c.out(&Message{Source: c.server(), Command: "FAIL", Params: []string{token(m.Command), "INVALID_UTF8", "Message rejected: this server takes UTF-8 only (set your client's encoding to UTF-8)"}})
 		return nil
 	}
 	h, ok := handlers[m.Command]
@@ -122,8 +122,8 @@ func (c *Client) ping(s *chat.Session, m *Message) {
 	// PONG is written: a PING is a barrier, as clients and test suites
 	// use it.
 	s.Hub().Sync()
-	c.env.AwaitCaughtUp() // and, if this client fell behind, it has them
-	c.out(&Message{Source: c.server, Command: "PONG", Params: []string{c.server, cutUTF8(m.Params[0], maxEcho)}, Trailing: true})
+	c.env().AwaitCaughtUp() // and, if this client fell behind, it has them
+	c.out(&Message{Source: c.server(), Command: "PONG", Params: []string{c.server(), cutUTF8(m.Params[0], maxEcho)}, Trailing: true})
 }
 
 func (c *Client) alreadyRegistered(_ *chat.Session, _ *Message) {
@@ -247,7 +247,7 @@ func (c *Client) sendNames(room string) {
 	if err != nil {
 		names = nil
 	}
-	c.out(namesReply(c.env.Hub, c.server, c.target(), room, names, c.has(capUserhostInNames), c.env.Hub.Roles(room, names))...)
+	c.out(namesReply(c.hub, c.server(), c.target(), room, names, c.has(capUserhostInNames), c.hub.Roles(room, names))...)
 }
 
 func (c *Client) namesCmd(s *chat.Session, m *Message) {
@@ -405,7 +405,7 @@ func (c *Client) sendText(s *chat.Session, m *Message, isNotice bool) {
 			continue
 		}
 		if isNotice && c.has(capEchoMessage) {
-			echo := &Message{Source: source(c.env.Hub, s.Name()), Command: "NOTICE", Params: []string{t, chat.StripKeepFormatting(m.Params[1])}, Trailing: true}
+			echo := &Message{Source: source(c.hub, s.Name()), Command: "NOTICE", Params: []string{t, chat.StripKeepFormatting(m.Params[1])}, Trailing: true}
 			if c.has(capServerTime) {
 				echo.Tags = []Tag{{"time", s.Hub().Now().UTC().Format(timeFormat)}}
 			}
@@ -444,7 +444,7 @@ func (c *Client) ctcp(s *chat.Session, targets []string, verb, arg string) {
 		default:
 			answer = "ERRMSG " + verb + " :unsupported; parley answers CLIENTINFO, PING, TIME and VERSION"
 		}
-		c.out(&Message{Source: source(c.env.Hub, name), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
+		c.out(&Message{Source: source(c.hub, name), Command: "NOTICE", Params: []string{s.Name(), "\x01" + answer + "\x01"}, Trailing: true})
 	}
 }
 
@@ -469,7 +469,7 @@ func (c *Client) topicCmd(s *chat.Session, m *Message) {
 			c.out(c.numeric(ErrNoSuchChannel, ch, "No such channel"))
 			return
 		}
-		c.out(topicReply(c.server, c.target(), key, topic, by, at)...)
+		c.out(topicReply(c.server(), c.target(), key, topic, by, at)...)
 		return
 	}
 	if !isIn(s, room) {
@@ -510,13 +510,13 @@ func (c *Client) listCmd(s *chat.Session, m *Message) {
 			if r.Members == 0 {
 				continue // a stored topic of a room nobody is in
 			}
-			c.out(&Message{Source: c.server, Command: RplList, Params: []string{c.target(), channel(r.Name), strconv.Itoa(r.Members), r.Topic}, Trailing: true})
+			c.out(&Message{Source: c.server(), Command: RplList, Params: []string{c.target(), channel(r.Name), strconv.Itoa(r.Members), r.Topic}, Trailing: true})
 		}
 		if !more || len(rooms) == 0 {
 			break
 		}
 		cursor = rooms[len(rooms)-1].Name
-		c.env.AwaitRoom()
+		c.env().AwaitRoom()
 	}
 	c.out(c.numeric(RplListEnd, "End of /LIST"))
 }
@@ -542,11 +542,11 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 		mask = "*"
 	}
 	reply := func(ch string, u *chat.Session) {
-		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, userOf(u.Info()), hostOf(c.env.Hub, u.Name()), c.server, u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
+		c.out(&Message{Source: c.server(), Command: RplWhoReply, Params: []string{c.target(), ch, userOf(u.Info()), hostOf(c.hub, u.Name()), c.server(), u.Name(), userFlags(u), "0 " + c.realnameOf(u)}, Trailing: true})
 	}
 	// A user on another node of a cluster: what this node knows of them.
 	replyRemote := func(ch, name string) {
-		c.out(&Message{Source: c.server, Command: RplWhoReply, Params: []string{c.target(), ch, "u", hostOf(c.env.Hub, name), c.server, name, "H", "1 " + name}, Trailing: true})
+		c.out(&Message{Source: c.server(), Command: RplWhoReply, Params: []string{c.target(), ch, "u", hostOf(c.hub, name), c.server(), name, "H", "1 " + name}, Trailing: true})
 	}
 	switch {
 	case isChannel(mask):
@@ -559,7 +559,7 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 					replyRemote(channel(room), name)
 				}
 				if i%100 == 99 {
-					c.env.AwaitRoom()
+					c.env().AwaitRoom()
 				}
 			}
 		}
@@ -569,7 +569,7 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 				reply("*", u)
 			}
 			if i%100 == 99 {
-				c.env.AwaitRoom()
+				c.env().AwaitRoom()
 			}
 		}
 	case strings.ContainsAny(mask, "*?"):
@@ -582,7 +582,7 @@ func (c *Client) whoCmd(s *chat.Session, m *Message) {
 				reply("*", u)
 			}
 			if i%100 == 99 {
-				c.env.AwaitRoom()
+				c.env().AwaitRoom()
 			}
 		}
 	default:
@@ -604,8 +604,8 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 	if u == nil {
 		if name, ok := s.Hub().RemoteUser(nick); ok {
 			// On another node of the cluster: what this node knows.
-			c.out(c.numeric(RplWhoisUser, name, "u", hostOf(c.env.Hub, name), "*", name),
-				c.numeric(RplWhoisServer, name, c.server, "another node of this cluster"),
+			c.out(c.numeric(RplWhoisUser, name, "u", hostOf(c.hub, name), "*", name),
+				c.numeric(RplWhoisServer, name, c.server(), "another node of this cluster"),
 				c.numeric(RplEndOfWhois, name, "End of /WHOIS list"))
 			return
 		}
@@ -613,7 +613,7 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 		return
 	}
 	name := u.Name()
-	out := []*Message{c.numeric(RplWhoisUser, name, userOf(u.Info()), hostOf(c.env.Hub, name), "*", c.realnameOf(u))}
+	out := []*Message{c.numeric(RplWhoisUser, name, userOf(u.Info()), hostOf(c.hub, name), "*", c.realnameOf(u))}
 	// The channels, in as many lines as they need.
 	line := ""
 	for _, r := range u.Joined() {
@@ -629,7 +629,7 @@ func (c *Client) whoisCmd(s *chat.Session, m *Message) {
 	if line != "" {
 		out = append(out, c.numeric(RplWhoisChannels, name, line))
 	}
-	out = append(out, c.numeric(RplWhoisServer, name, c.server, c.serverInfo()))
+	out = append(out, c.numeric(RplWhoisServer, name, c.server(), c.serverInfo()))
 	if away := u.Away(); away != "" {
 		out = append(out, c.numeric(RplAway, name, away))
 	}
@@ -649,7 +649,7 @@ func (c *Client) serverInfo() string {
 	if info := c.p.Description; info != "" {
 		return info
 	}
-	return c.env.Hub.Software() + " chat server"
+	return c.hub.Software() + " chat server"
 }
 
 func (c *Client) whowasCmd(s *chat.Session, m *Message) {
@@ -665,7 +665,7 @@ func (c *Client) whowasCmd(s *chat.Session, m *Message) {
 			realname = "parley " + d.Protocol + " user"
 		}
 		c.out(c.numeric(RplWhoWasUser, d.Name, userOf(chat.ClientInfo{Protocol: d.Protocol, User: d.User}), host, "*", realname),
-			c.numeric(RplWhoisServer, d.Name, c.server, d.At.UTC().Format(time.RFC1123)))
+			c.numeric(RplWhoisServer, d.Name, c.server(), d.At.UTC().Format(time.RFC1123)))
 	}
 	c.out(c.numeric(RplEndOfWhoWas, nick, "End of WHOWAS"))
 }
@@ -750,7 +750,7 @@ func (c *Client) setUserModes(s *chat.Session, spec string) {
 		}
 	}
 	if changed != "" {
-		c.out(&Message{Source: source(c.env.Hub, s.Name()), Command: "MODE", Params: []string{s.Name(), changed}, Trailing: true})
+		c.out(&Message{Source: source(c.hub, s.Name()), Command: "MODE", Params: []string{s.Name(), changed}, Trailing: true})
 	}
 	if unknown {
 		c.out(c.numeric(ErrUModeUnknownFlag, "Unknown MODE flag"))
@@ -768,7 +768,7 @@ func (c *Client) isonCmd(s *chat.Session, m *Message) {
 			}
 		}
 	}
-	c.out(&Message{Source: c.server, Command: RplIsOn, Params: []string{c.target(), strings.Join(on, " ")}, Trailing: true})
+	c.out(&Message{Source: c.server(), Command: RplIsOn, Params: []string{c.target(), strings.Join(on, " ")}, Trailing: true})
 }
 
 func (c *Client) userhostCmd(s *chat.Session, m *Message) {
@@ -780,7 +780,7 @@ func (c *Client) userhostCmd(s *chat.Session, m *Message) {
 		u := s.Hub().Lookup(n)
 		if u == nil {
 			if name, ok := s.Hub().RemoteUser(n); ok { // on another node of the cluster
-				out = append(out, name+"=+u@"+hostOf(c.env.Hub, name))
+				out = append(out, name+"=+u@"+hostOf(c.hub, name))
 			}
 			continue
 		}
@@ -788,26 +788,26 @@ func (c *Client) userhostCmd(s *chat.Session, m *Message) {
 		if u.Away() != "" {
 			flag = "-"
 		}
-		out = append(out, u.Name()+"="+flag+userOf(u.Info())+"@"+hostOf(c.env.Hub, u.Name()))
+		out = append(out, u.Name()+"="+flag+userOf(u.Info())+"@"+hostOf(c.hub, u.Name()))
 	}
-	c.out(&Message{Source: c.server, Command: RplUserHost, Params: []string{c.target(), strings.Join(out, " ")}, Trailing: true})
+	c.out(&Message{Source: c.server(), Command: RplUserHost, Params: []string{c.target(), strings.Join(out, " ")}, Trailing: true})
 }
 
 // version is the server software as one token.
-func (c *Client) version() string { return strings.ReplaceAll(c.env.Hub.Software(), " ", "-") }
+func (c *Client) version() string { return strings.ReplaceAll(c.hub.Software(), " ", "-") }
 
 func (c *Client) versionCmd(_ *chat.Session, _ *Message) {
-	c.out(c.numeric(RplVersion, c.version(), c.server, "parley chat server: IRC, web, terminal, nc and the socket tutorials' clients in one room"))
+	c.out(c.numeric(RplVersion, c.version(), c.server(), "parley chat server: IRC, web, terminal, nc and the socket tutorials' clients in one room"))
 	c.out(c.isupport()...)
 }
 
 func (c *Client) timeCmd(s *chat.Session, _ *Message) {
-	c.out(c.numeric(RplTime, c.server, s.Hub().Now().Format(time.RFC1123)))
+	c.out(c.numeric(RplTime, c.server(), s.Hub().Now().Format(time.RFC1123)))
 }
 
 func (c *Client) infoCmd(_ *chat.Session, _ *Message) {
 	for _, l := range []string{
-		c.env.Hub.Software() + ": one chat for IRC clients, browsers, the terminal client, nc and the socket tutorials' programs.",
+		c.hub.Software() + ": one chat for IRC clients, browsers, the terminal client, nc and the socket tutorials' programs.",
 		"Rooms are channels; every message is stored and has an id (the msgid tag).",
 		"See docs/irc.md for what is supported.",
 	} {
@@ -817,10 +817,10 @@ func (c *Client) infoCmd(_ *chat.Session, _ *Message) {
 }
 
 func (c *Client) adminCmd(_ *chat.Session, _ *Message) {
-	c.out(c.numeric(RplAdminMe, c.server, "Administrative info"),
+	c.out(c.numeric(RplAdminMe, c.server(), "Administrative info"),
 		c.numeric(RplAdminLoc1, c.serverInfo()),
 		c.numeric(RplAdminLoc2, "run with parley serve"),
-		c.numeric(RplAdminEmail, "nobody@"+c.server))
+		c.numeric(RplAdminEmail, "nobody@"+c.server()))
 }
 
 func (c *Client) motdCmd(_ *chat.Session, _ *Message) { c.out(c.motd()...) }

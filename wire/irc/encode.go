@@ -123,7 +123,7 @@ func (e *encoder) Encode(ev *chat.Event) []byte {
 			if away := u.Away(); away != "" {
 				// b may be an encoding shared with other readers: append
 				// to a copy.
-				b = (&Message{Source: source(e.c.env.Hub, ev.Name), Command: "AWAY", Params: []string{oneLine(away)}, Trailing: true}).Append(slices.Clip(b))
+				b = (&Message{Source: source(e.c.hub, ev.Name), Command: "AWAY", Params: []string{oneLine(away)}, Trailing: true}).Append(slices.Clip(b))
 			}
 		}
 	}
@@ -213,7 +213,7 @@ func (e *encoder) respond(b []byte, m *Message, resp bool) []byte {
 		return b
 	}
 	st.outer = e.newBatchID()
-	start := &Message{Tags: []Tag{{"label", st.label}}, Source: e.c.server, Command: "BATCH", Params: []string{"+" + st.outer, "labeled-response"}}
+	start := &Message{Tags: []Tag{{"label", st.label}}, Source: e.c.server(), Command: "BATCH", Params: []string{"+" + st.outer, "labeled-response"}}
 	b = start.Append(b)
 	tagBatch(st.held, st.outer)
 	b = st.held.Append(b)
@@ -251,19 +251,19 @@ func (e *encoder) local(ev *chat.Event) []byte {
 		var b []byte
 		switch {
 		case st.outer != "":
-			b = (&Message{Source: e.c.server, Command: "BATCH", Params: []string{"-" + st.outer}}).Append(b)
+			b = (&Message{Source: e.c.server(), Command: "BATCH", Params: []string{"-" + st.outer}}).Append(b)
 		case st.held != nil:
 			st.held.Tags = append([]Tag{{"label", st.label}}, st.held.Tags...)
 			b = st.held.Append(b)
 		default:
-			b = (&Message{Tags: []Tag{{"label", st.label}}, Source: e.c.server, Command: "ACK"}).Append(b)
+			b = (&Message{Tags: []Tag{{"label", st.label}}, Source: e.c.server(), Command: "ACK"}).Append(b)
 		}
 		st.label, st.held, st.outer = "", nil, ""
 		return b
 	case localBatchStart:
 		id := e.newBatchID()
 		e.st.open = append(e.st.open, id) // newBatchID made e.st
-		m := &Message{Source: e.c.server, Command: "BATCH", Params: []string{"+" + id, ev.Reason}}
+		m := &Message{Source: e.c.server(), Command: "BATCH", Params: []string{"+" + id, ev.Reason}}
 		if ev.Text != "" {
 			m.Params = append(m.Params, ev.Text)
 		}
@@ -279,7 +279,7 @@ func (e *encoder) local(ev *chat.Event) []byte {
 			return nil
 		}
 		e.st.open = e.st.open[:len(e.st.open)-1]
-		return e.respond(nil, &Message{Source: e.c.server, Command: "BATCH", Params: []string{"-" + id}}, e.labeled())
+		return e.respond(nil, &Message{Source: e.c.server(), Command: "BATCH", Params: []string{"-" + id}}, e.labeled())
 	}
 	m, err := Parse(ev.Text)
 	if err != nil {
@@ -304,7 +304,7 @@ func (e *encoder) stamp(m *Message, ev *chat.Event) *Message {
 
 // render turns one event into IRC messages.
 func (e *encoder) render(ev *chat.Event) []*Message {
-	srv := e.c.server
+	srv := e.c.server()
 	me := token(e.s.Name())
 	switch ev.Kind {
 	case chat.KindSay, chat.KindMe, chat.KindDM:
@@ -314,15 +314,15 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		if ev.Room != "" {
 			target = channel(ev.Room)
 		}
-		return e.lines(ev, source(e.c.env.Hub, ev.From), "NOTICE", token(target), ev.Text, "", false)
+		return e.lines(ev, source(e.c.hub, ev.From), "NOTICE", token(target), ev.Text, "", false)
 	case chat.KindJoin:
-		return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.Name), Command: "JOIN", Params: []string{channel(ev.Room)}}, ev)}
+		return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.Name), Command: "JOIN", Params: []string{channel(ev.Room)}}, ev)}
 	case chat.KindPart:
 		if ev.Quit {
 			if ev.Session == e.self() || e.quitSent(ev.Session) {
 				return nil
 			}
-			return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.Name), Command: "QUIT", Params: []string{quitReason(oneLine(ev.Reason))}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.Name), Command: "QUIT", Params: []string{quitReason(oneLine(ev.Reason))}, Trailing: true}, ev)}
 		}
 		if ev.By != "" {
 			// A KICK names its kicker: the reason is what they said.
@@ -330,23 +330,23 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			if why == "" {
 				why = ev.By
 			}
-			return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.By), Command: "KICK", Params: []string{channel(ev.Room), token(ev.Name), oneLine(why)}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.By), Command: "KICK", Params: []string{channel(ev.Room), token(ev.Name), oneLine(why)}, Trailing: true}, ev)}
 		}
-		m := &Message{Source: source(e.c.env.Hub, ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
+		m := &Message{Source: source(e.c.hub, ev.Name), Command: "PART", Params: []string{channel(ev.Room)}}
 		if ev.Reason != "" {
 			m.Params = append(m.Params, oneLine(ev.Reason))
 			m.Trailing = true
 		}
 		return []*Message{e.stamp(m, ev)}
 	case chat.KindNick:
-		return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.OldName), Command: "NICK", Params: []string{token(ev.Name)}, Trailing: true}, ev)}
+		return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.OldName), Command: "NICK", Params: []string{token(ev.Name)}, Trailing: true}, ev)}
 	case chat.KindTopic:
 		if ev.Session != 0 {
-			return []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.From), Command: "TOPIC", Params: []string{channel(ev.Room), oneLine(ev.Text)}, Trailing: true}, ev)}
+			return []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.From), Command: "TOPIC", Params: []string{channel(ev.Room), oneLine(ev.Text)}, Trailing: true}, ev)}
 		}
 		return topicReply(srv, me, ev.Room, oneLine(ev.Text), token(ev.From), ev.Time)
 	case chat.KindAway:
-		m := &Message{Source: source(e.c.env.Hub, ev.Name), Command: "AWAY"}
+		m := &Message{Source: source(e.c.hub, ev.Name), Command: "AWAY"}
 		if ev.Text != "" {
 			m.Params, m.Trailing = []string{oneLine(ev.Text)}, true
 		}
@@ -362,7 +362,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 			for _, f := range strings.Fields(ev.Mode) {
 				params = append(params, maskParam(f))
 			}
-			out := []*Message{e.stamp(&Message{Source: source(e.c.env.Hub, ev.From), Command: "MODE", Params: params}, ev)}
+			out := []*Message{e.stamp(&Message{Source: source(e.c.hub, ev.From), Command: "MODE", Params: params}, ev)}
 			if strings.HasPrefix(ev.Mode, "+b") {
 				out = append(out, e.lines(ev, srv, "NOTICE", channel(ev.Room), ev.Text, "", false)...)
 			}
@@ -396,7 +396,7 @@ func (e *encoder) render(ev *chat.Event) []*Message {
 		}
 		return nil
 	case chat.KindMembers:
-		return namesReply(e.c.env.Hub, srv, me, ev.Room, ev.Members, e.has(capUserhostInNames), e.c.env.Hub.Roles(ev.Room, ev.Members))
+		return namesReply(e.c.hub, srv, me, ev.Room, ev.Members, e.has(capUserhostInNames), e.c.hub.Roles(ev.Room, ev.Members))
 	case chat.KindRooms:
 		out := []*Message{{Source: srv, Command: RplListStart, Params: []string{me, "Channel", "Users  Name"}}}
 		for _, r := range ev.Rooms {
@@ -457,7 +457,7 @@ func (e *encoder) message(ev *chat.Event, me string) []*Message {
 	if ev.History && !e.has(capServerTime) {
 		prefix = "[" + e.when(ev.Time) + "] "
 	}
-	msgs := e.lines(ev, source(e.c.env.Hub, from), "PRIVMSG", target, text, prefix, action)
+	msgs := e.lines(ev, source(e.c.hub, from), "PRIVMSG", target, text, prefix, action)
 	if id := e.inner(); ev.Ref == refChatHistory && id != "" {
 		for _, m := range msgs {
 			tagBatch(m, id)
@@ -474,7 +474,7 @@ func (e *encoder) message(ev *chat.Event, me string) []*Message {
 			}
 			id = e.newBatchID()
 			st.playback[ev.Room] = id
-			open = &Message{Source: e.c.server, Command: "BATCH", Params: []string{"+" + id, "chathistory", channel(ev.Room)}}
+			open = &Message{Source: e.c.server(), Command: "BATCH", Params: []string{"+" + id, "chathistory", channel(ev.Room)}}
 		}
 		for _, m := range msgs {
 			tagBatch(m, id)
@@ -564,7 +564,7 @@ func split(s string, n int) []string {
 // errorReply renders an error event: the numeric for the codes that have
 // one, else a NOTICE.
 func (e *encoder) errorReply(ev *chat.Event, me string) []*Message {
-	srv := e.c.server
+	srv := e.c.server()
 	msg := ev.Err.Message
 	switch ev.Err.Code {
 	case chat.CodeTooLong:

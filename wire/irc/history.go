@@ -163,7 +163,7 @@ func (c *Client) historyFail(code, sub, target, text string) {
 		params = append(params, target)
 	}
 	params = append(params, text)
-	c.out(&Message{Source: c.server, Command: "FAIL", Params: params, Trailing: true})
+	c.out(&Message{Source: c.server(), Command: "FAIL", Params: params, Trailing: true})
 }
 
 // chathistoryCmd answers draft/chathistory: LATEST, BEFORE, AFTER,
@@ -271,7 +271,7 @@ func (c *Client) chathistoryCmd(s *chat.Session, m *Message) {
 	c.local(localBatchStart, "", name, "chathistory")
 	for i := range msgs {
 		if i%32 == 31 {
-			c.env.AwaitRoom()
+			c.env().AwaitRoom()
 		}
 		s.Send(&chat.Event{Message: msgs[i], History: true, Ref: refChatHistory})
 	}
@@ -346,7 +346,7 @@ func (c *Client) historyTargets(s *chat.Session, m *Message) {
 	}
 	c.local(localBatchStart, "", "", "draft/chathistory-targets")
 	for _, f := range found {
-		c.out(&Message{Source: c.server, Command: "CHATHISTORY", Params: []string{"TARGETS", f.name, "timestamp=" + f.at.UTC().Format(timeFormat)}})
+		c.out(&Message{Source: c.server(), Command: "CHATHISTORY", Params: []string{"TARGETS", f.name, "timestamp=" + f.at.UTC().Format(timeFormat)}})
 	}
 	c.local(localBatchEnd, "", "", "")
 }

@@ -217,7 +217,7 @@ func (c *Client) maskTarget(mask string) (string, error) {
 	if nick != "" && !strings.ContainsAny(nick, "*?") {
 		return nick, nil
 	}
-	if t, ok := c.env.Hub.CloakTarget(host); ok {
+	if t, ok := c.hub.CloakTarget(host); ok {
 		return t, nil
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
@@ -268,7 +268,7 @@ const nickServ = "NickServ"
 // commands. Replies are NOTICEs from NickServ.
 func (c *Client) nickServ(s *chat.Session, text string) {
 	say := func(msg string) {
-		c.out(&Message{Source: nickServ + "!services@" + c.server, Command: "NOTICE", Params: []string{s.Name(), msg}, Trailing: true})
+		c.out(&Message{Source: nickServ + "!services@" + c.server(), Command: "NOTICE", Params: []string{s.Name(), msg}, Trailing: true})
 	}
 	args := strings.Fields(text)
 	if len(args) == 0 {

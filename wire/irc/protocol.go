@@ -71,6 +71,8 @@ type Protocol struct {
 	// LineRate: no penalty beyond the hub's rate limit.
 	LineRate  float64
 	LineBurst int
+
+	name atomic.Pointer[hubName] // the server name, made once (serverName)
 }
 
 var _ engine.Protocol = (*Protocol)(nil)
@@ -80,11 +82,36 @@ func (p *Protocol) Name() string { return "irc" }
 
 // NewClient starts one connection.
 func (p *Protocol) NewClient(env engine.Env) engine.Client {
-	c := &Client{env: env, p: p, server: serverName(env.Hub), reg: &registration{}}
+	c := &Client{hub: env.Hub, conn: env.Conn, p: p, reg: &registration{remote: env.Remote}}
 	if p.LineRate > 0 {
 		c.lag = rate.NewLimiter(rate.Limit(p.LineRate), max(p.LineBurst, 1))
 	}
 	return c
+}
+
+// env is what the engine gave the client, but the remote address (kept
+// only until registered).
+func (c *Client) env() engine.Env { return engine.Env{Hub: c.hub, Conn: c.conn} }
+
+// server is the server's name as IRC shows it.
+func (c *Client) server() string { return c.p.serverName(c.hub) }
+
+// serverName returns serverName(h), made once per hub: the name is on
+// every reply, and a copy of it in every client would cost each
+// connection 16 bytes.
+func (p *Protocol) serverName(h *chat.Hub) string {
+	if n := p.name.Load(); n != nil && n.hub == h {
+		return n.name
+	}
+	n := &hubName{hub: h, name: serverName(h)}
+	p.name.Store(n)
+	return n.name
+}
+
+// hubName is a hub's server name as IRC shows it.
+type hubName struct {
+	hub  *chat.Hub
+	name string
 }
 
 // serverName is the server's name as IRC shows it: the hub's name, made a
@@ -106,9 +133,9 @@ func serverName(h *chat.Hub) string {
 // the connection's reader goroutine only, but for caps, which its encoder
 // reads on the writer goroutine.
 type Client struct {
-	env    engine.Env
-	p      *Protocol
-	server string
+	hub  *chat.Hub
+	conn engine.EnvConn // the connection, for env
+	p    *Protocol
 
 	reg        *registration // until registered; nil after
 	caps       atomic.Uint32 // negotiated capabilities (capSet bits)
@@ -127,6 +154,7 @@ type Client struct {
 // registration is what a client says before it is registered, dropped
 // once it is: a registered client's memory holds none of it.
 type registration struct {
+	remote               string // the peer's address, for a SASL login's checks
 	nick, user, realname string // what NICK and USER said (the session keeps them once registered)
 	pass                 string
 	tried                string // the nick last offered to the engine
@@ -151,7 +179,7 @@ func (c *Client) reply(cmd string, params ...string) *Message {
 		}
 		params[i] = p
 	}
-	return &Message{Source: c.server, Command: cmd, Params: params}
+	return &Message{Source: c.server(), Command: cmd, Params: params}
 }
 
 // maxEcho bounds a parameter a reply echoes from the client (a target),
@@ -197,7 +225,7 @@ func (c *Client) sendNow(msgs ...*Message) {
 	for _, m := range msgs {
 		b = m.Append(b)
 	}
-	c.env.Send(b)
+	c.env().Send(b)
 }
 
 // Handshake runs registration: CAP negotiation, PASS, NICK and USER in any
@@ -245,7 +273,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 			c.sendNow(c.numeric(ErrNoOrigin, "No origin specified"))
 			return nil, nil
 		}
-		pong := c.reply("PONG", c.server, m.Params[0])
+		pong := c.reply("PONG", c.server(), m.Params[0])
 		pong.Trailing = true
 		c.sendNow(pong)
 	case "PONG":
@@ -268,7 +296,7 @@ func (c *Client) Handshake(raw []byte) (*engine.Login, error) {
 	}
 	l := &engine.Login{Name: c.reg.nick, Password: c.reg.pass, Protocol: "irc", History: history, Pings: true, User: c.reg.user, RealName: c.reg.realname, NoLobby: c.p.NoLobby,
 		Credential: c.reg.cred}
-	if acct, pw, ok := strings.Cut(c.reg.pass, ":"); ok && c.reg.cred == nil && c.env.Hub.IsRegistered(acct) {
+	if acct, pw, ok := strings.Cut(c.reg.pass, ":"); ok && c.reg.cred == nil && c.hub.IsRegistered(acct) {
 		l.Account, l.AccountPassword = acct, pw // PASS account:password
 	}
 	return l, nil

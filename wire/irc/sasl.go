@@ -82,7 +82,7 @@ func (c *Client) authenticate(m *Message) {
 		c.sendNow(c.numeric(ErrSASLFail, saslNotLoggedIn+": one may only log in as oneself"))
 		return
 	}
-	cred, err := c.env.Hub.Authenticate(authc, pw, c.env.Remote)
+	cred, err := c.hub.Authenticate(authc, pw, c.reg.remote)
 	if err != nil {
 		msg := saslNotLoggedIn
 		if chat.ErrorCode(err) == chat.CodeRateLimited {
@@ -96,7 +96,7 @@ func (c *Client) authenticate(m *Message) {
 	if nick == "" {
 		nick = cred.Account()
 	}
-	in := c.reply(RplLoggedIn, nick, source(c.env.Hub, nick), cred.Account(), "You are now logged in as "+cred.Account())
+	in := c.reply(RplLoggedIn, nick, source(c.hub, nick), cred.Account(), "You are now logged in as "+cred.Account())
 	in.Trailing = true
 	ok := c.reply(RplSASLSuccess, nick, "SASL authentication successful")
 	ok.Trailing = true

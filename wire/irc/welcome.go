@@ -15,12 +15,12 @@ func (c *Client) welcome(w *chat.Welcome) []*Message {
 	if !c.p.Created.IsZero() {
 		created = c.p.Created.UTC().Format("Mon Jan 2 2006 at 15:04:05 UTC")
 	}
-	network := c.server
+	network := c.server()
 	out := []*Message{
 		c.reply(RplWelcome, nick, "Welcome to the "+network+" IRC network, "+nick),
-		c.reply(RplYourHost, nick, "Your host is "+c.server+", running version "+c.version()),
+		c.reply(RplYourHost, nick, "Your host is "+c.server()+", running version "+c.version()),
 		c.reply(RplCreated, nick, "This server was created "+created),
-		c.reply(RplMyInfo, nick, c.server, c.version(), "iw", "bimnortv", "bov"),
+		c.reply(RplMyInfo, nick, c.server(), c.version(), "iw", "bimnortv", "bov"),
 	}
 	out = append(out, c.isupportFor(nick)...)
 	out = append(out, c.lusersFor(nick)...)
@@ -31,7 +31,7 @@ func (c *Client) welcome(w *chat.Welcome) []*Message {
 func (c *Client) isupport() []*Message { return c.isupportFor(c.target()) }
 
 func (c *Client) isupportFor(nick string) []*Message {
-	cfg := c.env.Hub.Config()
+	cfg := c.hub.Config()
 	maxHistory := cfg.MaxHistory
 	if maxHistory <= 0 {
 		maxHistory = 1000
@@ -53,7 +53,7 @@ func (c *Client) isupportFor(nick string) []*Message {
 		"MAXTARGETS=" + strconv.Itoa(maxTargets),
 		"MODES=1",
 		"MSGREFTYPES=msgid,timestamp",
-		"NETWORK=" + c.server,
+		"NETWORK=" + c.server(),
 		"NICKLEN=" + strconv.Itoa(chat.MaxNameRunes),
 		"PREFIX=(ov)@+",
 		"SAFELIST",
@@ -79,7 +79,7 @@ const topicLen = 390
 func (c *Client) lusers() []*Message { return c.lusersFor(c.target()) }
 
 func (c *Client) lusersFor(nick string) []*Message {
-	users, rooms, peak := c.env.Hub.Counts()
+	users, rooms, peak := c.hub.Counts()
 	n, most := strconv.Itoa(users), strconv.Itoa(peak)
 	return []*Message{
 		c.reply(RplLuserClient, nick, "There are "+n+" users and 0 invisible on 1 servers"),
@@ -91,14 +91,14 @@ func (c *Client) lusersFor(nick string) []*Message {
 	}
 }
 
-func (c *Client) motd() []*Message { return c.motdFor(c.target(), c.env.Hub.Config().Motd) }
+func (c *Client) motd() []*Message { return c.motdFor(c.target(), c.hub.Config().Motd) }
 
 func (c *Client) motdFor(nick, motd string) []*Message {
 	motd = strings.TrimSpace(motd)
 	if motd == "" {
 		return []*Message{c.reply(ErrNoMotd, nick, "MOTD File is missing")}
 	}
-	out := []*Message{c.reply(RplMotdStart, nick, "- "+c.server+" Message of the day - ")}
+	out := []*Message{c.reply(RplMotdStart, nick, "- "+c.server()+" Message of the day - ")}
 	for _, l := range strings.Split(motd, "\n") {
 		out = append(out, c.reply(RplMotd, nick, "- "+strings.TrimRight(l, "\r")))
 	}

@@ -26,7 +26,6 @@ var ErrLineTooLong = errors.New("line too long")
 type Reader struct {
 	r        SliceReader
 	max      int
-	buf      []byte
 	noTelnet bool // keep 0xff bytes (a protocol that is not telnet's)
 }
 
@@ -56,19 +55,19 @@ func (lr *Reader) InitPlain(r SliceReader, max int) {
 // copied; one that arrives in pieces is gathered in a buffer that is let
 // go once the line is returned, so an idle connection holds none.
 func (lr *Reader) ReadLine() (string, error) {
-	defer func() { lr.buf = nil }()
+	var buf []byte // a line that arrives in pieces; not kept past the call
 	tooLong := false
 	for {
 		chunk, err := lr.r.ReadSlice('\n')
-		if err == nil && len(lr.buf) == 0 && !tooLong {
+		if err == nil && len(buf) == 0 && !tooLong {
 			return lr.finish(chunk)
 		}
 		if !tooLong {
-			if len(lr.buf)+len(chunk) > lr.max+2 { // +2: the line ending does not count
+			if len(buf)+len(chunk) > lr.max+2 { // +2: the line ending does not count
 				tooLong = true
-				lr.buf = lr.buf[:0]
+				buf = buf[:0]
 			} else {
-				lr.buf = append(lr.buf, chunk...)
+				buf = append(buf, chunk...)
 			}
 		}
 		switch {
@@ -76,11 +75,11 @@ func (lr *Reader) ReadLine() (string, error) {
 			if tooLong {
 				return "", ErrLineTooLong
 			}
-			return lr.finish(lr.buf)
+			return lr.finish(buf)
 		case errors.Is(err, bufio.ErrBufferFull):
 			continue
-		case errors.Is(err, io.EOF) && len(lr.buf) > 0 && !tooLong:
-			line, lerr := lr.finish(lr.buf)
+		case errors.Is(err, io.EOF) && len(buf) > 0 && !tooLong:
+			line, lerr := lr.finish(buf)
 			if lerr != nil {
 				return "", lerr
 			}
