@@ -576,10 +576,10 @@ type Parker interface {
 // than on a goroutine's stack, so that between messages the connection
 // can park (Parker) and an idle session costs no goroutine.
 //
-// The loop is the session's Conn for the engine's own use: its Finish says
-// the client's Farewell first, if it has one. (It is one allocation per
-// session with what a wrapper of the connection would add; the client's
-// optional interfaces are asserted where they are used, not kept.)
+// The loop is also the session's Conn for the engine's own use: its Finish
+// says the client's Farewell first, if it has one. So a session costs one
+// allocation here, not a loop and a wrapper of its connection; the
+// client's optional interfaces are asserted where they are used, not kept.
 type loop struct {
 	Conn
 	h        *Handler
@@ -599,7 +599,7 @@ func (lp *loop) Finish(reason CloseReason) {
 	lp.Conn.Finish(reason)
 }
 
-// serve runs the request loop of the session a handshake made.
+// serve runs the request loop of a session that has logged in.
 func (h *Handler) serve(c Conn, cl Client, s *chat.Session, l *Login) {
 	lp := &loop{Conn: c, h: h, cl: cl, s: s}
 	if l.Pings && h.Options.IdleTimeout > 0 {
