@@ -15,18 +15,6 @@ import (
 	"github.com/parleychat/parley/engine"
 )
 
-// waitFor polls cond until it holds or 5 s have passed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // TestStarterBoundsAndQueuesInOrder: no more handlers than slots run at
 // once; the others wait, and start first come first served as slots are
 // given back, each taking the slot it was given.
@@ -50,7 +38,7 @@ func TestStarterBoundsAndQueuesInOrder(t *testing.T) {
 			g.leave()
 		})
 		if i < 2 {
-			waitFor(t, "a free slot to be taken", func() bool { mu.Lock(); defer mu.Unlock(); return len(started) == i+1 })
+			testkitEventually(t, "a free slot to be taken", func() bool { mu.Lock(); defer mu.Unlock(); return len(started) == i+1 })
 		}
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(started) }
@@ -60,7 +48,7 @@ func TestStarterBoundsAndQueuesInOrder(t *testing.T) {
 	}
 	for want := 3; want <= 6; want++ {
 		release <- struct{}{}
-		waitFor(t, "the next waiting handler", func() bool { return count() == want })
+		testkitEventually(t, "the next waiting handler", func() bool { return count() == want })
 	}
 	close(release)
 	wg.Wait()
@@ -100,7 +88,7 @@ func TestStarterStuckGate(t *testing.T) {
 		t.Fatalf("ungated = %d, want 1", g.ungated.Load())
 	}
 	close(hold)
-	waitFor(t, "the slot to come back", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.running == 0 })
+	testkitEventually(t, "the slot to come back", func() bool { g.mu.Lock(); defer g.mu.Unlock(); return g.running == 0 })
 }
 
 // echoLines is a handler that reads lines and hands each to the test.
@@ -144,7 +132,7 @@ func TestStalledClientHoldsNoStartSlot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the stalled clients' handlers to wait", func() bool {
+	testkitEventually(t, "the stalled clients' handlers to wait", func() bool {
 		s.starts.mu.Lock()
 		defer s.starts.mu.Unlock()
 		return s.Conns() == 4 && s.starts.running == 0

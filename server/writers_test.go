@@ -227,7 +227,7 @@ func TestWriterBlockedOnClientHoldsNoSlot(t *testing.T) {
 	for range 64 {
 		stuck.Deliver(&chat.Event{Message: chat.Message{Kind: chat.KindSay, Text: chunk}})
 	}
-	waitFor(t, "the stuck writer to give its slot up", func() bool {
+	testkitEventually(t, "the stuck writer to give its slot up", func() bool {
 		return s.writers.slots.Load() == 0 && s.writers.workers.Load() == 1
 	})
 	c, peer := tcpConnOn(t, s)
